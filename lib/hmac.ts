@@ -1,0 +1,127 @@
+/**
+ * HMAC request signing between worker and relay (SPEC §3). The signature covers the
+ * method, the path with its query, a timestamp, a nonce and the SHA-256 of the raw body,
+ * so a captured request cannot be replayed, re-targeted or altered.
+ */
+import { timingSafeEqual } from "node:crypto";
+
+export const SIGNATURE_HEADER = "x-terrarium-signature";
+export const TIMESTAMP_HEADER = "x-terrarium-timestamp";
+export const NONCE_HEADER = "x-terrarium-nonce";
+
+const encoder = new TextEncoder();
+
+function toHex(bytes: ArrayBuffer): string {
+  return Array.from(new Uint8Array(bytes), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function hmacHex(secret: string, text: string): Promise<string> {
+  const key = await crypto.subtle.importKey(
+    "raw",
+    encoder.encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  return toHex(await crypto.subtle.sign("HMAC", key, encoder.encode(text)));
+}
+
+/** The string that is signed. `pathAndQuery` is e.g. "/terrarium/api/chats/open?x=1". */
+export async function canonicalRequest(
+  method: string,
+  pathAndQuery: string,
+  timestamp: string,
+  nonce: string,
+  body: Uint8Array,
+): Promise<string> {
+  const bodyHash = toHex(await crypto.subtle.digest("SHA-256", body as Uint8Array<ArrayBuffer>));
+  return [method.toUpperCase(), pathAndQuery, timestamp, nonce, bodyHash].join("\n");
+}
+
+/** Headers that sign a request (worker side). */
+export async function signRequest(
+  secret: string,
+  method: string,
+  pathAndQuery: string,
+  body: Uint8Array = new Uint8Array(),
+  nowMs = Date.now(),
+): Promise<Record<string, string>> {
+  const timestamp = String(Math.floor(nowMs / 1000));
+  const nonce = crypto.randomUUID();
+  const text = await canonicalRequest(method, pathAndQuery, timestamp, nonce, body);
+  return {
+    [TIMESTAMP_HEADER]: timestamp,
+    [NONCE_HEADER]: nonce,
+    [SIGNATURE_HEADER]: await hmacHex(secret, text),
+  };
+}
+
+/** Constant-time string equality (lengths are hashed away first). */
+export async function safeEqual(a: string, b: string): Promise<boolean> {
+  const [ha, hb] = await Promise.all([
+    crypto.subtle.digest("SHA-256", encoder.encode(a)),
+    crypto.subtle.digest("SHA-256", encoder.encode(b)),
+  ]);
+  return timingSafeEqual(new Uint8Array(ha), new Uint8Array(hb)) && a.length === b.length;
+}
+
+/** Why a signed request is refused, or null when its signature is good and fresh. */
+export async function verifySignature(
+  secret: string,
+  request: { method: string; pathAndQuery: string; headers: Headers; body: Uint8Array },
+  maxSkewSeconds: number,
+  nonces: NonceCache,
+  nowMs = Date.now(),
+): Promise<string | null> {
+  const timestamp = request.headers.get(TIMESTAMP_HEADER);
+  const nonce = request.headers.get(NONCE_HEADER);
+  const signature = request.headers.get(SIGNATURE_HEADER);
+  if (!timestamp || !nonce || !signature) return "The request is not signed";
+  if (!/^\d{1,12}$/.test(timestamp) || nonce.length > 128) {
+    return "The signature headers are malformed";
+  }
+  if (Math.abs(nowMs / 1000 - Number(timestamp)) > maxSkewSeconds) {
+    return "The signature timestamp is outside the allowed clock skew";
+  }
+  const text = await canonicalRequest(
+    request.method,
+    request.pathAndQuery,
+    timestamp,
+    nonce,
+    request.body,
+  );
+  if (!(await safeEqual(await hmacHex(secret, text), signature.toLowerCase()))) {
+    return "The signature does not match";
+  }
+  if (!nonces.remember(nonce, nowMs + maxSkewSeconds * 2000)) return "The nonce was already used";
+  return null;
+}
+
+/** Nonces seen within the skew window; a nonce seen twice is a replay. */
+export class NonceCache {
+  #expiries = new Map<string, number>();
+  #max: number;
+
+  constructor(max = 100_000) {
+    this.#max = max;
+  }
+
+  /** Remembers `nonce` until `expiresAtMs`; false when it was already there. */
+  remember(nonce: string, expiresAtMs: number, nowMs = Date.now()): boolean {
+    if (this.#expiries.has(nonce)) return false;
+    if (this.#expiries.size >= this.#max) this.#prune(nowMs);
+    this.#expiries.set(nonce, expiresAtMs);
+    return true;
+  }
+
+  #prune(nowMs: number): void {
+    for (const [nonce, expiry] of this.#expiries) {
+      if (expiry <= nowMs) this.#expiries.delete(nonce);
+    }
+    // Still full of live nonces: drop the oldest (insertion order) rather than grow.
+    for (const nonce of this.#expiries.keys()) {
+      if (this.#expiries.size < this.#max) break;
+      this.#expiries.delete(nonce);
+    }
+  }
+}

@@ -1,0 +1,57 @@
+/** Operator routes: JSON Lines transcript export (SPEC §3), behind `ADMIN_TOKEN`. */
+import { Hono } from "hono";
+import type { RelayDeps } from "./deps.ts";
+import { RelayError } from "./errors.ts";
+import type { RelayEnv } from "./http.ts";
+
+/** Parses an ISO time query parameter (400 `bad_query` when malformed). */
+function timeQuery(value: string | undefined, name: string): number | null {
+  if (value === undefined || value === "") return null;
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) {
+    throw new RelayError(400, "bad_query", `Query parameter "${name}" must be an ISO date or time`);
+  }
+  return ms;
+}
+
+export function adminRoutes(deps: RelayDeps): Hono<RelayEnv> {
+  const { auth, service } = deps;
+  const app = new Hono<RelayEnv>();
+
+  /**
+   * One line per chat active in [since, until): the chat record (with client IP and user
+   * agent) and its messages. Streamed, so a large export does not sit in memory.
+   */
+  app.get("/admin/transcripts", async (c) => {
+    await auth.admin(c);
+    const since = timeQuery(c.req.query("since"), "since");
+    const until = timeQuery(c.req.query("until"), "until");
+    const encoder = new TextEncoder();
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        try {
+          for await (const chat of service.store.listChats()) {
+            const activeMs = Date.parse(chat.lastActivityAt);
+            const createdMs = Date.parse(chat.createdAt);
+            if (since !== null && activeMs < since) continue;
+            if (until !== null && createdMs >= until) continue;
+            const messages = await service.store.listMessages(chat.id);
+            controller.enqueue(encoder.encode(JSON.stringify({ ...chat, messages }) + "\n"));
+          }
+          controller.close();
+        } catch (error) {
+          deps.log.error("transcript export failed", { error });
+          controller.error(error);
+        }
+      },
+    });
+    return new Response(body, {
+      headers: {
+        "content-type": "application/x-ndjson; charset=utf-8",
+        "cache-control": "no-store",
+      },
+    });
+  });
+
+  return app;
+}

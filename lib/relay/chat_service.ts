@@ -1,0 +1,607 @@
+/**
+ * The relay's chat logic, shared by the HTTP routes and both sockets: store a visitor
+ * message and queue its turn, stream chunks, store the reply exactly once, keep worker
+ * states and queue positions, and replay what a reconnecting visitor missed.
+ *
+ * Events of one chat are emitted in sequence-number order: everything that allocates a
+ * number and emits runs in that chat's lane (a promise chain), so a live socket never sees
+ * number 7 before number 6.
+ */
+import { newId } from "../id.ts";
+import type { Logger } from "../log.ts";
+import type {
+  AgentChunkRequest,
+  AgentReplyRequest,
+  AssistantChunkEvent,
+  ChatEvent,
+  ChatMessage,
+  ChunkKind,
+  RenewResponse,
+  Turn,
+  WorkerStateEvent,
+  WorkerStateName,
+} from "../protocol.ts";
+import { chatKey, messageKey, partialKey } from "./_kv_keys.ts";
+import { type ChatRecord, ChatStore, type PartialAnswer } from "./chat_store.ts";
+import type { RelayConfig } from "./config.ts";
+import { RelayError } from "./errors.ts";
+import type { Metrics } from "./metrics.ts";
+import { toWireTurn, TurnQueue, type TurnRecord } from "./turn_queue.ts";
+import { VisitorHub } from "./visitor_hub.ts";
+import { WorkerHub } from "./worker_hub.ts";
+import { WorkerRegistry } from "./worker_registry.ts";
+
+/** Partial answers are written through to KV at most this often per chat. */
+const PARTIAL_PERSIST_MS = 250;
+/** A streamed text of one kind may not grow past this (characters). */
+const MAX_PARTIAL_CHARS = 512 * 1024;
+
+interface LivePartial extends PartialAnswer {
+  timer: ReturnType<typeof setTimeout> | null;
+}
+
+function emptyTexts(): Record<ChunkKind, string> {
+  return { answer: "", reasoning: "", tool: "" };
+}
+
+/** Plain words for a queue position. */
+export function queueDetail(position: number): string {
+  if (position === 0) return "You're next in line";
+  return position === 1 ? "1 chat ahead of you" : `${position} chats ahead of you`;
+}
+
+export class ChatService {
+  readonly store: ChatStore;
+  readonly queue: TurnQueue;
+  readonly visitors: VisitorHub;
+  readonly workers: WorkerHub;
+  readonly registry: WorkerRegistry;
+  readonly #config: RelayConfig;
+  readonly #log: Logger;
+  #metrics: Metrics | null = null;
+  #lanes = new Map<string, Promise<unknown>>();
+  #partials = new Map<string, LivePartial>();
+  /** Queue position last announced per waiting chat. */
+  #announced = new Map<string, number>();
+  #announcing: Promise<void> = Promise.resolve();
+
+  constructor(kv: Deno.Kv, config: RelayConfig, log: Logger) {
+    this.#config = config;
+    this.#log = log;
+    this.store = new ChatStore(kv);
+    this.queue = new TurnQueue(kv, config.turnLeaseMs);
+    this.registry = new WorkerRegistry(kv, config.workerStaleThresholdMs);
+    this.workers = new WorkerHub();
+    this.visitors = new VisitorHub({
+      maxBufferedBytes: config.maxSocketBufferBytes,
+      maxSocketsPerChat: config.maxSocketsPerChat,
+      maxSocketsPerIp: config.maxSocketsPerIp,
+      onDrop: (peer, reason) => {
+        this.#metrics?.inc("terrarium_sockets_dropped_total");
+        this.#log.warn("visitor socket dropped", { ip: peer.ip, reason });
+      },
+    });
+  }
+
+  /** Loads queue and worker state from KV; call once before serving. */
+  async start(metrics: Metrics): Promise<void> {
+    this.#metrics = metrics;
+    const open = await this.queue.load();
+    await this.registry.load();
+    this.#log.info("store loaded", { openTurns: open });
+    void this.#announcePositions();
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Visitor side
+
+  /** Stores a visitor message, opens its turn and tells the workers. */
+  postVisitorMessage(
+    chatId: string,
+    content: string,
+    client: { ip: string; userAgent: string },
+  ): Promise<ChatMessage> {
+    return this.#inLane(chatId, async () => {
+      if (this.queue.openTurnsOf(chatId).length >= this.#config.maxPendingTurnsPerChat) {
+        throw new RelayError(
+          429,
+          "too_many_pending",
+          "Terra has not answered your earlier messages yet; wait for a reply first",
+          { retryAfterSeconds: 5 },
+        );
+      }
+      const now = new Date();
+      const seq = await this.store.nextSeq(chatId);
+      const message: ChatMessage = {
+        id: newId(),
+        chatId,
+        sender: "Visitor",
+        content,
+        createdAt: now.toISOString(),
+        seq,
+      };
+      const existing = await this.store.getChat(chatId);
+      const chat: ChatRecord = {
+        id: chatId,
+        createdAt: existing?.createdAt ?? message.createdAt,
+        lastActivityAt: message.createdAt,
+        clientIp: client.ip,
+        userAgent: client.userAgent.slice(0, 512),
+      };
+      const atomic = this.store.kv.atomic()
+        .set(messageKey(chatId, seq), message)
+        .set(chatKey(chatId), chat);
+      await this.queue.enqueue(TurnQueue.newTurn(chatId, message.id, now.getTime()), atomic);
+      this.#metrics?.inc("terrarium_messages_total", { sender: "Visitor" });
+      this.visitors.broadcast({ type: "message", ...message });
+      this.workers.broadcast({
+        type: "chat_activity",
+        chatId,
+        messageId: message.id,
+        emittedAt: now.toISOString(),
+      });
+      void this.#announcePositions();
+      return message;
+    });
+  }
+
+  /** A chat's messages after `afterSeq`, oldest first. */
+  listMessages(chatId: string, afterSeq = 0, limit?: number): Promise<ChatMessage[]> {
+    return this.store.listMessages(chatId, afterSeq, limit);
+  }
+
+  /** The chat's current worker state (idle when nothing happened yet). */
+  async getWorkerState(chatId: string): Promise<WorkerStateEvent> {
+    return await this.store.getWorkerState(chatId) ?? {
+      type: "workerState",
+      chatId,
+      state: "idle",
+      detail: "",
+      updatedAt: new Date(0).toISOString(),
+      seq: 0,
+    };
+  }
+
+  /**
+   * The visitor stops the answer: a waiting turn is dropped; a turn being answered is
+   * flagged and the workers are told, and the worker posts what it has as a stopped reply.
+   */
+  async cancel(chatId: string): Promise<{ cancelled: boolean }> {
+    const turn = this.queue.currentTurn(chatId);
+    if (!turn) return { cancelled: false };
+    if (turn.status === "pending") {
+      const closed = await this.#inLane(
+        chatId,
+        () => this.queue.close(turn.id, "cancelled", null, this.store.kv.atomic()),
+      );
+      if (!closed) return { cancelled: false };
+      this.#metrics?.inc("terrarium_turns_total", { transition: "cancelled" });
+      await this.setWorkerState(chatId, "idle", "Stopped before Terra started");
+      void this.#announcePositions();
+      return { cancelled: true };
+    }
+    const flagged = await this.queue.requestCancel(turn.id);
+    if (!flagged) return { cancelled: false };
+    this.workers.broadcast({
+      type: "cancel",
+      chatId,
+      turnId: turn.id,
+      emittedAt: new Date().toISOString(),
+    });
+    await this.setWorkerState(chatId, "processing", "Stopping…");
+    return { cancelled: true };
+  }
+
+  /**
+   * The events a visitor with last sequence number `since` missed, in order: messages,
+   * the current worker state and a snapshot of the answer being streamed. Runs in the
+   * chat's lane so nothing is emitted between reading and `afterReplay`.
+   */
+  replay<T>(
+    chatId: string,
+    since: number,
+    afterReplay: (events: ChatEvent[]) => T,
+  ): Promise<T> {
+    return this.#inLane(chatId, async () => {
+      const events: ChatEvent[] = (await this.store.listMessages(chatId, since)).map((m) => ({
+        type: "message" as const,
+        ...m,
+      }));
+      const state = await this.store.getWorkerState(chatId);
+      if (state && state.seq > since) events.push(state);
+      const partial = await this.#partial(chatId);
+      const turn = partial?.turnId ? this.queue.currentTurn(chatId) : null;
+      if (partial && partial.seq > since && (!partial.turnId || turn?.id === partial.turnId)) {
+        for (const kind of ["reasoning", "tool", "answer"] as const) {
+          if (!partial.texts[kind] && !(kind === "answer" && partial.done)) continue;
+          events.push({
+            type: "assistantChunk",
+            chatId,
+            content: partial.texts[kind],
+            done: partial.done,
+            emittedAt: partial.updatedAt,
+            seq: partial.seq,
+            kind,
+            offset: 0,
+            turnId: partial.turnId,
+          });
+        }
+      }
+      events.sort((a, b) => a.seq - b.seq);
+      return afterReplay(events);
+    });
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Worker side
+
+  /** Chats with a turn a worker may claim now. */
+  openChats(): string[] {
+    return this.queue.claimableChats();
+  }
+
+  /** Leases the next turn (of `chatId`, if given) to `workerId`. */
+  async claim(workerId: string, chatId?: string): Promise<Turn | null> {
+    const turn = await this.queue.claim(workerId, chatId);
+    if (!turn) return null;
+    this.#metrics?.inc("terrarium_turns_total", { transition: "claimed" });
+    this.#announced.delete(turn.chatId);
+    this.#log.info("turn claimed", {
+      chatId: turn.chatId,
+      turnId: turn.id,
+      workerId,
+      attempt: turn.attempt,
+    });
+    // A new attempt streams from the start: forget a dead worker's partial answer.
+    await this.#inLane(turn.chatId, () => this.#dropPartial(turn.chatId));
+    await this.setWorkerState(turn.chatId, "processing", "Terra is reading your message");
+    void this.#announcePositions();
+    return toWireTurn(turn);
+  }
+
+  /** Extends a lease; tells the worker whether the visitor asked to stop. */
+  async renew(turnId: string, leaseId: string): Promise<RenewResponse> {
+    const turn = await this.queue.renew(turnId, leaseId);
+    return {
+      leaseExpiresAt: new Date(turn.leaseExpiresAtMs).toISOString(),
+      cancelRequested: turn.cancelRequested,
+    };
+  }
+
+  /** Gives a turn back to the queue and offers it to the workers again. */
+  async release(turnId: string, leaseId: string): Promise<void> {
+    const turn = await this.queue.release(turnId, leaseId);
+    this.#metrics?.inc("terrarium_turns_total", { transition: "released" });
+    await this.#requeued(turn, "Waiting for Terra");
+  }
+
+  /** Fans one streamed chunk out; a late chunk for a closed turn is ignored (null). */
+  postChunk(chatId: string, chunk: AgentChunkRequest): Promise<AssistantChunkEvent | null> {
+    return this.#inLane(chatId, async () => {
+      const turn = chunk.turnId
+        ? await this.queue.get(chunk.turnId)
+        : this.queue.currentTurn(chatId);
+      if (chunk.turnId && (!turn || turn.chatId !== chatId)) throw unknownTurn(chunk.turnId);
+      if (turn && (turn.status === "done" || turn.status === "cancelled")) return null;
+      if (turn && chunk.leaseId && turn.leaseId !== chunk.leaseId) {
+        throw new RelayError(409, "lease_lost", "This worker no longer holds the turn's lease");
+      }
+      const turnId = turn?.id ?? null;
+      let partial = await this.#partial(chatId);
+      if (!partial || partial.turnId !== turnId) {
+        partial = this.#resetPartial(chatId, turnId);
+      }
+      const kind = chunk.kind ?? "answer";
+      const current = partial.texts[kind];
+      const offset = chunk.offset ?? current.length;
+      if (offset > current.length) {
+        throw new RelayError(
+          409,
+          "chunk_gap",
+          `The chunk starts at ${offset} but the relay has ${current.length} characters; resend from an earlier offset`,
+        );
+      }
+      const text = current.slice(0, offset) + chunk.content;
+      if (text.length > MAX_PARTIAL_CHARS) {
+        throw new RelayError(413, "answer_too_long", "The streamed answer is too long");
+      }
+      const seq = await this.store.nextSeq(chatId);
+      const now = new Date().toISOString();
+      partial.texts[kind] = text;
+      partial.done = chunk.done ?? false;
+      partial.seq = seq;
+      partial.updatedAt = now;
+      const event: AssistantChunkEvent = {
+        type: "assistantChunk",
+        chatId,
+        content: chunk.content,
+        done: partial.done,
+        emittedAt: now,
+        seq,
+        kind,
+        offset,
+        turnId,
+      };
+      this.visitors.broadcast(event);
+      this.#metrics?.inc("terrarium_chunks_total");
+      this.#schedulePersist(chatId, partial);
+      return event;
+    });
+  }
+
+  /**
+   * Stores Terra's reply once per visitor message: a repeated post (a retry, or a second
+   * worker after a lease expired) returns the stored reply with `duplicate: true`.
+   */
+  postReply(
+    chatId: string,
+    reply: AgentReplyRequest,
+  ): Promise<{ message: ChatMessage; duplicate: boolean }> {
+    return this.#inLane(chatId, () => this.#storeReply(chatId, reply));
+  }
+
+  /** Sets and broadcasts a chat's worker state. */
+  setWorkerState(
+    chatId: string,
+    state: WorkerStateName,
+    detail = "",
+    queuePosition?: number,
+  ): Promise<WorkerStateEvent> {
+    return this.#inLane(chatId, async () => {
+      const event: WorkerStateEvent = {
+        type: "workerState",
+        chatId,
+        state,
+        detail,
+        updatedAt: new Date().toISOString(),
+        seq: await this.store.nextSeq(chatId),
+      };
+      if (queuePosition !== undefined) event.queuePosition = queuePosition;
+      await this.store.setWorkerState(event);
+      this.visitors.broadcast(event);
+      return event;
+    });
+  }
+
+  // -------------------------------------------------------------------------------------
+  // Housekeeping
+
+  /** Handles leases that ran out: re-offer the turn, or finish a stopped one. */
+  async expireLeases(nowMs = Date.now()): Promise<void> {
+    for (const turn of this.queue.takeExpired(nowMs)) {
+      this.#metrics?.inc("terrarium_turns_total", { transition: "expired" });
+      this.#log.warn("lease expired", {
+        chatId: turn.chatId,
+        turnId: turn.id,
+        workerId: turn.workerId,
+      });
+      if (turn.cancelRequested) {
+        await this.#finishStopped(turn);
+      } else {
+        await this.#requeued(turn, "The worker stopped responding; waiting for another");
+      }
+    }
+  }
+
+  /** Deletes chats idle for longer than `CHAT_RETENTION_DAYS`; returns how many. */
+  async sweepRetention(nowMs = Date.now()): Promise<number> {
+    if (this.#config.chatRetentionDays <= 0) return 0;
+    const cutoff = nowMs - this.#config.chatRetentionDays * 86_400_000;
+    let deleted = 0;
+    for await (const chat of this.store.listChats()) {
+      if (Date.parse(chat.lastActivityAt) >= cutoff || this.queue.currentTurn(chat.id)) continue;
+      await this.#inLane(chat.id, () => this.store.deleteChat(chat.id));
+      deleted++;
+    }
+    if (deleted) this.#log.info("retention sweep", { deletedChats: deleted });
+    return deleted;
+  }
+
+  /** Writes pending partial answers now (shutdown). */
+  async flush(): Promise<void> {
+    for (const [chatId, partial] of this.#partials) {
+      if (partial.timer !== null) {
+        clearTimeout(partial.timer);
+        partial.timer = null;
+        await this.store.setPartial(chatId, toStored(partial));
+      }
+    }
+    await Promise.allSettled([...this.#lanes.values()]);
+  }
+
+  // -------------------------------------------------------------------------------------
+
+  async #storeReply(
+    chatId: string,
+    reply: AgentReplyRequest,
+  ): Promise<{ message: ChatMessage; duplicate: boolean }> {
+    const turn = reply.replyTo
+      ? await this.queue.get(reply.replyTo)
+      : this.queue.currentTurn(chatId);
+    if (reply.replyTo && (!turn || turn.chatId !== chatId)) throw unknownTurn(reply.replyTo);
+    if (turn && (turn.status === "done" || turn.status === "cancelled")) {
+      return { message: await this.#existingReply(turn), duplicate: true };
+    }
+    const now = new Date().toISOString();
+    const seq = await this.store.nextSeq(chatId);
+    const message: ChatMessage = {
+      id: newId(),
+      chatId,
+      sender: "Terra",
+      content: reply.content,
+      createdAt: now,
+      seq,
+    };
+    if (turn) message.replyTo = turn.id;
+    if (reply.stopped) message.stopped = true;
+    if (!ChatStore.fits(message)) {
+      throw new RelayError(
+        413,
+        "reply_too_large",
+        "The reply is larger than the store allows (60 KiB)",
+      );
+    }
+    const atomic = this.store.kv.atomic()
+      .set(messageKey(chatId, seq), message)
+      .delete(partialKey(chatId));
+    if (turn) {
+      const closed = await this.queue.close(turn.id, "done", seq, atomic);
+      if (!closed) {
+        const current = await this.queue.get(turn.id);
+        if (current) return { message: await this.#existingReply(current), duplicate: true };
+        throw new RelayError(409, "conflict", "The turn changed while the reply was stored; retry");
+      }
+      this.#metrics?.inc("terrarium_turns_total", { transition: "answered" });
+    } else {
+      const result = await atomic.commit();
+      if (!result.ok) throw new RelayError(503, "store_busy", "The store refused the write; retry");
+    }
+    this.#dropPartialNow(chatId);
+    this.#metrics?.inc("terrarium_messages_total", { sender: "Terra" });
+    this.visitors.broadcast({ type: "message", ...message });
+    await this.#setStateInLane(
+      chatId,
+      "responded",
+      reply.stopped ? "Stopped at your request" : "Terra answered",
+    );
+    void this.#announcePositions();
+    return { message, duplicate: false };
+  }
+
+  async #existingReply(turn: TurnRecord): Promise<ChatMessage> {
+    if (turn.status === "done" && turn.replySeq !== null) {
+      const message = await this.store.getMessage(turn.chatId, turn.replySeq);
+      if (message) return message;
+    }
+    throw new RelayError(409, "turn_closed", "This message was stopped before it was answered");
+  }
+
+  /** A stopped turn whose worker vanished: keep what was streamed as a stopped reply. */
+  async #finishStopped(turn: TurnRecord): Promise<void> {
+    const partial = await this.#partial(turn.chatId);
+    const answer = partial?.turnId === turn.id ? partial.texts.answer : "";
+    if (answer) {
+      await this.postReply(turn.chatId, { content: answer, replyTo: turn.id, stopped: true });
+      return;
+    }
+    await this.#inLane(turn.chatId, async () => {
+      await this.queue.close(
+        turn.id,
+        "cancelled",
+        null,
+        this.store.kv.atomic().delete(partialKey(turn.chatId)),
+      );
+      this.#dropPartialNow(turn.chatId);
+      await this.#setStateInLane(turn.chatId, "idle", "Stopped before Terra started");
+    });
+    void this.#announcePositions();
+  }
+
+  async #requeued(turn: TurnRecord, detail: string): Promise<void> {
+    this.workers.broadcast({
+      type: "chat_activity",
+      chatId: turn.chatId,
+      messageId: turn.messageId,
+      emittedAt: new Date().toISOString(),
+    });
+    this.#announced.delete(turn.chatId);
+    await this.setWorkerState(turn.chatId, "queued", detail);
+    void this.#announcePositions();
+  }
+
+  async #setStateInLane(chatId: string, state: WorkerStateName, detail: string): Promise<void> {
+    const event: WorkerStateEvent = {
+      type: "workerState",
+      chatId,
+      state,
+      detail,
+      updatedAt: new Date().toISOString(),
+      seq: await this.store.nextSeq(chatId),
+    };
+    await this.store.setWorkerState(event);
+    this.visitors.broadcast(event);
+  }
+
+  /** Announces changed queue positions to waiting chats, one announcement round at a time. */
+  #announcePositions(): Promise<void> {
+    this.#announcing = this.#announcing.then(async () => {
+      const positions = this.queue.positions();
+      for (const chatId of this.#announced.keys()) {
+        if (!positions.has(chatId)) this.#announced.delete(chatId);
+      }
+      for (const [chatId, position] of positions) {
+        if (this.#announced.get(chatId) === position) continue;
+        this.#announced.set(chatId, position);
+        await this.setWorkerState(chatId, "queued", queueDetail(position), position);
+      }
+    }).catch((error) => this.#log.error("queue announcement failed", { error }));
+    return this.#announcing;
+  }
+
+  async #partial(chatId: string): Promise<LivePartial | null> {
+    const live = this.#partials.get(chatId);
+    if (live) return live;
+    const stored = await this.store.getPartial(chatId);
+    if (!stored) return null;
+    const partial = { ...stored, timer: null };
+    this.#partials.set(chatId, partial);
+    return partial;
+  }
+
+  #resetPartial(chatId: string, turnId: string | null): LivePartial {
+    const old = this.#partials.get(chatId);
+    if (old?.timer) clearTimeout(old.timer);
+    const partial: LivePartial = {
+      turnId,
+      seq: 0,
+      texts: emptyTexts(),
+      done: false,
+      updatedAt: new Date().toISOString(),
+      timer: null,
+    };
+    this.#partials.set(chatId, partial);
+    return partial;
+  }
+
+  async #dropPartial(chatId: string): Promise<void> {
+    this.#dropPartialNow(chatId);
+    await this.store.kv.delete(partialKey(chatId));
+  }
+
+  #dropPartialNow(chatId: string): void {
+    const partial = this.#partials.get(chatId);
+    if (partial?.timer) clearTimeout(partial.timer);
+    this.#partials.delete(chatId);
+  }
+
+  #schedulePersist(chatId: string, partial: LivePartial): void {
+    if (partial.timer !== null) return;
+    partial.timer = setTimeout(() => {
+      partial.timer = null;
+      if (this.#partials.get(chatId) !== partial) return;
+      this.store.setPartial(chatId, toStored(partial)).catch((error) =>
+        this.#log.error("partial answer write failed", { chatId, error })
+      );
+    }, PARTIAL_PERSIST_MS);
+  }
+
+  #inLane<T>(chatId: string, task: () => Promise<T>): Promise<T> {
+    const previous = this.#lanes.get(chatId) ?? Promise.resolve();
+    const run = previous.then(task);
+    const tail = run.then(() => {}, () => {});
+    this.#lanes.set(chatId, tail);
+    tail.then(() => {
+      if (this.#lanes.get(chatId) === tail) this.#lanes.delete(chatId);
+    });
+    return run;
+  }
+}
+
+function toStored(partial: LivePartial): PartialAnswer {
+  const { timer: _timer, ...stored } = partial;
+  return stored;
+}
+
+function unknownTurn(turnId: string): RelayError {
+  return new RelayError(404, "unknown_turn", `No turn "${turnId}" in this chat`);
+}

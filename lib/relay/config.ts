@@ -1,0 +1,222 @@
+/** The relay's configuration (SPEC §9): env names in, a resolved `RelayConfig` out. */
+import { isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { envBool, envBytes, envInt, envList, envSecret, parseEnv, readEnv } from "../env.ts";
+import { isLogLevel, type LogLevel } from "../log.ts";
+
+/** Every variable the relay reads; `--allow-env` grants exactly these. */
+export const RELAY_ENV_NAMES = [
+  "PORT",
+  "HOSTNAME",
+  "CHAT_PASSWORD",
+  "SERVICE_TOKEN",
+  "ADMIN_TOKEN",
+  "BASE_PATH",
+  "KV_PATH",
+  "HMAC_ENABLED",
+  "HMAC_SECRET",
+  "HMAC_MAX_SKEW_SECONDS",
+  "WORKER_STALE_THRESHOLD_MS",
+  "MAX_MESSAGE_LENGTH",
+  "BODY_SIZE_LIMIT",
+  "RATE_LIMIT_WINDOW_MS",
+  "RATE_LIMIT_MAX_PER_IP",
+  "RATE_LIMIT_MAX_PER_CHAT",
+  "TRUST_PROXY",
+  "CHAT_RETENTION_DAYS",
+  "ALLOWED_ORIGINS",
+  "LEGACY_ACCESS_CODE",
+  "LOG_LEVEL",
+  "DEMO_MODE",
+  "STATE_DIRECTORY",
+  "WEB_DIR",
+  "DENO_KV_ACCESS_TOKEN",
+  "TURN_LEASE_SECONDS",
+  "SESSION_TTL_SECONDS",
+  "ACCESS_CODE_MAX_FAILURES",
+  "ACCESS_CODE_LOCKOUT_SECONDS",
+  "MAX_PENDING_TURNS_PER_CHAT",
+  "MAX_SOCKETS_PER_CHAT",
+  "MAX_SOCKETS_PER_IP",
+  "MAX_WS_FRAME_BYTES",
+  "MAX_SOCKET_BUFFER_BYTES",
+  "WS_IDLE_TIMEOUT_SECONDS",
+] as const;
+
+/** The relay's resolved configuration: every field set, units in the name. */
+export interface RelayConfig {
+  port: number;
+  hostname: string;
+  chatPassword: string;
+  serviceToken: string;
+  /** Empty disables the admin export (and admin access to `/metrics`). */
+  adminToken: string;
+  /** "" or a path like "/terrarium" (no trailing slash). */
+  basePath: string;
+  /** A local file path (absolute) or a remote KV URL. */
+  kvPath: string;
+  hmacEnabled: boolean;
+  hmacSecret: string;
+  hmacMaxSkewSeconds: number;
+  workerStaleThresholdMs: number;
+  maxMessageLength: number;
+  bodySizeLimitBytes: number;
+  rateLimitWindowMs: number;
+  rateLimitMaxPerIp: number;
+  rateLimitMaxPerChat: number;
+  /**
+   * Take the client IP from `X-Forwarded-For`/`X-Real-IP`. Risk: without a proxy in front
+   * that overwrites these headers, any client can spoof its IP and dodge rate limits.
+   */
+  trustProxy: boolean;
+  /** 0 keeps chats forever. */
+  chatRetentionDays: number;
+  /** Browser origins allowed on WebSocket handshakes; empty means the relay's own origin. */
+  allowedOrigins: string[];
+  /**
+   * Accept the access code itself in bodies, queries and headers (the original protocol).
+   * Risk: a code in a query string ends up in proxy logs; the shipped page uses tokens.
+   */
+  legacyAccessCode: boolean;
+  logLevel: LogLevel;
+  demoMode: boolean;
+  /** Static page directory; "" serves no page. */
+  webDir: string;
+  turnLeaseMs: number;
+  sessionTtlSeconds: number;
+  accessCodeMaxFailures: number;
+  accessCodeLockoutSeconds: number;
+  maxPendingTurnsPerChat: number;
+  maxSocketsPerChat: number;
+  maxSocketsPerIp: number;
+  maxWsFrameBytes: number;
+  maxSocketBufferBytes: number;
+  wsIdleTimeoutSeconds: number;
+}
+
+const DEFAULT_WEB_DIR = fileURLToPath(new URL("../../web", import.meta.url));
+
+function schema(demo: boolean) {
+  return z.object({
+    PORT: envInt(4100, 1, 65535),
+    HOSTNAME: z.string().default("127.0.0.1"),
+    CHAT_PASSWORD: envSecret(6, demo, "terra-demo"),
+    SERVICE_TOKEN: envSecret(24, demo, "demo-service-token-not-for-production"),
+    ADMIN_TOKEN: z.string().optional(),
+    BASE_PATH: z.string().default("").refine(
+      (v) => v === "" || /^\/[A-Za-z0-9._~\/-]*[^\/]$/.test(v),
+      { message: 'must be empty or a path like "/terrarium" without a trailing slash' },
+    ),
+    KV_PATH: z.string().optional(),
+    HMAC_ENABLED: envBool(false),
+    HMAC_SECRET: z.string().optional(),
+    HMAC_MAX_SKEW_SECONDS: envInt(300, 1, 3600),
+    WORKER_STALE_THRESHOLD_MS: envInt(60_000, 1000),
+    MAX_MESSAGE_LENGTH: envInt(4000, 1, 1_000_000),
+    BODY_SIZE_LIMIT: envBytes("256kb"),
+    RATE_LIMIT_WINDOW_MS: envInt(60_000, 100),
+    RATE_LIMIT_MAX_PER_IP: envInt(30, 1),
+    RATE_LIMIT_MAX_PER_CHAT: envInt(20, 1),
+    TRUST_PROXY: envBool(false),
+    CHAT_RETENTION_DAYS: envInt(0, 0, 36_500),
+    ALLOWED_ORIGINS: envList(),
+    LEGACY_ACCESS_CODE: envBool(true),
+    LOG_LEVEL: z.string().default("info").refine(isLogLevel, {
+      message: "must be debug, info, warn or error",
+    }),
+    DEMO_MODE: envBool(false),
+    STATE_DIRECTORY: z.string().optional(),
+    WEB_DIR: z.string().optional(),
+    DENO_KV_ACCESS_TOKEN: z.string().optional(),
+    TURN_LEASE_SECONDS: envInt(30, 1, 3600),
+    SESSION_TTL_SECONDS: envInt(12 * 3600, 60),
+    ACCESS_CODE_MAX_FAILURES: envInt(5, 1),
+    ACCESS_CODE_LOCKOUT_SECONDS: envInt(900, 1),
+    MAX_PENDING_TURNS_PER_CHAT: envInt(3, 1, 100),
+    MAX_SOCKETS_PER_CHAT: envInt(8, 1),
+    MAX_SOCKETS_PER_IP: envInt(32, 1),
+    MAX_WS_FRAME_BYTES: envBytes("64kb"),
+    MAX_SOCKET_BUFFER_BYTES: envBytes("1mb"),
+    WS_IDLE_TIMEOUT_SECONDS: envInt(30, 0, 3600),
+  }).superRefine((env, ctx) => {
+    if (env.HMAC_ENABLED && !env.HMAC_SECRET && !demo) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["HMAC_SECRET"],
+        message: "is required when HMAC_ENABLED is true",
+      });
+    }
+    if (env.ADMIN_TOKEN !== undefined && env.ADMIN_TOKEN.length < 24 && !demo) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["ADMIN_TOKEN"],
+        message: "looks like a placeholder; use at least 24 random characters",
+      });
+    }
+  });
+}
+
+/** The default KV file: `$STATE_DIRECTORY/relay.kv` under systemd, else `./data/relay.kv`. */
+function defaultKvPath(stateDirectory: string | undefined): string {
+  const stateDir = stateDirectory?.split(":")[0];
+  return stateDir ? join(stateDir, "relay.kv") : resolve("data", "relay.kv");
+}
+
+/** Whether `kvPath` names a remote KV (KV Connect) rather than a local file. */
+export function isRemoteKv(kvPath: string): boolean {
+  return /^https?:\/\//.test(kvPath);
+}
+
+/** Resolves raw env strings into a `RelayConfig`, or throws a `ConfigError` naming each problem. */
+export function parseRelayConfig(raw: Record<string, string | undefined>): RelayConfig {
+  const demo = envBool(false).safeParse(raw.DEMO_MODE).data ?? false;
+  const env = parseEnv(schema(demo), raw);
+  const kvPath = env.KV_PATH ?? defaultKvPath(env.STATE_DIRECTORY);
+  return {
+    port: env.PORT,
+    hostname: env.HOSTNAME,
+    chatPassword: env.CHAT_PASSWORD,
+    serviceToken: env.SERVICE_TOKEN,
+    adminToken: env.ADMIN_TOKEN ?? "",
+    basePath: env.BASE_PATH,
+    kvPath: isRemoteKv(kvPath) || kvPath === ":memory:" || isAbsolute(kvPath)
+      ? kvPath
+      : resolve(kvPath),
+    hmacEnabled: env.HMAC_ENABLED,
+    hmacSecret: env.HMAC_SECRET ?? (env.HMAC_ENABLED ? env.SERVICE_TOKEN : ""),
+    hmacMaxSkewSeconds: env.HMAC_MAX_SKEW_SECONDS,
+    workerStaleThresholdMs: env.WORKER_STALE_THRESHOLD_MS,
+    maxMessageLength: env.MAX_MESSAGE_LENGTH,
+    bodySizeLimitBytes: env.BODY_SIZE_LIMIT,
+    rateLimitWindowMs: env.RATE_LIMIT_WINDOW_MS,
+    rateLimitMaxPerIp: env.RATE_LIMIT_MAX_PER_IP,
+    rateLimitMaxPerChat: env.RATE_LIMIT_MAX_PER_CHAT,
+    trustProxy: env.TRUST_PROXY,
+    chatRetentionDays: env.CHAT_RETENTION_DAYS,
+    allowedOrigins: env.ALLOWED_ORIGINS,
+    legacyAccessCode: env.LEGACY_ACCESS_CODE,
+    logLevel: env.LOG_LEVEL as LogLevel,
+    demoMode: env.DEMO_MODE,
+    webDir: env.WEB_DIR === undefined
+      ? DEFAULT_WEB_DIR
+      : env.WEB_DIR === ""
+      ? ""
+      : resolve(env.WEB_DIR),
+    turnLeaseMs: env.TURN_LEASE_SECONDS * 1000,
+    sessionTtlSeconds: env.SESSION_TTL_SECONDS,
+    accessCodeMaxFailures: env.ACCESS_CODE_MAX_FAILURES,
+    accessCodeLockoutSeconds: env.ACCESS_CODE_LOCKOUT_SECONDS,
+    maxPendingTurnsPerChat: env.MAX_PENDING_TURNS_PER_CHAT,
+    maxSocketsPerChat: env.MAX_SOCKETS_PER_CHAT,
+    maxSocketsPerIp: env.MAX_SOCKETS_PER_IP,
+    maxWsFrameBytes: env.MAX_WS_FRAME_BYTES,
+    maxSocketBufferBytes: env.MAX_SOCKET_BUFFER_BYTES,
+    wsIdleTimeoutSeconds: env.WS_IDLE_TIMEOUT_SECONDS,
+  };
+}
+
+/** Reads the relay's variables (env file first, environment wins) and resolves them. */
+export function loadRelayConfig(envFile?: string): RelayConfig {
+  return parseRelayConfig(readEnv(RELAY_ENV_NAMES, envFile));
+}

@@ -1,0 +1,77 @@
+/** A small Prometheus registry: counters and gauges rendered in text exposition format 0.0.4. */
+
+type Labels = Record<string, string>;
+
+interface Family {
+  help: string;
+  type: "counter" | "gauge";
+  values: Map<string, number>;
+}
+
+function labelText(labels: Labels | undefined): string {
+  if (!labels) return "";
+  const parts = Object.entries(labels).map(([k, v]) =>
+    `${k}="${v.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`
+  );
+  return parts.length ? `{${parts.join(",")}}` : "";
+}
+
+export class Metrics {
+  #families = new Map<string, Family>();
+  #gauges = new Map<string, () => number>();
+
+  /** Declares a counter. */
+  counter(name: string, help: string): void {
+    this.#families.set(name, { help, type: "counter", values: new Map() });
+  }
+
+  /** Declares a gauge read from `read` at scrape time. */
+  gauge(name: string, help: string, read: () => number): void {
+    this.#families.set(name, { help, type: "gauge", values: new Map() });
+    this.#gauges.set(name, read);
+  }
+
+  /** Adds `by` to a counter. */
+  inc(name: string, labels?: Labels, by = 1): void {
+    const family = this.#families.get(name);
+    if (!family) throw new RangeError(`Unknown metric "${name}"`);
+    const key = labelText(labels);
+    family.values.set(key, (family.values.get(key) ?? 0) + by);
+  }
+
+  /** The exposition text. */
+  render(): string {
+    const lines: string[] = [];
+    for (const [name, family] of this.#families) {
+      lines.push(`# HELP ${name} ${family.help}`, `# TYPE ${name} ${family.type}`);
+      const read = this.#gauges.get(name);
+      if (read) lines.push(`${name} ${read()}`);
+      else if (family.values.size === 0) lines.push(`${name} 0`);
+      for (const [labels, value] of family.values) lines.push(`${name}${labels} ${value}`);
+    }
+    return lines.join("\n") + "\n";
+  }
+}
+
+/** The relay's metrics, declared once. */
+export function relayMetrics(gauges: {
+  visitorSockets: () => number;
+  workerSockets: () => number;
+  openTurns: () => number;
+}): Metrics {
+  const m = new Metrics();
+  m.counter("terrarium_http_requests_total", "HTTP requests by route group and status");
+  m.counter("terrarium_messages_total", "Messages stored, by sender");
+  m.counter("terrarium_chunks_total", "Streamed chunks fanned out to visitors");
+  m.counter("terrarium_deliveries_total", "Chunk deliveries attempted to visitor sockets");
+  m.counter(
+    "terrarium_turns_total",
+    "Turn transitions (claimed, answered, expired, released, cancelled)",
+  );
+  m.counter("terrarium_sockets_dropped_total", "Visitor sockets dropped for not keeping up");
+  m.counter("terrarium_ws_rejected_total", "WebSocket handshakes or frames refused, by reason");
+  m.gauge("terrarium_visitor_sockets", "Visitor sockets open", gauges.visitorSockets);
+  m.gauge("terrarium_worker_sockets", "Worker sockets open", gauges.workerSockets);
+  m.gauge("terrarium_open_turns", "Turns waiting or being answered", gauges.openTurns);
+  return m;
+}

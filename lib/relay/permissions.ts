@@ -1,0 +1,32 @@
+/**
+ * The relay's Deno permission flags (SPEC §5), derived from its config. This is the one
+ * source of truth: `deno task relay`, the tests and `deno compile` all take these flags.
+ */
+import { dirname } from "node:path";
+import { isRemoteKv, RELAY_ENV_NAMES, type RelayConfig } from "./config.ts";
+
+/** Flags for running (or compiling) the relay: listen, its KV dir, its env, nothing else. */
+export function relayPermissionFlags(config: RelayConfig, envFile?: string): string[] {
+  const read: string[] = [];
+  const write: string[] = [];
+  const net = [`${config.hostname}:${config.port}`];
+  if (isRemoteKv(config.kvPath)) {
+    net.push(new URL(config.kvPath).host);
+  } else if (config.kvPath !== ":memory:") {
+    // SQLite writes `-wal`/`-shm` files beside the database, so grant the directory.
+    const kvDir = dirname(config.kvPath);
+    read.push(kvDir);
+    write.push(kvDir);
+  }
+  if (config.webDir) read.push(config.webDir);
+  if (envFile) read.push(envFile);
+  const flags = [
+    "--unstable-kv",
+    "--no-prompt",
+    `--allow-net=${net.join(",")}`,
+    `--allow-env=${RELAY_ENV_NAMES.join(",")}`,
+  ];
+  if (read.length) flags.push(`--allow-read=${read.join(",")}`);
+  if (write.length) flags.push(`--allow-write=${write.join(",")}`);
+  return flags;
+}

@@ -1,0 +1,32 @@
+/** Fixed-window request counters per key (an IP, a chat id), kept in memory. */
+
+export class RateLimiter {
+  #windowMs: number;
+  #max: number;
+  #windows = new Map<string, { startMs: number; count: number }>();
+
+  constructor(windowMs: number, max: number) {
+    this.#windowMs = windowMs;
+    this.#max = max;
+  }
+
+  /** Counts one hit for `key`; returns seconds to wait when over the limit, else 0. */
+  hit(key: string, nowMs = Date.now()): number {
+    let window = this.#windows.get(key);
+    if (!window || nowMs - window.startMs >= this.#windowMs) {
+      if (this.#windows.size > 100_000) this.prune(nowMs);
+      window = { startMs: nowMs, count: 0 };
+      this.#windows.set(key, window);
+    }
+    window.count++;
+    if (window.count <= this.#max) return 0;
+    return Math.max(1, Math.ceil((window.startMs + this.#windowMs - nowMs) / 1000));
+  }
+
+  /** Forgets windows that have ended. */
+  prune(nowMs = Date.now()): void {
+    for (const [key, window] of this.#windows) {
+      if (nowMs - window.startMs >= this.#windowMs) this.#windows.delete(key);
+    }
+  }
+}

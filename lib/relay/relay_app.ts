@@ -1,0 +1,126 @@
+/**
+ * The relay's Hono app: the API under `/api` and `${BASE_PATH}/api`, `/healthz`, `/metrics`
+ * and the page. Errors become `{error, code}` JSON with the right status; nothing a client
+ * sends can make a handler throw past here.
+ */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { secureHeaders } from "hono/secure-headers";
+import { safeEqual } from "../hmac.ts";
+import { adminRoutes } from "./admin_routes.ts";
+import { bearerToken, SERVICE_TOKEN_HEADER } from "./auth.ts";
+import { clientIp } from "./client_ip.ts";
+import type { RelayDeps } from "./deps.ts";
+import { RelayError } from "./errors.ts";
+import { isUpgrade, type RelayContext, type RelayEnv } from "./http.ts";
+import { StaticFiles } from "./static_files.ts";
+import { visitorRoutes } from "./visitor_routes.ts";
+import { visitorSocket } from "./visitor_socket.ts";
+import { workerRoutes } from "./worker_routes.ts";
+import { workerSocket } from "./worker_socket.ts";
+
+/** Route groups for the request counter, so labels stay few. */
+function routeGroup(path: string, basePath: string): string {
+  const p = basePath && path.startsWith(basePath) ? path.slice(basePath.length) : path;
+  if (p.startsWith("/api/worker") || p.startsWith("/api/chats") || /\/agent(-chunk)?$/.test(p)) {
+    return "worker";
+  }
+  if (p.startsWith("/api/admin")) return "admin";
+  if (p.startsWith("/api/")) return "visitor";
+  return p === "/metrics" || p === "/healthz" ? p.slice(1) : "page";
+}
+
+/** Builds the app. */
+export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
+  const { config, metrics, log, auth } = deps;
+  const app = new Hono<RelayEnv>();
+  const headers = secureHeaders({ crossOriginResourcePolicy: "same-site" });
+
+  app.onError((error, c) => {
+    if (error instanceof RelayError) return error.toResponse();
+    log.error("request failed", { method: c.req.method, path: c.req.path, error });
+    return new RelayError(500, "internal", "Something went wrong on the relay").toResponse();
+  });
+  app.notFound(() => new RelayError(404, "not_found", "No such route").toResponse());
+
+  app.use("*", async function context(c, next) {
+    const addr = c.env?.remoteAddr;
+    const remoteIp = addr && "hostname" in addr ? addr.hostname : "unknown";
+    c.set("clientIp", clientIp(c.req.raw.headers, remoteIp, config.trustProxy));
+    await next();
+    metrics.inc("terrarium_http_requests_total", {
+      group: routeGroup(c.req.path, config.basePath),
+      status: String(c.res.status),
+    });
+  });
+  // Upgrade responses have immutable headers; every other response gets the security set.
+  app.use("*", async function securityHeaders(c, next) {
+    if (isUpgrade(c.req.raw)) return await next();
+    await headers(c, next);
+  });
+
+  const api = new Hono<RelayEnv>();
+  api.use(
+    "*",
+    bodyLimit({
+      maxSize: config.bodySizeLimitBytes,
+      onError: () => {
+        throw new RelayError(
+          413,
+          "body_too_large",
+          `The request body is larger than ${config.bodySizeLimitBytes} bytes`,
+        );
+      },
+    }),
+  );
+  api.get("/chat", (c) => visitorSocket(c, deps));
+  api.get("/worker/updates", auth.requireWorker(), (c) => workerSocket(c, deps));
+  api.route("/", visitorRoutes(deps));
+  api.route("/", workerRoutes(deps));
+  api.route("/", adminRoutes(deps));
+  api.all("*", () => {
+    throw new RelayError(404, "not_found", "No such API route");
+  });
+
+  const healthz = () => new Response("ok\n", { headers: { "content-type": "text/plain" } });
+  const metricsRoute = async (c: RelayContext) => {
+    const service_ = c.req.header(SERVICE_TOKEN_HEADER);
+    const bearer = bearerToken(c.req.header("authorization"));
+    const allowed = (service_ !== undefined && await safeEqual(service_, config.serviceToken)) ||
+      (bearer !== null && config.adminToken !== "" && await safeEqual(bearer, config.adminToken));
+    if (!allowed) {
+      throw new RelayError(
+        401,
+        "missing_credentials",
+        "Metrics need the service token or the admin token",
+      );
+    }
+    return new Response(metrics.render(), {
+      headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+    });
+  };
+
+  for (const prefix of new Set(["", config.basePath])) {
+    app.route(`${prefix}/api`, api);
+    app.get(`${prefix}/healthz`, healthz);
+    app.get(`${prefix}/metrics`, metricsRoute);
+  }
+
+  if (config.webDir) {
+    const files = new StaticFiles(config.webDir);
+    const pageRoot = config.basePath || "";
+    if (pageRoot) app.get(pageRoot, (c) => c.redirect(`${pageRoot}/`, 301));
+    app.get(`${pageRoot}/*`, async (c) => {
+      let rel: string;
+      try {
+        rel = decodeURIComponent(c.req.path.slice(pageRoot.length + 1));
+      } catch {
+        throw new RelayError(400, "bad_path", "Malformed path");
+      }
+      const response = await files.serve(rel, c.req.header("if-none-match") ?? null);
+      if (!response) throw new RelayError(404, "not_found", "No such page");
+      return response;
+    });
+  }
+  return app;
+}

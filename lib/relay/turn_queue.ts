@@ -1,0 +1,282 @@
+/**
+ * The work queue (SPEC §3 "Work distribution"). Every visitor message opens a turn; a
+ * worker claims the oldest claimable turn with a lease and renews it while it works; a
+ * lease that is not renewed expires and the turn is offered again. A chat's turns are
+ * answered one at a time, in order. Turn records live in Deno KV; this class keeps the
+ * open ones in memory (loaded at start) and writes every change with `atomic().check()`.
+ */
+import { newId } from "../id.ts";
+import type { Turn } from "../protocol.ts";
+import { openTurnKey, openTurnsPrefix, turnKey } from "./_kv_keys.ts";
+import { RelayError } from "./errors.ts";
+
+export type TurnStatus = "pending" | "leased" | "done" | "cancelled";
+
+/** A turn as stored. `id` is the id of the visitor message it answers. */
+export interface TurnRecord {
+  id: string;
+  chatId: string;
+  messageId: string;
+  createdAtMs: number;
+  status: TurnStatus;
+  attempt: number;
+  leaseId: string | null;
+  workerId: string | null;
+  leaseExpiresAtMs: number;
+  cancelRequested: boolean;
+  /** Sequence number of the reply message once answered. */
+  replySeq: number | null;
+}
+
+interface OpenTurn {
+  record: TurnRecord;
+  versionstamp: string;
+}
+
+/** A turn as the worker sees it. */
+export function toWireTurn(record: TurnRecord): Turn {
+  return {
+    id: record.id,
+    chatId: record.chatId,
+    messageId: record.messageId,
+    leaseId: record.leaseId ?? "",
+    leaseExpiresAt: new Date(record.leaseExpiresAtMs).toISOString(),
+    attempt: record.attempt,
+    cancelRequested: record.cancelRequested,
+  };
+}
+
+export class TurnQueue {
+  readonly #kv: Deno.Kv;
+  readonly #leaseMs: number;
+  /** Open turns in arrival order (Map keeps insertion order; load and enqueue append). */
+  #open = new Map<string, OpenTurn>();
+  /** Expired leases already announced, so a dead worker's turn is announced once. */
+  #announcedExpiry = new Set<string>();
+
+  constructor(kv: Deno.Kv, leaseMs: number) {
+    this.#kv = kv;
+    this.#leaseMs = leaseMs;
+  }
+
+  /** Loads the open turns from KV; call once at start. */
+  async load(): Promise<number> {
+    for await (const entry of this.#kv.list<string>({ prefix: openTurnsPrefix() })) {
+      const turn = await this.#kv.get<TurnRecord>(turnKey(entry.value));
+      if (turn.value && turn.versionstamp && isOpen(turn.value)) {
+        this.#open.set(turn.value.id, { record: turn.value, versionstamp: turn.versionstamp });
+      }
+    }
+    return this.#open.size;
+  }
+
+  /** Open turns of `chatId`, oldest first. */
+  openTurnsOf(chatId: string): TurnRecord[] {
+    return [...this.#open.values()].filter((t) => t.record.chatId === chatId).map((t) => t.record);
+  }
+
+  /** The turn a chat is being answered (or waiting) for: its oldest open turn. */
+  currentTurn(chatId: string): TurnRecord | null {
+    for (const { record } of this.#open.values()) if (record.chatId === chatId) return record;
+    return null;
+  }
+
+  /** Number of open turns in total. */
+  get size(): number {
+    return this.#open.size;
+  }
+
+  /** A turn by id: open turns from memory, finished ones from KV. */
+  async get(turnId: string): Promise<TurnRecord | null> {
+    const open = this.#open.get(turnId);
+    if (open) return open.record;
+    return (await this.#kv.get<TurnRecord>(turnKey(turnId))).value;
+  }
+
+  /** A new pending turn for a stored visitor message (not yet written). */
+  static newTurn(chatId: string, messageId: string, nowMs: number): TurnRecord {
+    return {
+      id: messageId,
+      chatId,
+      messageId,
+      createdAtMs: nowMs,
+      status: "pending",
+      attempt: 0,
+      leaseId: null,
+      workerId: null,
+      leaseExpiresAtMs: 0,
+      cancelRequested: false,
+      replySeq: null,
+    };
+  }
+
+  /** Commits `atomic` (the caller's writes) together with a new open turn. */
+  async enqueue(turn: TurnRecord, atomic: Deno.AtomicOperation): Promise<void> {
+    const result = await atomic
+      .check({ key: turnKey(turn.id), versionstamp: null })
+      .set(turnKey(turn.id), turn)
+      .set(openTurnKey(turn.createdAtMs, turn.id), turn.id)
+      .commit();
+    if (!result.ok) throw new RelayError(409, "conflict", "The message was stored twice");
+    this.#open.set(turn.id, { record: turn, versionstamp: result.versionstamp });
+  }
+
+  /**
+   * Chats with a turn a worker may claim now: the chat's oldest open turn is pending, or
+   * leased with an expired lease.
+   */
+  claimableChats(nowMs = Date.now()): string[] {
+    return this.#candidates(nowMs).map((t) => t.record.chatId);
+  }
+
+  /** Leases the oldest claimable turn (of `chatId`, if given) to `workerId`, or returns null. */
+  async claim(workerId: string, chatId?: string, nowMs = Date.now()): Promise<TurnRecord | null> {
+    for (const candidate of this.#candidates(nowMs)) {
+      if (chatId && candidate.record.chatId !== chatId) continue;
+      const next: TurnRecord = {
+        ...candidate.record,
+        status: "leased",
+        attempt: candidate.record.attempt + 1,
+        leaseId: newId(),
+        workerId,
+        leaseExpiresAtMs: nowMs + this.#leaseMs,
+      };
+      if (await this.#write(candidate, next)) {
+        this.#announcedExpiry.delete(next.id);
+        return next;
+      }
+    }
+    return null;
+  }
+
+  /** Extends a lease. Throws 409 `lease_lost` when the turn was answered or re-leased. */
+  async renew(turnId: string, leaseId: string, nowMs = Date.now()): Promise<TurnRecord> {
+    const open = this.#requireLease(turnId, leaseId);
+    const next = { ...open.record, leaseExpiresAtMs: nowMs + this.#leaseMs };
+    if (!(await this.#write(open, next))) throw leaseLost(turnId);
+    this.#announcedExpiry.delete(turnId);
+    return next;
+  }
+
+  /** Gives a leased turn back to the queue (the worker is shutting down, say). */
+  async release(turnId: string, leaseId: string): Promise<TurnRecord> {
+    const open = this.#requireLease(turnId, leaseId);
+    const next: TurnRecord = {
+      ...open.record,
+      status: "pending",
+      leaseId: null,
+      workerId: null,
+      leaseExpiresAtMs: 0,
+    };
+    if (!(await this.#write(open, next))) throw leaseLost(turnId);
+    return next;
+  }
+
+  /** Marks a leased turn as cancelled by the visitor; the worker learns it on renew or push. */
+  async requestCancel(turnId: string): Promise<TurnRecord | null> {
+    const open = this.#open.get(turnId);
+    if (!open) return null;
+    const next = { ...open.record, cancelRequested: true };
+    return (await this.#write(open, next)) ? next : null;
+  }
+
+  /**
+   * Closes an open turn as `done` (answered; `replySeq` set) or `cancelled`, committing
+   * `atomic` (the caller's writes) in the same transaction. Returns false when the turn was
+   * already closed or changed under us.
+   */
+  async close(
+    turnId: string,
+    status: "done" | "cancelled",
+    replySeq: number | null,
+    atomic: Deno.AtomicOperation,
+  ): Promise<TurnRecord | null> {
+    const open = this.#open.get(turnId);
+    if (!open) return null;
+    const next: TurnRecord = { ...open.record, status, replySeq, leaseId: null };
+    const result = await atomic
+      .check({ key: turnKey(turnId), versionstamp: open.versionstamp })
+      .set(turnKey(turnId), next)
+      .delete(openTurnKey(open.record.createdAtMs, turnId))
+      .commit();
+    if (!result.ok) return null;
+    this.#open.delete(turnId);
+    this.#announcedExpiry.delete(turnId);
+    return next;
+  }
+
+  /** Leased turns whose lease ran out since the last call (each reported once). */
+  takeExpired(nowMs = Date.now()): TurnRecord[] {
+    const out: TurnRecord[] = [];
+    for (const { record } of this.#open.values()) {
+      if (
+        record.status === "leased" && record.leaseExpiresAtMs <= nowMs &&
+        !this.#announcedExpiry.has(record.id)
+      ) {
+        this.#announcedExpiry.add(record.id);
+        out.push(record);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Queue positions of waiting chats: for each chat whose oldest open turn is not being
+   * worked on, the number of such chats ahead of it.
+   */
+  positions(nowMs = Date.now()): Map<string, number> {
+    const out = new Map<string, number>();
+    const seen = new Set<string>();
+    for (const { record } of this.#open.values()) {
+      if (seen.has(record.chatId)) continue;
+      seen.add(record.chatId);
+      if (record.status === "leased" && record.leaseExpiresAtMs > nowMs) continue;
+      out.set(record.chatId, out.size);
+    }
+    return out;
+  }
+
+  #candidates(nowMs: number): OpenTurn[] {
+    const out: OpenTurn[] = [];
+    const seen = new Set<string>();
+    for (const open of this.#open.values()) {
+      if (seen.has(open.record.chatId)) continue;
+      seen.add(open.record.chatId);
+      const { status, leaseExpiresAtMs } = open.record;
+      if (status === "pending" || (status === "leased" && leaseExpiresAtMs <= nowMs)) {
+        out.push(open);
+      }
+    }
+    return out;
+  }
+
+  #requireLease(turnId: string, leaseId: string): OpenTurn {
+    const open = this.#open.get(turnId);
+    if (!open || open.record.leaseId !== leaseId) throw leaseLost(turnId);
+    return open;
+  }
+
+  async #write(open: OpenTurn, next: TurnRecord): Promise<boolean> {
+    const result = await this.#kv.atomic()
+      .check({ key: turnKey(next.id), versionstamp: open.versionstamp })
+      .set(turnKey(next.id), next)
+      .commit();
+    if (!result.ok) return false;
+    // Replace in place so the Map keeps arrival order.
+    open.record = next;
+    open.versionstamp = result.versionstamp;
+    return true;
+  }
+}
+
+function isOpen(turn: TurnRecord): boolean {
+  return turn.status === "pending" || turn.status === "leased";
+}
+
+function leaseLost(turnId: string): RelayError {
+  return new RelayError(
+    409,
+    "lease_lost",
+    `The lease on turn "${turnId}" is no longer yours: it was answered, released or expired and claimed again`,
+  );
+}

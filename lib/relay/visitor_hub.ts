@@ -1,0 +1,147 @@
+/**
+ * In-memory fan-out of chat events to visitor sockets. Each event is serialised once per
+ * broadcast. A socket whose send buffer passes the cap (a visitor that stopped reading) is
+ * dropped instead of slowing the others or growing memory without bound.
+ */
+import type { ChatEvent } from "../protocol.ts";
+
+/** Close code for a socket dropped for not keeping up (RFC 6455 §7.4.1: 1013 Try Again Later). */
+export const CLOSE_TOO_SLOW = 1013;
+
+/** One visitor socket attached to a chat. */
+export interface VisitorPeer {
+  socket: WebSocket;
+  ip: string;
+  /** Events held back while the replay of a (re)connect is being sent; null once live. */
+  backlog: string[] | null;
+  backlogSeqs: number[];
+}
+
+export interface VisitorHubOptions {
+  maxBufferedBytes: number;
+  maxSocketsPerChat: number;
+  maxSocketsPerIp: number;
+  /** Called with each dropped peer (metrics, logs). */
+  onDrop?: (peer: VisitorPeer, reason: string) => void;
+}
+
+/** Backlog entries allowed while a replay is in flight before the socket is dropped. */
+const MAX_BACKLOG = 10_000;
+
+export class VisitorHub {
+  #chats = new Map<string, Set<VisitorPeer>>();
+  #perIp = new Map<string, number>();
+  #options: VisitorHubOptions;
+  #count = 0;
+
+  constructor(options: VisitorHubOptions) {
+    this.#options = options;
+  }
+
+  /** Sockets currently attached. */
+  get size(): number {
+    return this.#count;
+  }
+
+  /** Why a new socket for `chatId` from `ip` may not attach, or null when it may. */
+  refusal(chatId: string, ip: string): string | null {
+    if ((this.#chats.get(chatId)?.size ?? 0) >= this.#options.maxSocketsPerChat) {
+      return "Too many open sockets for this chat";
+    }
+    if ((this.#perIp.get(ip) ?? 0) >= this.#options.maxSocketsPerIp) {
+      return "Too many open sockets from this address";
+    }
+    return null;
+  }
+
+  /** Attaches a socket in replay mode: live events queue in its backlog until `goLive`. */
+  attach(chatId: string, socket: WebSocket, ip: string): VisitorPeer {
+    const peer: VisitorPeer = { socket, ip, backlog: [], backlogSeqs: [] };
+    let peers = this.#chats.get(chatId);
+    if (!peers) this.#chats.set(chatId, peers = new Set());
+    peers.add(peer);
+    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
+    this.#count++;
+    return peer;
+  }
+
+  /** Sends the backlog events newer than `sentSeq` and switches the peer to live delivery. */
+  goLive(peer: VisitorPeer, sentSeq: number): void {
+    const backlog = peer.backlog ?? [];
+    const seqs = peer.backlogSeqs;
+    peer.backlog = null;
+    peer.backlogSeqs = [];
+    for (let i = 0; i < backlog.length; i++) {
+      if (seqs[i]! > sentSeq) this.#send(peer, backlog[i]!);
+    }
+  }
+
+  /** Detaches a socket (idempotent). */
+  detach(chatId: string, peer: VisitorPeer): void {
+    const peers = this.#chats.get(chatId);
+    if (!peers?.delete(peer)) return;
+    if (peers.size === 0) this.#chats.delete(chatId);
+    const left = (this.#perIp.get(peer.ip) ?? 1) - 1;
+    if (left <= 0) this.#perIp.delete(peer.ip);
+    else this.#perIp.set(peer.ip, left);
+    this.#count--;
+  }
+
+  /** Delivers an event to every socket of its chat. */
+  broadcast(event: ChatEvent): void {
+    const peers = this.#chats.get(event.chatId);
+    if (!peers) return;
+    const data = JSON.stringify(event);
+    for (const peer of peers) {
+      if (peer.backlog) {
+        if (peer.backlog.length >= MAX_BACKLOG) this.#drop(event.chatId, peer, "backlog full");
+        else {
+          peer.backlog.push(data);
+          peer.backlogSeqs.push(event.seq);
+        }
+        continue;
+      }
+      if (!this.#send(peer, data)) this.#drop(event.chatId, peer, "send buffer full");
+    }
+  }
+
+  /** Sends raw data to one peer; false when the peer is too far behind to keep. */
+  send(peer: VisitorPeer, data: string): boolean {
+    return this.#send(peer, data);
+  }
+
+  /** Closes every socket with `code` (1001 on shutdown). */
+  closeAll(code: number, reason: string): void {
+    for (const [chatId, peers] of this.#chats) {
+      for (const peer of peers) {
+        this.detach(chatId, peer);
+        closeQuietly(peer.socket, code, reason);
+      }
+    }
+  }
+
+  #send(peer: VisitorPeer, data: string): boolean {
+    const socket = peer.socket;
+    if (socket.readyState !== WebSocket.OPEN) return true;
+    if (socket.bufferedAmount > this.#options.maxBufferedBytes) return false;
+    socket.send(data);
+    return true;
+  }
+
+  #drop(chatId: string, peer: VisitorPeer, reason: string): void {
+    this.detach(chatId, peer);
+    this.#options.onDrop?.(peer, reason);
+    closeQuietly(peer.socket, CLOSE_TOO_SLOW, "Too slow: reconnect to resume");
+  }
+}
+
+/** Closes a socket, ignoring the error a socket that is already closing throws. */
+export function closeQuietly(socket: WebSocket, code: number, reason: string): void {
+  try {
+    if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {
+      socket.close(code, reason);
+    }
+  } catch {
+    // already closing
+  }
+}

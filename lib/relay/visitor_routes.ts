@@ -1,0 +1,81 @@
+/** Visitor HTTP routes (SPEC §3): session, messages, worker state, cancel, health. */
+import { Hono } from "hono";
+import { SessionRequest, VisitorMessageRequest } from "../protocol.ts";
+import type { RelayDeps } from "./deps.ts";
+import { RelayError } from "./errors.ts";
+import { chatIdParam, intQuery, readBody, type RelayContext, type RelayEnv } from "./http.ts";
+
+/** Throws 429 `rate_limited` when `limiter` refuses `key`. */
+function limit(wait: number, what: string): void {
+  if (wait > 0) {
+    throw new RelayError(429, "rate_limited", `Too many ${what}; slow down`, {
+      retryAfterSeconds: wait,
+    });
+  }
+}
+
+export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
+  const { auth, service, config, ipLimiter, chatLimiter } = deps;
+  const app = new Hono<RelayEnv>();
+
+  /** Visitors and workers may both read a chat; a service-token header makes it a worker. */
+  async function visitorOrWorker(c: RelayContext): Promise<void> {
+    if (auth.claimsWorker(c)) await auth.worker(c);
+    else await auth.visitor(c);
+  }
+
+  app.post("/session", async (c) => {
+    limit(ipLimiter.hit(c.get("clientIp")), "requests");
+    const body = await readBody(c, SessionRequest);
+    await auth.guard.check(c.get("clientIp"), body.accessCode);
+    return c.json(await auth.sessions.issue());
+  });
+
+  app.get("/health", (c) => c.json(service.registry.health(config.webDir !== "")));
+
+  app.get("/chat/:chatId/messages", async (c) => {
+    const chatId = chatIdParam(c);
+    await visitorOrWorker(c);
+    const after = intQuery(c, "after", 0);
+    const limitCount = Math.min(intQuery(c, "limit", 10_000), 10_000);
+    return c.json(await service.listMessages(chatId, after, limitCount));
+  });
+
+  app.post("/chat/:chatId/messages", async (c) => {
+    const chatId = chatIdParam(c);
+    const body = await readBody(c, VisitorMessageRequest);
+    await auth.visitor(c, body.accessCode);
+    const ip = c.get("clientIp");
+    limit(ipLimiter.hit(ip), "messages from your address");
+    limit(chatLimiter.hit(chatId), "messages in this chat");
+    const content = body.content.trim();
+    if (!content) throw new RelayError(400, "empty_message", "The message is empty");
+    if (content.length > config.maxMessageLength) {
+      throw new RelayError(
+        413,
+        "message_too_long",
+        `The message is longer than ${config.maxMessageLength} characters`,
+      );
+    }
+    const message = await service.postVisitorMessage(chatId, content, {
+      ip,
+      userAgent: c.req.header("user-agent") ?? "",
+    });
+    return c.json(message, 201);
+  });
+
+  app.get("/chat/:chatId/worker-state", async (c) => {
+    const chatId = chatIdParam(c);
+    await visitorOrWorker(c);
+    return c.json(await service.getWorkerState(chatId));
+  });
+
+  app.post("/chat/:chatId/cancel", async (c) => {
+    const chatId = chatIdParam(c);
+    await auth.visitor(c);
+    limit(ipLimiter.hit(c.get("clientIp")), "requests");
+    return c.json(await service.cancel(chatId));
+  });
+
+  return app;
+}

@@ -1,0 +1,119 @@
+/**
+ * `WS /api/worker/updates`: the worker's one outbound socket. The relay pushes
+ * `chat_activity` and `cancel`; the worker sends claims, lease renewals, chunks, states and
+ * replies over it, so a streamed answer costs no HTTP request per token. Requests with a
+ * `requestId` get an `ack`; a chunk gets an answer only when it fails.
+ */
+import {
+  type WorkerClientEvent,
+  WorkerClientEvent as WorkerClientEventSchema,
+} from "../protocol.ts";
+import { WORKER_ID_HEADER } from "./auth.ts";
+import type { RelayDeps } from "./deps.ts";
+import { RelayError } from "./errors.ts";
+import { isUpgrade, type RelayContext } from "./http.ts";
+import { originAllowed } from "./origin.ts";
+import { CLOSE_POLICY, CLOSE_TOO_BIG, frameSize } from "./visitor_socket.ts";
+import { closeQuietly } from "./visitor_hub.ts";
+import type { WorkerPeer } from "./worker_hub.ts";
+
+/** Handles the worker socket handshake (already authenticated) and returns the 101 response. */
+export function workerSocket(c: RelayContext, deps: RelayDeps): Response {
+  const { config, service, metrics, log } = deps;
+  if (!isUpgrade(c.req.raw)) {
+    throw new RelayError(400, "websocket_required", "This route expects a WebSocket upgrade");
+  }
+  const originOk = originAllowed(c.req.raw.headers, config.allowedOrigins, config.trustProxy);
+  const workerId = c.req.query("workerId")?.slice(0, 80) || c.req.header(WORKER_ID_HEADER) ||
+    c.get("workerId") || "default";
+  // Worker frames carry whole replies, so they may be as large as an HTTP body.
+  const maxFrame = Math.max(config.maxWsFrameBytes, config.bodySizeLimitBytes);
+  const { socket, response } = Deno.upgradeWebSocket(c.req.raw, {
+    idleTimeout: config.wsIdleTimeoutSeconds || undefined,
+  });
+  const peer: WorkerPeer = { socket, workerId };
+
+  socket.onopen = () => {
+    if (!originOk) {
+      metrics.inc("terrarium_ws_rejected_total", { reason: "handshake" });
+      return closeQuietly(socket, CLOSE_POLICY, "Origin not allowed");
+    }
+    service.workers.add(peer);
+    service.workers.send(peer, {
+      type: "hello",
+      leaseMs: config.turnLeaseMs,
+      maxFrameBytes: maxFrame,
+    });
+    log.info("worker connected", { workerId });
+    void service.registry.seen(workerId);
+  };
+
+  socket.onmessage = async (message) => {
+    if (frameSize(message.data) > maxFrame) {
+      metrics.inc("terrarium_ws_rejected_total", { reason: "frame_too_large" });
+      return closeQuietly(socket, CLOSE_TOO_BIG, "Frame too large");
+    }
+    let event: WorkerClientEvent;
+    try {
+      event = WorkerClientEventSchema.parse(JSON.parse(String(message.data)));
+    } catch {
+      return service.workers.send(peer, {
+        type: "error",
+        code: "bad_event",
+        error: "Unrecognised or malformed event",
+      });
+    }
+    const requestId = "requestId" in event ? event.requestId : undefined;
+    try {
+      const result = await handle(event, deps, workerId);
+      if (requestId) service.workers.send(peer, { type: "ack", requestId, ok: true, result });
+      if (event.type === "ping") service.workers.send(peer, { type: "pong" });
+    } catch (error) {
+      const relayError = error instanceof RelayError ? error : null;
+      if (!relayError) log.error("worker event failed", { type: event.type, error });
+      const body = relayError?.toBody() ?? { error: "Internal error", code: "internal" };
+      if (requestId) service.workers.send(peer, { type: "ack", requestId, ok: false, ...body });
+      else service.workers.send(peer, { type: "error", ...body });
+    }
+    void service.registry.seen(workerId);
+  };
+
+  socket.onclose = () => {
+    service.workers.remove(peer);
+    log.info("worker disconnected", { workerId });
+  };
+  socket.onerror = () => {};
+  return response;
+}
+
+async function handle(
+  event: WorkerClientEvent,
+  deps: RelayDeps,
+  workerId: string,
+): Promise<unknown> {
+  const { service } = deps;
+  switch (event.type) {
+    case "claim":
+      return { turn: await service.claim(event.workerId, event.chatId) };
+    case "renew":
+      return await service.renew(event.turnId, event.leaseId);
+    case "release":
+      await service.release(event.turnId, event.leaseId);
+      return {};
+    case "chunk": {
+      const chunk = await service.postChunk(event.chatId, event);
+      return chunk ? { seq: chunk.seq, offset: chunk.offset } : { ignored: true };
+    }
+    case "state":
+      return await service.setWorkerState(event.chatId, event.state, event.detail ?? "");
+    case "reply": {
+      const { message, duplicate } = await service.postReply(event.chatId, event);
+      return { ...message, duplicate };
+    }
+    case "status":
+      await service.registry.report(event.workerId ?? workerId, event);
+      return {};
+    case "ping":
+      return {};
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * terrarium-relay: the public VPS side (SPEC §1–§3). Parses config, opens the KV store,
+ * serves the API, sockets and page, and shuts down gracefully on SIGTERM/SIGINT.
+ *
+ * Usage: relay.ts [--env-file=PATH]
+ */
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { ConfigError, envFileArg } from "./lib/env.ts";
+import { Logger } from "./lib/log.ts";
+import { Auth } from "./lib/relay/auth.ts";
+import { ChatService } from "./lib/relay/chat_service.ts";
+import { isRemoteKv, loadRelayConfig, type RelayConfig } from "./lib/relay/config.ts";
+import { relayMetrics } from "./lib/relay/metrics.ts";
+import { RateLimiter } from "./lib/relay/rate_limiter.ts";
+import { relayApp } from "./lib/relay/relay_app.ts";
+import { CLOSE_GOING_AWAY } from "./lib/relay/visitor_socket.ts";
+
+const HOUSEKEEPING_MS = 1_000;
+const RETENTION_EVERY_MS = 3_600_000;
+
+async function openKv(config: RelayConfig, log: Logger): Promise<Deno.Kv> {
+  if (!isRemoteKv(config.kvPath) && config.kvPath !== ":memory:") {
+    mkdirSync(dirname(config.kvPath), { recursive: true });
+  }
+  try {
+    return await Deno.openKv(config.kvPath);
+  } catch (error) {
+    log.error("cannot open the KV store", { kvPath: config.kvPath, error });
+    throw error;
+  }
+}
+
+async function main(): Promise<number> {
+  let config: RelayConfig;
+  try {
+    config = loadRelayConfig(envFileArg(Deno.args));
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    // deno-lint-ignore no-console
+    console.error(`terrarium-relay: ${error.message}`);
+    return 78; // EX_CONFIG: systemd will not hammer-restart a misconfigured unit (see the unit)
+  }
+  const log = new Logger("relay", config.logLevel);
+  if (config.demoMode) {
+    log.warn("demo mode: default secrets are accepted; do not expose this relay");
+  }
+
+  const kv = await openKv(config, log);
+  const service = new ChatService(kv, config, log);
+  const metrics = relayMetrics({
+    visitorSockets: () => service.visitors.size,
+    workerSockets: () => service.workers.size,
+    openTurns: () => service.queue.size,
+  });
+  await service.start(metrics);
+  const deps = {
+    config,
+    log,
+    service,
+    metrics,
+    auth: new Auth(config),
+    ipLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerIp),
+    chatLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerChat),
+  };
+  const app = relayApp(deps);
+
+  const shutdown = new AbortController();
+  const server = Deno.serve({
+    hostname: config.hostname,
+    port: config.port,
+    signal: shutdown.signal,
+    onListen: ({ hostname, port }) => {
+      log.info("listening", { hostname, port, basePath: config.basePath, kvPath: config.kvPath });
+    },
+  }, (req, info) => app.fetch(req, { remoteAddr: info.remoteAddr }));
+
+  const housekeeping = setInterval(() => {
+    service.expireLeases().catch((error) => log.error("lease sweep failed", { error }));
+  }, HOUSEKEEPING_MS);
+  const retention = setInterval(() => {
+    service.sweepRetention().catch((error) => log.error("retention sweep failed", { error }));
+  }, RETENTION_EVERY_MS);
+  service.sweepRetention().catch((error) => log.error("retention sweep failed", { error }));
+
+  const stop = async (signal: string) => {
+    log.info("shutting down", { signal });
+    clearInterval(housekeeping);
+    clearInterval(retention);
+    // 1001 Going Away: clients reconnect and resume from their last sequence number.
+    service.visitors.closeAll(CLOSE_GOING_AWAY, "Relay restarting");
+    service.workers.closeAll(CLOSE_GOING_AWAY, "Relay restarting");
+    shutdown.abort();
+    await server.finished;
+    await service.flush();
+    kv.close();
+    log.info("stopped");
+  };
+  const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];
+  const stopped = new Promise<void>((resolve) => {
+    for (const signal of signals) {
+      Deno.addSignalListener(signal, () => void stop(signal).then(resolve));
+    }
+  });
+  await stopped;
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());
