@@ -4,8 +4,8 @@
  *
  * Usage: relay.ts [--env-file=PATH]
  */
-import { mkdirSync } from "node:fs";
-import { dirname } from "node:path";
+import { existsSync, mkdirSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { ConfigError, envFileArg } from "./lib/env.ts";
 import { Logger } from "./lib/log.ts";
 import { Auth } from "./lib/relay/auth.ts";
@@ -62,7 +62,9 @@ async function main(): Promise<number> {
     auth: new Auth(config),
     ipLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerIp),
     chatLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerChat),
+    frontendServed: config.webDir !== "" && existsSync(join(config.webDir, "index.html")),
   };
+  if (!deps.frontendServed) log.info("no page to serve", { webDir: config.webDir });
   const app = relayApp(deps);
 
   const shutdown = new AbortController();

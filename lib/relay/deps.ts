@@ -14,4 +14,6 @@ export interface RelayDeps {
   metrics: Metrics;
   ipLimiter: RateLimiter;
   chatLimiter: RateLimiter;
+  /** Whether the relay serves the page itself (WEB_DIR holds an index.html). */
+  frontendServed: boolean;
 }

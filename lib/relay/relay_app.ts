@@ -106,7 +106,7 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
     app.get(`${prefix}/metrics`, metricsRoute);
   }
 
-  if (config.webDir) {
+  if (deps.frontendServed) {
     const files = new StaticFiles(config.webDir);
     const pageRoot = config.basePath || "";
     if (pageRoot) app.get(pageRoot, (c) => c.redirect(`${pageRoot}/`, 301));

@@ -133,6 +133,9 @@ export class TurnQueue {
   async claim(workerId: string, chatId?: string, nowMs = Date.now()): Promise<TurnRecord | null> {
     for (const candidate of this.#candidates(nowMs)) {
       if (chatId && candidate.record.chatId !== chatId) continue;
+      // Another claim may have won this turn while we awaited a commit: re-check the live
+      // record, so the versionstamp we check belongs to the state we judged claimable.
+      if (!this.#open.has(candidate.record.id) || !isClaimable(candidate.record, nowMs)) continue;
       const next: TurnRecord = {
         ...candidate.record,
         status: "leased",
@@ -242,10 +245,7 @@ export class TurnQueue {
     for (const open of this.#open.values()) {
       if (seen.has(open.record.chatId)) continue;
       seen.add(open.record.chatId);
-      const { status, leaseExpiresAtMs } = open.record;
-      if (status === "pending" || (status === "leased" && leaseExpiresAtMs <= nowMs)) {
-        out.push(open);
-      }
+      if (isClaimable(open.record, nowMs)) out.push(open);
     }
     return out;
   }
@@ -267,6 +267,10 @@ export class TurnQueue {
     open.versionstamp = result.versionstamp;
     return true;
   }
+}
+
+function isClaimable(turn: TurnRecord, nowMs: number): boolean {
+  return turn.status === "pending" || (turn.status === "leased" && turn.leaseExpiresAtMs <= nowMs);
 }
 
 function isOpen(turn: TurnRecord): boolean {

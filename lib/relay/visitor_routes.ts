@@ -31,7 +31,7 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
     return c.json(await auth.sessions.issue());
   });
 
-  app.get("/health", (c) => c.json(service.registry.health(config.webDir !== "")));
+  app.get("/health", (c) => c.json(service.registry.health(deps.frontendServed)));
 
   app.get("/chat/:chatId/messages", async (c) => {
     const chatId = chatIdParam(c);

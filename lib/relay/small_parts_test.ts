@@ -1,0 +1,60 @@
+/** Unit tests for the relay's small pure parts: tokens, limits, client IP, origin. */
+import { assert, assertEquals, assertRejects } from "../../tests/_assert.ts";
+import { AccessGuard } from "./access_guard.ts";
+import { clientIp } from "./client_ip.ts";
+import { originAllowed } from "./origin.ts";
+import { RateLimiter } from "./rate_limiter.ts";
+import { SessionTokens } from "./session_token.ts";
+
+Deno.test("SessionTokens verify their own tokens until they expire", async () => {
+  const tokens = new SessionTokens("svc", "code", 60);
+  const { token } = await tokens.issue(1_000_000);
+  assert(await tokens.verify(token, 1_000_000));
+  assertEquals(await tokens.verify(token, 1_000_000 + 61_000), false);
+});
+
+Deno.test("SessionTokens refuse tampered tokens and tokens from another access code", async () => {
+  const tokens = new SessionTokens("svc", "code", 60);
+  const { token } = await tokens.issue();
+  const [body, mac] = token.split(".");
+  assertEquals(await tokens.verify(`${body}x.${mac}`), false);
+  assertEquals(await tokens.verify(`${body}.${mac}.x`), false);
+  assertEquals(await tokens.verify("garbage"), false);
+  assertEquals(await new SessionTokens("svc", "new-code", 60).verify(token), false);
+});
+
+Deno.test("AccessGuard locks an address out after repeated wrong codes, even for the right one", async () => {
+  const guard = new AccessGuard("right", 3, 60);
+  for (let i = 0; i < 3; i++) {
+    await assertRejects(() => guard.check("1.2.3.4", "wrong", 0), "not right");
+  }
+  await assertRejects(() => guard.check("1.2.3.4", "right", 1_000), "Too many wrong access codes");
+  await guard.check("5.6.7.8", "right", 1_000);
+  await guard.check("1.2.3.4", "right", 61_000);
+});
+
+Deno.test("RateLimiter allows max hits per window and says how long to wait", () => {
+  const limiter = new RateLimiter(10_000, 2);
+  assertEquals(limiter.hit("a", 0), 0);
+  assertEquals(limiter.hit("a", 1), 0);
+  assertEquals(limiter.hit("a", 2_000), 8);
+  assertEquals(limiter.hit("b", 2_000), 0);
+  assertEquals(limiter.hit("a", 10_000), 0);
+});
+
+Deno.test("clientIp() ignores forwarding headers unless the proxy is trusted", () => {
+  const headers = new Headers({ "x-forwarded-for": "6.6.6.6, 1.1.1.1" });
+  assertEquals(clientIp(headers, "10.0.0.1", false), "10.0.0.1");
+  assertEquals(clientIp(headers, "10.0.0.1", true), "1.1.1.1");
+  headers.set("x-real-ip", "2.2.2.2");
+  assertEquals(clientIp(headers, "10.0.0.1", true), "2.2.2.2");
+});
+
+Deno.test("originAllowed() defaults to the relay's own host and honours the allow-list", () => {
+  const own = new Headers({ host: "chat.example.com", origin: "https://chat.example.com" });
+  const other = new Headers({ host: "chat.example.com", origin: "https://evil.example" });
+  assert(originAllowed(own, [], false));
+  assertEquals(originAllowed(other, [], false), false);
+  assert(originAllowed(other, ["https://evil.example"], false));
+  assert(originAllowed(new Headers({ host: "x" }), [], false), "no Origin: not a browser");
+});
