@@ -347,20 +347,7 @@ export class ChatService {
     detail = "",
     queuePosition?: number,
   ): Promise<WorkerStateEvent> {
-    return this.#inLane(chatId, async () => {
-      const event: WorkerStateEvent = {
-        type: "workerState",
-        chatId,
-        state,
-        detail,
-        updatedAt: new Date().toISOString(),
-        seq: await this.store.nextSeq(chatId),
-      };
-      if (queuePosition !== undefined) event.queuePosition = queuePosition;
-      await this.store.setWorkerState(event);
-      this.visitors.broadcast(event);
-      return event;
-    });
+    return this.#inLane(chatId, () => this.#setStateInLane(chatId, state, detail, queuePosition));
   }
 
   // -------------------------------------------------------------------------------------
@@ -509,7 +496,13 @@ export class ChatService {
     void this.#announcePositions();
   }
 
-  async #setStateInLane(chatId: string, state: WorkerStateName, detail: string): Promise<void> {
+  /** Sets, stores and broadcasts a worker state; the caller is in the chat's lane. */
+  async #setStateInLane(
+    chatId: string,
+    state: WorkerStateName,
+    detail: string,
+    queuePosition?: number,
+  ): Promise<WorkerStateEvent> {
     const event: WorkerStateEvent = {
       type: "workerState",
       chatId,
@@ -518,8 +511,10 @@ export class ChatService {
       updatedAt: new Date().toISOString(),
       seq: await this.store.nextSeq(chatId),
     };
+    if (queuePosition !== undefined) event.queuePosition = queuePosition;
     await this.store.setWorkerState(event);
     this.visitors.broadcast(event);
+    return event;
   }
 
   /** Announces changed queue positions to waiting chats, one announcement round at a time. */
