@@ -73,7 +73,10 @@ export async function visitorSocket(c: RelayContext, deps: RelayDeps): Promise<R
     service.replay(chatId, since, (events) => {
       let sent = since;
       for (const event of events) {
-        if (!service.visitors.send(attached, JSON.stringify(event))) break;
+        if (!service.visitors.send(attached, JSON.stringify(event))) {
+          service.visitors.detach(chatId, attached);
+          return reject(CLOSE_TRY_LATER, "Too slow: reconnect to resume", "replay_too_slow");
+        }
         sent = Math.max(sent, event.seq);
       }
       service.visitors.send(attached, JSON.stringify({ type: "ready", chatId, seq: sent }));
