@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { runArgs } from "../lib/launch.ts";
+import { spawnDeno } from "./_process.ts";
 
 export const TEST_SECRETS = {
   CHAT_PASSWORD: "open-sesame-42",
@@ -65,59 +66,13 @@ export async function startRelay(
   };
   const envFile = join(dir, "relay.env");
   await Deno.writeTextFile(envFile, envFileText(fullEnv));
-  const child = new Deno.Command(Deno.execPath(), {
-    args: runArgs("relay", envFile),
-    clearEnv: true,
-    env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "/tmp", NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-    stdin: "null",
-  }).spawn();
-  const lines: string[] = [];
-  let onLine: (() => void) | null = null;
-  const pump = async (stream: ReadableStream<Uint8Array>) => {
-    let buffered = "";
-    for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-      buffered += text;
-      const parts = buffered.split("\n");
-      buffered = parts.pop()!;
-      lines.push(...parts);
-      onLine?.();
-    }
-    if (buffered) lines.push(buffered);
-  };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
-  const status = child.status.then(async (s) => {
-    await pumps;
-    return s;
-  });
-
+  const child = spawnDeno(runArgs("relay", envFile));
   const timeoutMs = options.timeoutMs ?? 20_000;
-  const ready = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    const check = () => {
-      if (lines.some((line) => line.includes('"msg":"listening"'))) {
-        clearTimeout(timer);
-        resolve(true);
-      }
-    };
-    onLine = check;
-    check();
-    status.then(() => {
-      clearTimeout(timer);
-      resolve(lines.some((line) => line.includes('"msg":"listening"')));
-    });
-  });
-  onLine = null;
-  const kill = async () => {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* already exited */ }
-    await status;
-  };
-  if (!ready) {
-    await kill();
-    throw new Error(`Relay did not start within ${timeoutMs} ms:\n${lines.join("\n")}`);
+  try {
+    await child.waitForLine('"msg":"listening"', timeoutMs);
+  } catch (error) {
+    await child.kill();
+    throw new Error(`Relay did not start: ${(error as Error).message}`);
   }
   return {
     url: `http://127.0.0.1:${port}`,
@@ -126,18 +81,10 @@ export async function startRelay(
     kvPath,
     envFile,
     env: fullEnv,
-    lines,
-    status,
-    kill,
-    async stop() {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* already exited */ }
-      const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-      const s = await status;
-      clearTimeout(timer);
-      return s.code;
-    },
+    lines: child.lines,
+    status: child.status,
+    kill: child.kill,
+    stop: () => child.stop(10_000),
   };
 }
 
