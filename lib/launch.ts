@@ -1,5 +1,5 @@
 /**
- * `deno task relay [--env-file=PATH]`: runs an entry point under exactly the permission
+ * `deno task relay|worker [--env-file=PATH]`: runs an entry point under exactly the permission
  * flags the build bakes into its binary, computed from the same config (SPEC §2, §5).
  * The launcher itself reads env and runs `deno`; the child gets only its own grants.
  */
@@ -7,12 +7,18 @@ import { fileURLToPath } from "node:url";
 import { ConfigError, envFileArg } from "./env.ts";
 import { loadRelayConfig } from "./relay/config.ts";
 import { relayPermissionFlags } from "./relay/permissions.ts";
+import { loadWorkerConfig } from "./worker/config.ts";
+import { workerPermissionFlags } from "./worker/permissions.ts";
 
 /** Entry points the launcher knows, with the function that derives their flags. */
 const ENTRIES: Record<string, { script: string; flags: (envFile?: string) => string[] }> = {
   relay: {
     script: fileURLToPath(new URL("../relay.ts", import.meta.url)),
     flags: (envFile) => relayPermissionFlags(loadRelayConfig(envFile), envFile),
+  },
+  worker: {
+    script: fileURLToPath(new URL("../worker.ts", import.meta.url)),
+    flags: (envFile) => workerPermissionFlags(loadWorkerConfig(envFile), envFile),
   },
 };
 

@@ -1,0 +1,110 @@
+/**
+ * Health of the worker's side of the chain (SPEC §4): the agent's health endpoint every
+ * `STATUS_POLL_INTERVAL_SECONDS`, a tiny LLM completion every
+ * `LLM_STATUS_POLL_INTERVAL_SECONDS`, both reported to `/api/worker/status`.
+ */
+import type { Logger } from "../log.ts";
+import type { ComponentReport } from "../protocol.ts";
+import type { AgentClient } from "./agent_client.ts";
+import type { WorkerConfig } from "./config.ts";
+import type { RelayClient } from "./relay_client.ts";
+
+const PROBE_TIMEOUT_MS = 10_000;
+
+/** Probes `url` with a GET; online on 2xx, degraded on other answers, offline on none. */
+export async function probeHealthUrl(url: string): Promise<ComponentReport> {
+  const started = performance.now();
+  const checkedAt = new Date().toISOString();
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    await response.body?.cancel();
+    const latencyMs = Math.round(performance.now() - started);
+    return response.ok
+      ? { status: "online", detail: "Health check passed", checkedAt, latencyMs }
+      : {
+        status: "degraded",
+        detail: `Health check answered ${response.status}`,
+        checkedAt,
+        latencyMs,
+      };
+  } catch (error) {
+    return {
+      status: "offline",
+      detail: `Health check failed: ${(error as Error).name}`,
+      checkedAt,
+      latencyMs: null,
+    };
+  }
+}
+
+export class HealthReporter {
+  #config: WorkerConfig;
+  #relay: Pick<RelayClient, "reportStatus">;
+  #agent: Pick<AgentClient, "probe">;
+  #log: Logger;
+  #agentApi: ComponentReport = { status: "unknown", detail: "Not checked yet", latencyMs: null };
+  #llm: ComponentReport = { status: "unknown", detail: "Not checked yet", latencyMs: null };
+  #timers: ReturnType<typeof setInterval>[] = [];
+
+  constructor(
+    config: WorkerConfig,
+    relay: Pick<RelayClient, "reportStatus">,
+    agent: Pick<AgentClient, "probe">,
+    log: Logger,
+  ) {
+    this.#config = config;
+    this.#relay = relay;
+    this.#agent = agent;
+    this.#log = log;
+  }
+
+  /** Probes both now, then on their intervals. */
+  start(): void {
+    void this.checkAgent().then(() => this.checkLlm());
+    this.#timers.push(
+      setInterval(() => void this.checkAgent(), this.#config.statusPollIntervalMs),
+      setInterval(() => void this.checkLlm(), this.#config.llmStatusPollIntervalMs),
+    );
+  }
+
+  /** Stops probing. */
+  stop(): void {
+    for (const timer of this.#timers) clearInterval(timer);
+    this.#timers = [];
+  }
+
+  /** Probes the agent health URL (or, without one, reports the LLM probe) and reports. */
+  async checkAgent(): Promise<void> {
+    if (this.#config.agentHealthUrl) {
+      this.#agentApi = await probeHealthUrl(this.#config.agentHealthUrl);
+    }
+    await this.#report();
+  }
+
+  /** Runs the tiny completion and reports. */
+  async checkLlm(): Promise<void> {
+    const checkedAt = new Date().toISOString();
+    const probe = await this.#agent.probe(AbortSignal.timeout(PROBE_TIMEOUT_MS * 3));
+    this.#llm = {
+      status: probe.ok ? "online" : "offline",
+      detail: probe.detail,
+      checkedAt,
+      latencyMs: probe.ok ? probe.latencyMs : null,
+    };
+    if (!this.#config.agentHealthUrl) {
+      this.#agentApi = {
+        ...this.#llm,
+        detail: `No health URL; the API ${probe.ok ? "answered" : "did not answer"}`,
+      };
+    }
+    await this.#report();
+  }
+
+  async #report(): Promise<void> {
+    try {
+      await this.#relay.reportStatus({ agentApi: this.#agentApi, llm: this.#llm });
+    } catch (error) {
+      this.#log.warn("status report failed", { error });
+    }
+  }
+}

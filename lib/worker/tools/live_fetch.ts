@@ -1,0 +1,104 @@
+/**
+ * Guarded live fetches (SPEC §4): only hosts in `LIVE_ALLOWED_HOSTS`, and URLs under
+ * `LIVE_ALLOWED_URLS` (for social hosts where only one profile is fair game); https only
+ * (plain http only on loopback, which never leaves the machine); a timeout; HTML or text
+ * content types only; the body read as a stream and cut at a size cap. Redirects are
+ * followed by `fetch`, and the worker's `--allow-net` grants stop any that leave them.
+ */
+import type { WorkerConfig } from "../config.ts";
+import { ToolError } from "../tool_registry.ts";
+
+/** Bytes of body read at most. */
+export const LIVE_FETCH_MAX_BYTES = 512 * 1024;
+const ALLOWED_TYPES = /^(text\/html|text\/plain|application\/xhtml\+xml)\b/i;
+
+function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname.startsWith("127.") || hostname === "[::1]";
+}
+
+/** Why `url` may not be fetched, or null when the allowlists permit it. */
+export function liveFetchRefusal(url: URL, config: WorkerConfig): string | null {
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && isLoopback(url.hostname))) {
+    return "Only https URLs may be fetched";
+  }
+  if (url.username || url.password) return "URLs with credentials may not be fetched";
+  const host = url.host.toLowerCase();
+  if (config.liveAllowedHosts.includes(host) || config.liveAllowedHosts.includes(url.hostname)) {
+    return null;
+  }
+  if (config.liveAllowedUrls.some((prefix) => url.href.startsWith(prefix))) return null;
+  return `The host "${url.hostname}" is not on the live-fetch allowlist`;
+}
+
+/** The fetched page: final URL, content type and body text (at most the cap). */
+export interface FetchedPage {
+  url: string;
+  status: number;
+  contentType: string;
+  body: string;
+  truncated: boolean;
+}
+
+/** Fetches an allowed URL, streaming at most `LIVE_FETCH_MAX_BYTES` of an HTML/text body. */
+export async function fetchAllowed(
+  rawUrl: string,
+  config: WorkerConfig,
+  signal: AbortSignal,
+): Promise<FetchedPage> {
+  let url: URL;
+  try {
+    url = new URL(rawUrl);
+  } catch {
+    throw new ToolError("bad_url", `"${rawUrl}" is not a URL`);
+  }
+  const refusal = liveFetchRefusal(url, config);
+  if (refusal) throw new ToolError("not_allowed", refusal);
+  const response = await fetch(url, {
+    signal,
+    headers: { accept: "text/html,text/plain;q=0.9", "user-agent": "terrarium-worker" },
+  });
+  const contentType = response.headers.get("content-type") ?? "";
+  if (!ALLOWED_TYPES.test(contentType)) {
+    await response.body?.cancel();
+    throw new ToolError(
+      "unsupported_type",
+      `The page is "${contentType || "unknown"}", not HTML or text`,
+    );
+  }
+  if (!response.ok) {
+    await response.body?.cancel();
+    throw new ToolError("http_error", `The site answered ${response.status}`);
+  }
+  const { text, truncated } = await readCapped(response.body, LIVE_FETCH_MAX_BYTES);
+  return { url: response.url, status: response.status, contentType, body: text, truncated };
+}
+
+async function readCapped(
+  body: ReadableStream<Uint8Array> | null,
+  maxBytes: number,
+): Promise<{ text: string; truncated: boolean }> {
+  if (!body) return { text: "", truncated: false };
+  const reader = body.getReader();
+  const parts: Uint8Array[] = [];
+  let size = 0;
+  let truncated = false;
+  while (true) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const room = maxBytes - size;
+    parts.push(value.byteLength > room ? value.subarray(0, room) : value);
+    size += Math.min(value.byteLength, room);
+    if (size >= maxBytes) {
+      truncated = true;
+      await reader.cancel();
+      break;
+    }
+  }
+  const joined = new Uint8Array(size);
+  let offset = 0;
+  for (const part of parts) {
+    joined.set(part, offset);
+    offset += part.byteLength;
+  }
+  return { text: new TextDecoder().decode(joined), truncated };
+}

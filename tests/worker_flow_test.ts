@@ -1,0 +1,213 @@
+/**
+ * The worker as a real process (its own permission flags) against a real relay process and
+ * our OpenAI-compatible model server: answers with tools, crashes, two workers, faults,
+ * cancel.
+ */
+import { startModelServer } from "../lib/demo_model/model_server.ts";
+import { assert, assertEquals } from "./_assert.ts";
+import { type Json, postMessage, request, visitorSocket, visitorToken } from "./_clients.ts";
+import { type RelayProcess, startRelay } from "./_relay_process.ts";
+import { startWorker, type WorkerProcess } from "./_worker_process.ts";
+
+/** Runs `fn` with a relay, a model server and cleanup of everything it started. */
+async function withStack(
+  relayEnv: Record<string, string>,
+  fn: (stack: {
+    relay: RelayProcess;
+    model: ReturnType<typeof startModelServer>;
+    token: string;
+    workers: WorkerProcess[];
+    worker: (env?: Record<string, string>) => Promise<WorkerProcess>;
+  }) => Promise<void>,
+): Promise<void> {
+  const relay = await startRelay({ RATE_LIMIT_MAX_PER_IP: "1000", ...relayEnv });
+  const model = startModelServer({ chunkDelayMs: 2 });
+  const workers: WorkerProcess[] = [];
+  try {
+    const token = await visitorToken(relay.url);
+    const worker = async (env: Record<string, string> = {}) => {
+      const w = await startWorker(relay.url, model.url, relay.dir, env);
+      workers.push(w);
+      return w;
+    };
+    await fn({ relay, model, token, workers, worker });
+  } finally {
+    await Promise.all(workers.map((w) => w.kill()));
+    await model.close();
+    await relay.kill();
+    await Deno.remove(relay.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+async function history(relay: RelayProcess, token: string, chatId: string): Promise<Json[]> {
+  const res = await request(`${relay.url}/api/chat/${chatId}/messages`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  return res.body;
+}
+
+/** Waits (bounded) until `chatId` has `count` Terra replies; returns the history. */
+async function waitForReplies(
+  relay: RelayProcess,
+  token: string,
+  chatId: string,
+  count: number,
+  timeoutMs = 30_000,
+): Promise<Json[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const messages = await history(relay, token, chatId);
+    if (messages.filter((m: Json) => m.sender === "Terra").length >= count) return messages;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `No ${count} replies in ${chatId} within ${timeoutMs} ms: ${JSON.stringify(messages)}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+Deno.test("a visitor question gets a streamed answer that used a tool, stored once", async () => {
+  await withStack({}, async ({ relay, token, worker }) => {
+    await worker();
+    const visitor = await visitorSocket(relay.url, "tool-chat", token);
+    await postMessage(relay.url, token, "tool-chat", "[tool get_profile {}] Who is Morgan?");
+    await visitor.waitFor(
+      (es) => es.some((e) => e.type === "message" && e.sender === "Terra"),
+      30_000,
+      "reply",
+    );
+
+    const chunks = visitor.events.filter((e) => e.type === "assistantChunk");
+    const tool = chunks.filter((c) => c.kind === "tool").map((c) => c.content).join("");
+    assertEquals(tool, "Reading the profile…\n");
+    assert(chunks.some((c) => c.kind === "reasoning"), "reasoning streamed apart from the answer");
+    // The answer chunks, applied at their offsets, rebuild the stored reply exactly.
+    let text = "";
+    for (const c of chunks.filter((c) => c.kind === "answer")) {
+      text = text.slice(0, c.offset) + c.content;
+    }
+    const reply = visitor.events.find((e) => e.type === "message" && e.sender === "Terra");
+    assertEquals(text, reply.content);
+    assert(reply.content.includes("Morgan Example"), "the answer used the tool's result");
+    const seqs = visitor.events.filter((e) => e.type !== "ready").map((e) => e.seq);
+    assertEquals(seqs, [...seqs].sort((a, b) => a - b));
+
+    const stored = await history(relay, token, "tool-chat");
+    assertEquals(stored.map((m: Json) => m.sender), ["Visitor", "Terra"]);
+    await visitor.close();
+  });
+});
+
+Deno.test("a worker killed mid-answer is replaced and the turn is answered exactly once", async () => {
+  await withStack({ TURN_LEASE_SECONDS: "2" }, async ({ relay, model, token, worker }) => {
+    const first = await worker();
+    await postMessage(relay.url, token, "crash-chat", "Hello before the crash");
+    await waitForReplies(relay, token, "crash-chat", 1);
+
+    model.setFault("none");
+    const visitor = await visitorSocket(relay.url, "crash-chat", token);
+    await postMessage(relay.url, token, "crash-chat", "[long 3000] Tell me everything");
+    await visitor.waitFor(
+      (es) => es.filter((e) => e.type === "assistantChunk" && e.kind === "answer").length > 5,
+      30_000,
+      "streaming",
+    );
+    await first.kill();
+
+    await worker();
+    const messages = await waitForReplies(relay, token, "crash-chat", 2, 60_000);
+    assertEquals(messages.map((m: Json) => m.sender), ["Visitor", "Terra", "Visitor", "Terra"]);
+    assertEquals(messages[3].replyTo, messages[2].id);
+    assert(messages[3].content.endsWith("word3000"), "the new worker streamed the whole answer");
+    // Nothing is answered twice, even after waiting past another lease period.
+    await new Promise((r) => setTimeout(r, 2_500));
+    assertEquals((await history(relay, token, "crash-chat")).length, 4);
+    await visitor.close();
+  });
+});
+
+Deno.test("two workers against one relay answer every turn once", async () => {
+  await withStack({}, async ({ relay, token, worker }) => {
+    await Promise.all([
+      worker({ MAX_CONCURRENT_CHATS: "2" }),
+      worker({ MAX_CONCURRENT_CHATS: "2" }),
+    ]);
+    const chats = Array.from({ length: 6 }, (_, i) => `pair-${i}`);
+    for (const chatId of chats) {
+      await postMessage(relay.url, token, chatId, `[long 40] question ${chatId}`);
+    }
+    for (const chatId of chats) {
+      const messages = await waitForReplies(relay, token, chatId, 1, 60_000);
+      assertEquals(messages.map((m: Json) => m.sender), ["Visitor", "Terra"]);
+    }
+    const open = await request(`${relay.url}/api/chats/open`, {
+      headers: { "x-service-token": relay.env.SERVICE_TOKEN! },
+    });
+    assertEquals(open.body.chatIds, []);
+  });
+});
+
+for (
+  const [fault, words] of [
+    ["error500", "not reachable"],
+    ["rate_limit", "busy"],
+    ["stall", "took too long"],
+    ["cut", "broke off"],
+  ] as const
+) {
+  Deno.test(`a model fault (${fault}) reaches the visitor as a clear error, and the worker recovers`, async () => {
+    await withStack({}, async ({ relay, model, token, worker }) => {
+      await worker({ AGENT_MAX_RETRIES: "1", AGENT_IDLE_TIMEOUT_SECONDS: "1" });
+      model.setFault(fault);
+      const visitor = await visitorSocket(relay.url, `fault-${fault}`, token);
+      await postMessage(relay.url, token, `fault-${fault}`, "[long 50] Are you there?");
+      const events = await visitor.waitFor(
+        (es) => es.some((e) => e.type === "workerState" && e.state === "error"),
+        40_000,
+        "error state",
+      );
+      const error = events.find((e) => e.type === "workerState" && e.state === "error");
+      assert(error.detail.includes(words), `"${error.detail}" should say "${words}"`);
+
+      model.setFault("none");
+      await postMessage(relay.url, token, `fault-${fault}`, "And now?");
+      const messages = await waitForReplies(relay, token, `fault-${fault}`, 2, 40_000);
+      assert(messages.at(-1).content.length > 0);
+      await visitor.close();
+    });
+  });
+}
+
+Deno.test("cancel aborts the model request and keeps the partial answer, marked stopped", async () => {
+  await withStack({}, async ({ relay, model, token, worker }) => {
+    await worker();
+    const visitor = await visitorSocket(relay.url, "stop-chat", token);
+    await postMessage(relay.url, token, "stop-chat", "[long 100000] Never stop");
+    await visitor.waitFor(
+      (es) => es.filter((e) => e.type === "assistantChunk" && e.kind === "answer").length > 3,
+      30_000,
+      "streaming",
+    );
+    const cancel = await request(`${relay.url}/api/chat/stop-chat/cancel`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}` },
+    });
+    assertEquals(cancel.body, { cancelled: true });
+    const events = await visitor.waitFor(
+      (es) => es.some((e) => e.type === "message" && e.sender === "Terra"),
+      30_000,
+      "stopped reply",
+    );
+    const reply = events.find((e) => e.type === "message" && e.sender === "Terra");
+    assertEquals(reply.stopped, true);
+    assert(reply.content.startsWith("word1 word2"), "the partial answer is kept");
+    assert(!reply.content.includes("word100000"));
+    const completion = model.requests.filter((r) => JSON.stringify(r.body).includes("Never stop"));
+    assert(
+      completion.length >= 1 && completion.every((r) => r.aborted),
+      "the model request was aborted",
+    );
+    await visitor.close();
+  });
+});

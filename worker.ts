@@ -1,0 +1,107 @@
+/**
+ * terrarium-worker: the LLM-host side (SPEC §4–§5). Connects out to the relay, claims
+ * turns, runs the tool loop against the OpenAI-compatible agent and streams answers back.
+ * It checks at start that it runs under exactly the grants its config needs.
+ *
+ * Usage: worker.ts [--env-file=PATH]
+ */
+import { ConfigError, envFileArg } from "./lib/env.ts";
+import { Logger } from "./lib/log.ts";
+import { AgentClient } from "./lib/worker/agent_client.ts";
+import { loadWorkerConfig, type WorkerConfig } from "./lib/worker/config.ts";
+import { checkGrants } from "./lib/worker/grants_check.ts";
+import { HealthReporter } from "./lib/worker/health_reporter.ts";
+import { workerGrants } from "./lib/worker/permissions.ts";
+import { loadSystemPrompt } from "./lib/worker/prompts.ts";
+import { RelayClient } from "./lib/worker/relay_client.ts";
+import { Scheduler } from "./lib/worker/scheduler.ts";
+import { ToolRegistry } from "./lib/worker/tool_registry.ts";
+import { allTools } from "./lib/worker/tools/mod.ts";
+import { TurnRunner } from "./lib/worker/turn_runner.ts";
+
+/** How long SIGTERM waits for running answers before releasing their leases. */
+const SHUTDOWN_GRACE_MS = 10_000;
+const EX_CONFIG = 78;
+
+function fail(message: string): number {
+  // deno-lint-ignore no-console
+  console.error(`terrarium-worker: ${message}`);
+  return EX_CONFIG;
+}
+
+async function main(): Promise<number> {
+  const envFile = envFileArg(Deno.args);
+  let config: WorkerConfig;
+  try {
+    config = loadWorkerConfig(envFile);
+  } catch (error) {
+    if (error instanceof ConfigError) return fail(error.message);
+    throw error;
+  }
+  const log = new Logger("worker", config.logLevel);
+
+  const grants = await checkGrants(workerGrants(config, envFile));
+  if (grants.missing.length) {
+    return fail(
+      `its permissions do not match its configuration; it needs:\n  ${
+        grants.missing.join("\n  ")
+      }\n` +
+        "Start it with `deno task worker` or a binary built by `deno task build` for this config.",
+    );
+  }
+  for (const what of grants.broader) {
+    log.warn(`SANDBOX WEAKENED: the worker was granted ${what}; run it with its own flags only`);
+  }
+
+  const registry = new ToolRegistry(allTools());
+  let systemPrompt: string;
+  try {
+    systemPrompt = await loadSystemPrompt(config.contentDir, registry);
+  } catch (error) {
+    return fail((error as Error).message);
+  }
+  const agent = new AgentClient({
+    baseUrl: config.agentBaseUrl,
+    apiKey: config.agentApiKey,
+    model: config.agentModel,
+    timeoutMs: config.agentTimeoutMs,
+    idleTimeoutMs: config.agentIdleTimeoutMs,
+    maxRetries: config.agentMaxRetries,
+  });
+  const relay = new RelayClient(config, log);
+  const runner = new TurnRunner({ relay, model: agent, registry, systemPrompt, config, log });
+  const scheduler = new Scheduler({ relay, run: (turn) => runner.run(turn), config, log });
+  const health = new HealthReporter(config, relay, agent, log);
+  relay.onActivity((chatId) => scheduler.hint(chatId));
+  relay.onCancel((_chatId, turnId) => runner.cancel(turnId));
+  relay.onConnection((connected) => connected && scheduler.hint(null));
+
+  relay.start();
+  scheduler.start();
+  health.start();
+  log.info("worker started", {
+    workerId: config.workerId,
+    relay: config.apiBaseUrl,
+    tools: registry.names(),
+    maxConcurrentChats: config.maxConcurrentChats,
+  });
+
+  await new Promise<void>((resolve) => {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      Deno.addSignalListener(signal, () => resolve());
+    }
+  });
+  log.info("shutting down", { running: runner.activeCount });
+  const finishing = scheduler.stop();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([finishing, new Promise((r) => timer = setTimeout(r, SHUTDOWN_GRACE_MS))]);
+  clearTimeout(timer);
+  runner.abortAll("shutdown");
+  await finishing;
+  health.stop();
+  await relay.stop();
+  log.info("stopped");
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());
