@@ -134,7 +134,7 @@ export function startModelServer(options: ModelServerOptions = {}): ModelServer 
     return fault;
   };
 
-  const complete = async (req: Request): Promise<Response> => {
+  const complete = async (req: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
     let body: Record<string, unknown>;
     try {
       body = await req.json();
@@ -148,9 +148,14 @@ export function startModelServer(options: ModelServerOptions = {}): ModelServer 
       completed: false,
     };
     requests.push(record);
-    req.signal.addEventListener("abort", () => {
+    // Deno cancels the response body when the client goes away before it ends.
+    const gone = new AbortController();
+    const clientGone = gone.signal;
+    const markGone = () => {
       if (!record.completed) record.aborted = true;
-    });
+      gone.abort();
+    };
+    info.completed.catch(markGone);
     const active = takeFault();
     if (active === "error500") {
       return Response.json({ error: { message: "The model crashed", type: "server_error" } }, {
@@ -219,22 +224,22 @@ export function startModelServer(options: ModelServerOptions = {}): ModelServer 
         const wait = (ms: number) =>
           new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, ms);
-            req.signal.addEventListener("abort", () => {
+            clientGone.addEventListener("abort", () => {
               clearTimeout(timer);
               resolve();
             }, { once: true });
           });
         try {
           if (active === "stall") {
-            while (!req.signal.aborted && !abort.signal.aborted) await wait(1000);
+            while (!clientGone.aborted && !abort.signal.aborted) await wait(1000);
             return;
           }
           controller.enqueue(encoder.encode(": keep-alive\n\n"));
           for (let i = 0; i < deltas.length; i++) {
-            if (req.signal.aborted || abort.signal.aborted) return;
+            if (clientGone.aborted || abort.signal.aborted) return;
             controller.enqueue(sse(chunk(deltas[i]!)));
             if (active === "stall_after_first_token" && deltas[i]!.content) {
-              while (!req.signal.aborted && !abort.signal.aborted) await wait(1000);
+              while (!clientGone.aborted && !abort.signal.aborted) await wait(1000);
               return;
             }
             if (active === "cut" && i >= 3) {
@@ -261,6 +266,7 @@ export function startModelServer(options: ModelServerOptions = {}): ModelServer 
           // The client went away mid-stream.
         }
       },
+      cancel: markGone,
     });
     return new Response(stream, {
       headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
@@ -272,9 +278,9 @@ export function startModelServer(options: ModelServerOptions = {}): ModelServer 
     port: options.port ?? 0,
     signal: abort.signal,
     onListen() {},
-  }, async (req) => {
+  }, async (req, info) => {
     const path = new URL(req.url).pathname;
-    if (req.method === "POST" && path === "/v1/chat/completions") return await complete(req);
+    if (req.method === "POST" && path === "/v1/chat/completions") return await complete(req, info);
     if (req.method === "GET" && path === "/health") return Response.json({ status: "ok" });
     if (req.method === "GET" && path === "/v1/models") {
       return Response.json({ object: "list", data: [{ id: "terra-demo", object: "model" }] });
