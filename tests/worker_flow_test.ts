@@ -6,7 +6,7 @@
 import { startModelServer } from "../lib/demo_model/model_server.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { type Json, postMessage, request, visitorSocket, visitorToken } from "./_clients.ts";
-import { type RelayProcess, startRelay } from "./_relay_process.ts";
+import { freePort, type RelayProcess, startRelay } from "./_relay_process.ts";
 import { startWorker, type WorkerProcess } from "./_worker_process.ts";
 
 /** Runs `fn` with a relay, a model server and cleanup of everything it started. */
@@ -96,6 +96,28 @@ Deno.test("a visitor question gets a streamed answer that used a tool, stored on
     const stored = await history(relay, token, "tool-chat");
     assertEquals(stored.map((m: Json) => m.sender), ["Visitor", "Terra"]);
     await visitor.close();
+  });
+});
+
+Deno.test("with its socket down the worker polls and answers over HTTP, and reports health", async () => {
+  await withStack({}, async ({ relay, token, worker }) => {
+    // A socket URL nobody listens on: the worker must fall back to polling and HTTP.
+    const deadPort = freePort();
+    await worker({ WORKER_WS_URL: `ws://127.0.0.1:${deadPort}/api/worker/updates` });
+    await postMessage(relay.url, token, "polled", "[answer]Over HTTP[/answer]");
+    const messages = await waitForReplies(relay, token, "polled", 1);
+    assertEquals(messages.at(-1).content, "Over HTTP");
+
+    for (let i = 0; i < 100; i++) {
+      const health = (await request(`${relay.url}/api/health`)).body;
+      const status = Object.fromEntries(health.chain.map((l: Json) => [l.name, l.status]));
+      if (status.llm === "online") {
+        assertEquals([health.workerReady, status.worker, status.agent], [true, "online", "online"]);
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error("the worker never reported the agent and LLM as online");
   });
 });
 
