@@ -19,8 +19,6 @@ import { ToolRegistry } from "./lib/worker/tool_registry.ts";
 import { allTools } from "./lib/worker/tools/mod.ts";
 import { TurnRunner } from "./lib/worker/turn_runner.ts";
 
-/** How long SIGTERM waits for running answers before releasing their leases. */
-const SHUTDOWN_GRACE_MS = 10_000;
 const EX_CONFIG = 78;
 
 function fail(message: string): number {
@@ -94,7 +92,10 @@ async function main(): Promise<number> {
   log.info("shutting down", { running: runner.activeCount });
   const finishing = scheduler.stop();
   let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([finishing, new Promise((r) => timer = setTimeout(r, SHUTDOWN_GRACE_MS))]);
+  await Promise.race([
+    finishing,
+    new Promise((r) => timer = setTimeout(r, config.shutdownGraceMs)),
+  ]);
   clearTimeout(timer);
   runner.abortAll("shutdown");
   await finishing;

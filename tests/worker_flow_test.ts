@@ -149,6 +149,29 @@ Deno.test("a worker killed mid-answer is replaced and the turn is answered exact
   });
 });
 
+Deno.test("SIGTERM mid-answer releases the lease, so the turn is offered to the next worker", async () => {
+  await withStack({}, async ({ relay, token, worker }) => {
+    const leaving = await worker({ SHUTDOWN_GRACE_SECONDS: "0" });
+    const visitor = await visitorSocket(relay.url, "handoff", token);
+    await postMessage(relay.url, token, "handoff", "[long 100000] Keep going");
+    await visitor.waitFor(
+      (es) => es.some((e) => e.type === "assistantChunk" && e.kind === "answer"),
+      30_000,
+      "streaming",
+    );
+    assertEquals(await leaving.stop(), 0);
+    assert(
+      leaving.lines.some((l) => l.includes("turn released for shutdown")),
+      leaving.lines.join("\n"),
+    );
+    const open = await request(`${relay.url}/api/chats/open`, {
+      headers: { "x-service-token": relay.env.SERVICE_TOKEN! },
+    });
+    assertEquals(open.body.chatIds, ["handoff"]);
+    await visitor.close();
+  });
+});
+
 Deno.test("two workers against one relay answer every turn once", async () => {
   await withStack({}, async ({ relay, token, worker }) => {
     await Promise.all([

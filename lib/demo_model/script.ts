@@ -9,6 +9,7 @@
  *   `reasoning_content`; `reasoning`; `<think>…</think>` in content; content ending in
  *   `</think>` without the opening tag; no reasoning)
  * - `[ollama]`: every tool-call delta uses index 0 (some Ollama versions do)
+ * - `[loop]`: ask for the tools again after their results, as long as tools are offered
  *
  * Without a tool directive, a request offering `search_site` searches the site for the
  * question. After tool results the model answers "From TOOLS: RESULTS…".
@@ -51,7 +52,8 @@ export function scriptReply(messages: Message[], tools: ToolSpec[] | undefined):
   };
 
   const toolResults = messages.slice(lastUserIndex + 1).filter((m) => m.role === "tool");
-  if (toolResults.length > 0 || messages.at(-1)?.role === "tool") {
+  const looping = question.includes("[loop]") && offered.size > 0;
+  if (!looping && (toolResults.length > 0 || messages.at(-1)?.role === "tool")) {
     const names = messages.slice(lastUserIndex + 1).flatMap((m) =>
       ((m as { tool_calls?: { function: { name: string } }[] }).tool_calls ?? []).map((c) =>
         c.function.name

@@ -26,6 +26,7 @@ export const WORKER_ENV_NAMES = [
   "LLM_STATUS_POLL_INTERVAL_SECONDS",
   "MAX_CONCURRENT_CHATS",
   "MAX_CHAT_QUEUE_SIZE",
+  "SHUTDOWN_GRACE_SECONDS",
   "SEARCH_API_URL",
   "SEARCH_API_KEY",
   "LIVE_SITE_BASE_URL",
@@ -66,6 +67,8 @@ export interface WorkerConfig {
   llmStatusPollIntervalMs: number;
   maxConcurrentChats: number;
   maxChatQueueSize: number;
+  /** On SIGTERM, how long running answers may finish before their leases are released. */
+  shutdownGraceMs: number;
   /** "" when web search is not configured. */
   searchApiUrl: string;
   searchApiKey: string;
@@ -120,6 +123,7 @@ const schema = z.object({
   LLM_STATUS_POLL_INTERVAL_SECONDS: envInt(300, 1, 86_400),
   MAX_CONCURRENT_CHATS: envInt(2, 1, 64),
   MAX_CHAT_QUEUE_SIZE: envInt(32, 1, 10_000),
+  SHUTDOWN_GRACE_SECONDS: envInt(10, 0, 3600),
   SEARCH_API_URL: httpUrl(false),
   SEARCH_API_KEY: z.string().optional(),
   LIVE_SITE_BASE_URL: httpUrl(false),
@@ -198,6 +202,7 @@ export function parseWorkerConfig(raw: Record<string, string | undefined>): Work
     llmStatusPollIntervalMs: env.LLM_STATUS_POLL_INTERVAL_SECONDS * 1000,
     maxConcurrentChats: env.MAX_CONCURRENT_CHATS,
     maxChatQueueSize: env.MAX_CHAT_QUEUE_SIZE,
+    shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS * 1000,
     searchApiUrl: env.SEARCH_API_URL,
     searchApiKey: env.SEARCH_API_KEY ?? "",
     liveSiteBaseUrl: env.LIVE_SITE_BASE_URL,
