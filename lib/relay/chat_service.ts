@@ -272,7 +272,9 @@ export class ChatService {
   async release(turnId: string, leaseId: string): Promise<void> {
     const turn = await this.queue.release(turnId, leaseId);
     this.#metrics?.inc("terrarium_turns_total", { transition: "released" });
-    await this.#requeued(turn, "Waiting for Terra");
+    // A turn the visitor stopped is finished as stopped, not offered to another worker.
+    if (turn.cancelRequested) await this.#finishStopped(turn);
+    else await this.#requeued(turn, "Waiting for Terra");
   }
 
   /** Fans one streamed chunk out; a late chunk for a closed turn is ignored (null). */
@@ -573,10 +575,13 @@ export class ChatService {
     if (partial.timer !== null) return;
     partial.timer = setTimeout(() => {
       partial.timer = null;
-      if (this.#partials.get(chatId) !== partial) return;
-      this.store.setPartial(chatId, toStored(partial)).catch((error) =>
-        this.#log.error("partial answer write failed", { chatId, error })
-      );
+      // In the lane, so a write cannot land after the reply deleted the partial, and
+      // `flush()` waits for it.
+      this.#inLane(chatId, async () => {
+        if (this.#partials.get(chatId) === partial) {
+          await this.store.setPartial(chatId, toStored(partial));
+        }
+      }).catch((error) => this.#log.error("partial answer write failed", { chatId, error }));
     }, PARTIAL_PERSIST_MS);
   }
 

@@ -111,3 +111,17 @@ Deno.test("queueDetail() says the place in line in plain words", () => {
   assertEquals(queueDetail(1), "1 chat ahead of you");
   assertEquals(queueDetail(2), "2 chats ahead of you");
 });
+
+Deno.test("a stopped turn that its worker releases is finished as stopped, not offered again", async () => {
+  const { kv, svc } = await service();
+  await svc.postVisitorMessage("c1", "Hi?", client);
+  const turn = (await svc.claim("w1"))!;
+  await svc.postChunk("c1", { content: "So far", turnId: turn.id });
+  await svc.cancel("c1");
+  await svc.release(turn.id, turn.leaseId);
+  assertEquals(svc.openChats(), []);
+  assertEquals(await svc.claim("w2"), null);
+  const reply = (await svc.listMessages("c1")).at(-1)!;
+  assertEquals([reply.content, reply.stopped], ["So far", true]);
+  await settle(svc, kv);
+});

@@ -233,6 +233,7 @@ export class TurnQueue {
     for (const { record } of this.#open.values()) {
       if (seen.has(record.chatId)) continue;
       seen.add(record.chatId);
+      if (record.cancelRequested) continue;
       if (record.status === "leased" && record.leaseExpiresAtMs > nowMs) continue;
       out.set(record.chatId, out.size);
     }
@@ -270,6 +271,9 @@ export class TurnQueue {
 }
 
 function isClaimable(turn: TurnRecord, nowMs: number): boolean {
+  // A turn the visitor stopped is finished as stopped (by the lease sweep, or on release),
+  // never offered to another worker.
+  if (turn.cancelRequested) return false;
   return turn.status === "pending" || (turn.status === "leased" && turn.leaseExpiresAtMs <= nowMs);
 }
 
