@@ -8,6 +8,7 @@
 import { ConfigError, envFileArg } from "./lib/env.ts";
 import { Logger } from "./lib/log.ts";
 import { AgentClient } from "./lib/worker/agent_client.ts";
+import { ChatLog } from "./lib/worker/chat_log.ts";
 import { loadWorkerConfig, type WorkerConfig } from "./lib/worker/config.ts";
 import { checkGrants } from "./lib/worker/grants_check.ts";
 import { HealthReporter } from "./lib/worker/health_reporter.ts";
@@ -67,7 +68,16 @@ async function main(): Promise<number> {
     maxRetries: config.agentMaxRetries,
   });
   const relay = new RelayClient(config, log);
-  const runner = new TurnRunner({ relay, model: agent, registry, systemPrompt, config, log });
+  const chatLog = new ChatLog(config.chatLogDir, log);
+  const runner = new TurnRunner({
+    relay,
+    model: agent,
+    registry,
+    systemPrompt,
+    config,
+    log,
+    chatLog,
+  });
   const scheduler = new Scheduler({ relay, run: (turn) => runner.run(turn), config, log });
   const health = new HealthReporter(config, relay, agent, log);
   relay.onActivity((chatId) => scheduler.hint(chatId));

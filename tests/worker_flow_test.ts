@@ -3,6 +3,7 @@
  * our OpenAI-compatible model server: answers with tools, crashes, two workers, faults,
  * cancel.
  */
+import { join } from "node:path";
 import { startModelServer } from "../lib/demo_model/model_server.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { type Json, postMessage, request, visitorSocket, visitorToken } from "./_clients.ts";
@@ -69,7 +70,8 @@ async function waitForReplies(
 
 Deno.test("a visitor question gets a streamed answer that used a tool, stored once", async () => {
   await withStack({}, async ({ relay, token, worker }) => {
-    await worker();
+    const chatLogDir = join(relay.dir, "chat-logs");
+    await worker({ CHAT_LOG_DIR: chatLogDir });
     const visitor = await visitorSocket(relay.url, "tool-chat", token);
     await postMessage(relay.url, token, "tool-chat", "[tool get_profile {}] Who is Morgan?");
     await visitor.waitFor(
@@ -95,6 +97,21 @@ Deno.test("a visitor question gets a streamed answer that used a tool, stored on
 
     const stored = await history(relay, token, "tool-chat");
     assertEquals(stored.map((m: Json) => m.sender), ["Visitor", "Terra"]);
+    // The worker keeps its own transcript when CHAT_LOG_DIR is set.
+    let logged: Json = null;
+    for (let i = 0; i < 50 && !logged; i++) {
+      try {
+        for await (const file of Deno.readDir(chatLogDir)) {
+          logged = JSON.parse((await Deno.readTextFile(join(chatLogDir, file.name))).trim());
+        }
+      } catch { /* not written yet */ }
+      if (!logged) await new Promise((r) => setTimeout(r, 100));
+    }
+    assertEquals([logged.outcome, logged.tools, logged.answer], [
+      "answered",
+      ["get_profile"],
+      reply.content,
+    ]);
     await visitor.close();
   });
 });

@@ -62,11 +62,6 @@ export class Scheduler {
     await Promise.allSettled([...this.#running]);
   }
 
-  /** Waits for the running turns (bounded by the caller). */
-  settled(): Promise<unknown> {
-    return Promise.allSettled([...this.#running]);
-  }
-
   async #pump(): Promise<void> {
     if (this.#claiming) return;
     this.#claiming = true;

@@ -28,6 +28,8 @@ export interface ToolLoopOptions {
   stream: AnswerStream;
   signal: AbortSignal;
   toolContext: Omit<ToolContext, "signal">;
+  /** Filled with the names of the tools called, as they are called. */
+  toolsUsed?: string[];
 }
 
 /** What the loop did. The answer itself is `stream.answer`. */
@@ -47,7 +49,7 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
     ...options.conversation,
   ];
   const tools = registry.openAiTools();
-  const toolsUsed: string[] = [];
+  const toolsUsed = options.toolsUsed ?? [];
   for (let toolSteps = 0;; toolSteps++) {
     const final = toolSteps >= options.maxToolSteps;
     if (final && toolSteps > 0) messages.push({ role: "system", content: FINAL_NUDGE });

@@ -46,8 +46,6 @@ export interface ToolOutcome {
   ok: boolean;
   /** JSON text. */
   content: string;
-  /** Plain-words activity line, or the reason the call never ran. */
-  activity: string;
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
@@ -116,7 +114,6 @@ export class ToolRegistry {
       return {
         ok: false,
         content: errorContent("unknown_tool", `There is no tool named "${call.name}"`),
-        activity: "",
       };
     }
     let raw: unknown;
@@ -126,7 +123,6 @@ export class ToolRegistry {
       return {
         ok: false,
         content: errorContent("bad_arguments", "The arguments are not valid JSON"),
-        activity: "",
       };
     }
     const parsed = tool.schema.safeParse(raw);
@@ -138,19 +134,17 @@ export class ToolRegistry {
       return {
         ok: false,
         content: errorContent("bad_arguments", `Invalid arguments: ${detail}`),
-        activity: "",
       };
     }
-    const activity = tool.activity(parsed.data);
     const timeout = AbortSignal.timeout(tool.timeoutMs ?? DEFAULT_TIMEOUT_MS);
     const signal = AbortSignal.any([context.signal, timeout]);
     try {
       const result = await raceAbort(tool.run(parsed.data, { ...context, signal }), signal);
-      return { ok: true, content: capped(result, tool.maxResultChars), activity };
+      return { ok: true, content: capped(result, tool.maxResultChars) };
     } catch (error) {
       const [code, message] = describe(error, timeout.aborted);
       context.log.info("tool failed", { tool: tool.name, chatId: context.chatId, code });
-      return { ok: false, content: errorContent(code, message), activity };
+      return { ok: false, content: errorContent(code, message) };
     }
   }
 }

@@ -9,6 +9,7 @@ import type { Logger } from "../log.ts";
 import type { Turn } from "../protocol.ts";
 import { AgentError } from "./agent_client.ts";
 import { AnswerStream } from "./answer_stream.ts";
+import type { ChatLog } from "./chat_log.ts";
 import type { WorkerConfig } from "./config.ts";
 import { conversationFor } from "./history.ts";
 import type { RelayClient } from "./relay_client.ts";
@@ -29,6 +30,7 @@ export interface TurnRunnerDeps {
   systemPrompt: string;
   config: WorkerConfig;
   log: Logger;
+  chatLog?: ChatLog;
 }
 
 /** Plain words for a model failure, shown to the visitor. */
@@ -110,10 +112,14 @@ export class TurnRunner {
         ...(stopped ? { stopped: true } : {}),
       });
 
+    let question = "";
+    const toolsUsed: string[] = [];
+    let outcome: TurnOutcome = "failed";
     try {
       controller.signal.throwIfAborted();
       await relay.setState(turn.chatId, "processing", "Terra is thinking…");
       const history = await relay.history(turn.chatId);
+      question = history.find((m) => m.id === turn.messageId)?.content ?? "";
       const result = await runToolLoop({
         model: this.#deps.model,
         registry: this.#deps.registry,
@@ -123,17 +129,28 @@ export class TurnRunner {
         stream,
         signal: controller.signal,
         toolContext: { config, chatId: turn.chatId, log },
+        toolsUsed,
       });
       controller.signal.throwIfAborted();
       await stream.finish();
       await reply(stream.answer, false);
       log.info("turn answered", { chatId: turn.chatId, turnId: turn.id, tools: result.toolsUsed });
-      return "answered";
+      outcome = "answered";
+      return outcome;
     } catch (error) {
-      return await this.#afterFailure(turn, controller.signal, error, stream, reply);
+      outcome = await this.#afterFailure(turn, controller.signal, error, stream, reply);
+      return outcome;
     } finally {
       clearInterval(renewal);
       this.#active.delete(turn.id);
+      await this.#deps.chatLog?.append({
+        chatId: turn.chatId,
+        turnId: turn.id,
+        outcome,
+        question,
+        answer: stream.answer,
+        tools: toolsUsed,
+      });
     }
   }
 
