@@ -145,3 +145,42 @@ Deno.test("1000 concurrent visitor sockets all receive a broadcast", async () =>
     }
   });
 });
+
+Deno.test("a visitor socket that never answers pings is closed and forgotten", async () => {
+  await withRelay({ WS_IDLE_TIMEOUT_SECONDS: "1" }, async (relay) => {
+    const silent = await Deno.connect({ hostname: "127.0.0.1", port: relay.port });
+    try {
+      await silent.write(new TextEncoder().encode(
+        `GET /api/chat?chatId=idle&accessCode=${TEST_SECRETS.CHAT_PASSWORD} HTTP/1.1\r\n` +
+          `Host: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${btoa("terrarium-idle!!")}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      ));
+      // Read (and never answer) until the relay hangs up; bounded by count and time.
+      const buffer = new Uint8Array(4096);
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        silent.close();
+      }, 15_000);
+      let closed = false;
+      try {
+        for (let i = 0; i < 1000; i++) {
+          if (await silent.read(buffer) === null) {
+            closed = true;
+            break;
+          }
+        }
+      } catch { /* closed by the timer */ }
+      clearTimeout(timer);
+      assert(closed && !timedOut, "the relay closed the silent socket");
+      const metrics = await request(`${relay.url}/metrics`, {
+        headers: { "x-service-token": TEST_SECRETS.SERVICE_TOKEN },
+      });
+      assert(metrics.body.includes("terrarium_visitor_sockets 0"), metrics.body);
+    } finally {
+      try {
+        silent.close();
+      } catch { /* already closed */ }
+    }
+  });
+});
