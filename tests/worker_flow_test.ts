@@ -138,6 +138,28 @@ Deno.test("with its socket down the worker polls and answers over HTTP, and repo
   });
 });
 
+Deno.test("the worker reconnects after the relay restarts and answers new questions", async () => {
+  await withStack({}, async ({ relay, token, worker }) => {
+    const running = await worker();
+    await postMessage(relay.url, token, "before", "[answer]One[/answer]");
+    await waitForReplies(relay, token, "before", 1);
+    await relay.kill();
+    const again = await startRelay({ RATE_LIMIT_MAX_PER_IP: "1000" }, {
+      dir: relay.dir,
+      port: relay.port,
+    });
+    try {
+      await running.waitForLine(/relay socket closed/);
+      await postMessage(again.url, token, "after", "[answer]Two[/answer]");
+      const messages = await waitForReplies(again, token, "after", 1, 60_000);
+      assertEquals(messages.at(-1).content, "Two");
+      assertEquals((await history(again, token, "before")).length, 2, "nothing answered twice");
+    } finally {
+      await again.kill();
+    }
+  });
+});
+
 Deno.test("a worker killed mid-answer is replaced and the turn is answered exactly once", async () => {
   await withStack({ TURN_LEASE_SECONDS: "2" }, async ({ relay, model, token, worker }) => {
     const first = await worker();

@@ -164,3 +164,28 @@ Deno.test("a worker run with -A warns loudly that its sandbox is weakened", asyn
     await Deno.remove(relay.dir, { recursive: true }).catch(() => {});
   }
 });
+
+Deno.test("a worker with missing or malformed config stops at start, naming each variable", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "terrarium-config-" });
+  try {
+    const envFile = await writeWorkerEnv(dir, {
+      SERVICE_TOKEN: "short",
+      AGENT_API_URL: "not a url",
+      MAX_CONCURRENT_CHATS: "many",
+    });
+    const child = spawnDeno([
+      "run",
+      "--allow-read",
+      "--allow-env",
+      WORKER_TS,
+      `--env-file=${envFile}`,
+    ]);
+    assertEquals((await child.status).code, 78);
+    const output = child.lines.join("\n");
+    for (const name of ["API_BASE_URL", "SERVICE_TOKEN", "AGENT_API_URL", "MAX_CONCURRENT_CHATS"]) {
+      assert(output.includes(`${name}:`), `${name} is named in:\n${output}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
