@@ -15,34 +15,25 @@ import type {
   AssistantChunkEvent,
   ChatEvent,
   ChatMessage,
-  ChunkKind,
   RenewResponse,
   Turn,
   WorkerStateEvent,
   WorkerStateName,
 } from "../protocol.ts";
 import { chatKey, messageKey, partialKey } from "./_kv_keys.ts";
-import { type ChatRecord, ChatStore, type PartialAnswer } from "./chat_store.ts";
+import { ChatLanes } from "./chat_lanes.ts";
+import { type ChatRecord, ChatStore } from "./chat_store.ts";
 import type { RelayConfig } from "./config.ts";
 import { RelayError } from "./errors.ts";
 import type { Metrics } from "./metrics.ts";
+import { PartialAnswers } from "./partial_answers.ts";
 import { toWireTurn, TurnQueue, type TurnRecord } from "./turn_queue.ts";
 import { VisitorHub } from "./visitor_hub.ts";
 import { WorkerHub } from "./worker_hub.ts";
 import { WorkerRegistry } from "./worker_registry.ts";
 
-/** Partial answers are written through to KV at most this often per chat. */
-const PARTIAL_PERSIST_MS = 250;
 /** A streamed text of one kind may not grow past this (characters). */
 const MAX_PARTIAL_CHARS = 512 * 1024;
-
-interface LivePartial extends PartialAnswer {
-  timer: ReturnType<typeof setTimeout> | null;
-}
-
-function emptyTexts(): Record<ChunkKind, string> {
-  return { answer: "", reasoning: "", tool: "" };
-}
 
 /** Plain words for a queue position. */
 export function queueDetail(position: number): string {
@@ -59,8 +50,8 @@ export class ChatService {
   readonly #config: RelayConfig;
   readonly #log: Logger;
   #metrics: Metrics | null = null;
-  #lanes = new Map<string, Promise<unknown>>();
-  #partials = new Map<string, LivePartial>();
+  readonly #lanes = new ChatLanes();
+  readonly #partials: PartialAnswers;
   /** Queue position last announced per waiting chat. */
   #announced = new Map<string, number>();
   #announcing: Promise<void> = Promise.resolve();
@@ -69,6 +60,7 @@ export class ChatService {
     this.#config = config;
     this.#log = log;
     this.store = new ChatStore(kv);
+    this.#partials = new PartialAnswers(this.store, this.#lanes, log);
     this.queue = new TurnQueue(kv, config.turnLeaseMs);
     this.registry = new WorkerRegistry(kv, config.workerStaleThresholdMs);
     this.workers = new WorkerHub();
@@ -101,7 +93,7 @@ export class ChatService {
     content: string,
     client: { ip: string; userAgent: string },
   ): Promise<ChatMessage> {
-    return this.#inLane(chatId, async () => {
+    return this.#lanes.run(chatId, async () => {
       if (this.queue.openTurnsOf(chatId).length >= this.#config.maxPendingTurnsPerChat) {
         throw new RelayError(
           429,
@@ -170,7 +162,7 @@ export class ChatService {
     const turn = this.queue.currentTurn(chatId);
     if (!turn) return { cancelled: false };
     if (turn.status === "pending") {
-      const closed = await this.#inLane(
+      const closed = await this.#lanes.run(
         chatId,
         () => this.queue.close(turn.id, "cancelled", null, this.store.kv.atomic()),
       );
@@ -202,14 +194,14 @@ export class ChatService {
     since: number,
     afterReplay: (events: ChatEvent[]) => T,
   ): Promise<T> {
-    return this.#inLane(chatId, async () => {
+    return this.#lanes.run(chatId, async () => {
       const events: ChatEvent[] = (await this.store.listMessages(chatId, since)).map((m) => ({
         type: "message" as const,
         ...m,
       }));
       const state = await this.store.getWorkerState(chatId);
       if (state && state.seq > since) events.push(state);
-      const partial = await this.#partial(chatId);
+      const partial = await this.#partials.get(chatId);
       const turn = partial?.turnId ? this.queue.currentTurn(chatId) : null;
       if (partial && partial.seq > since && (!partial.turnId || turn?.id === partial.turnId)) {
         for (const kind of ["reasoning", "tool", "answer"] as const) {
@@ -253,7 +245,7 @@ export class ChatService {
       attempt: turn.attempt,
     });
     // A new attempt streams from the start: forget a dead worker's partial answer.
-    await this.#inLane(turn.chatId, () => this.#dropPartial(turn.chatId));
+    await this.#lanes.run(turn.chatId, () => this.#partials.drop(turn.chatId));
     await this.setWorkerState(turn.chatId, "processing", "Terra is reading your message");
     void this.#announcePositions();
     return toWireTurn(turn);
@@ -279,7 +271,7 @@ export class ChatService {
 
   /** Fans one streamed chunk out; a late chunk for a closed turn is ignored (null). */
   postChunk(chatId: string, chunk: AgentChunkRequest): Promise<AssistantChunkEvent | null> {
-    return this.#inLane(chatId, async () => {
+    return this.#lanes.run(chatId, async () => {
       const turn = chunk.turnId
         ? await this.queue.get(chunk.turnId)
         : this.queue.currentTurn(chatId);
@@ -289,9 +281,9 @@ export class ChatService {
         throw new RelayError(409, "lease_lost", "This worker no longer holds the turn's lease");
       }
       const turnId = turn?.id ?? null;
-      let partial = await this.#partial(chatId);
+      let partial = await this.#partials.get(chatId);
       if (!partial || partial.turnId !== turnId) {
-        partial = this.#resetPartial(chatId, turnId);
+        partial = this.#partials.reset(chatId, turnId);
       }
       const kind = chunk.kind ?? "answer";
       const current = partial.texts[kind];
@@ -326,7 +318,7 @@ export class ChatService {
       };
       this.visitors.broadcast(event);
       this.#metrics?.inc("terrarium_chunks_total");
-      this.#schedulePersist(chatId, partial);
+      this.#partials.changed(chatId, partial);
       return event;
     });
   }
@@ -339,7 +331,7 @@ export class ChatService {
     chatId: string,
     reply: AgentReplyRequest,
   ): Promise<{ message: ChatMessage; duplicate: boolean }> {
-    return this.#inLane(chatId, () => this.#storeReply(chatId, reply));
+    return this.#lanes.run(chatId, () => this.#storeReply(chatId, reply));
   }
 
   /** Sets and broadcasts a chat's worker state. */
@@ -349,7 +341,10 @@ export class ChatService {
     detail = "",
     queuePosition?: number,
   ): Promise<WorkerStateEvent> {
-    return this.#inLane(chatId, () => this.#setStateInLane(chatId, state, detail, queuePosition));
+    return this.#lanes.run(
+      chatId,
+      () => this.#setStateInLane(chatId, state, detail, queuePosition),
+    );
   }
 
   // -------------------------------------------------------------------------------------
@@ -379,7 +374,7 @@ export class ChatService {
     let deleted = 0;
     for await (const chat of this.store.listChats()) {
       if (Date.parse(chat.lastActivityAt) >= cutoff || this.queue.currentTurn(chat.id)) continue;
-      await this.#inLane(chat.id, () => this.store.deleteChat(chat.id));
+      await this.#lanes.run(chat.id, () => this.store.deleteChat(chat.id));
       deleted++;
     }
     if (deleted) this.#log.info("retention sweep", { deletedChats: deleted });
@@ -388,14 +383,8 @@ export class ChatService {
 
   /** Writes pending partial answers now (shutdown). */
   async flush(): Promise<void> {
-    for (const [chatId, partial] of this.#partials) {
-      if (partial.timer !== null) {
-        clearTimeout(partial.timer);
-        partial.timer = null;
-        await this.store.setPartial(chatId, toStored(partial));
-      }
-    }
-    await Promise.allSettled([...this.#lanes.values()]);
+    await this.#lanes.settled();
+    await this.#partials.flush();
   }
 
   // -------------------------------------------------------------------------------------
@@ -445,7 +434,7 @@ export class ChatService {
       const result = await atomic.commit();
       if (!result.ok) throw new RelayError(503, "store_busy", "The store refused the write; retry");
     }
-    this.#dropPartialNow(chatId);
+    this.#partials.forget(chatId);
     this.#metrics?.inc("terrarium_messages_total", { sender: "Terra" });
     this.visitors.broadcast({ type: "message", ...message });
     await this.#setStateInLane(
@@ -467,20 +456,20 @@ export class ChatService {
 
   /** A stopped turn whose worker vanished: keep what was streamed as a stopped reply. */
   async #finishStopped(turn: TurnRecord): Promise<void> {
-    const partial = await this.#partial(turn.chatId);
+    const partial = await this.#partials.get(turn.chatId);
     const answer = partial?.turnId === turn.id ? partial.texts.answer : "";
     if (answer) {
       await this.postReply(turn.chatId, { content: answer, replyTo: turn.id, stopped: true });
       return;
     }
-    await this.#inLane(turn.chatId, async () => {
+    await this.#lanes.run(turn.chatId, async () => {
       await this.queue.close(
         turn.id,
         "cancelled",
         null,
         this.store.kv.atomic().delete(partialKey(turn.chatId)),
       );
-      this.#dropPartialNow(turn.chatId);
+      this.#partials.forget(turn.chatId);
       await this.#setStateInLane(turn.chatId, "idle", "Stopped before Terra started");
     });
     void this.#announcePositions();
@@ -534,72 +523,6 @@ export class ChatService {
     }).catch((error) => this.#log.error("queue announcement failed", { error }));
     return this.#announcing;
   }
-
-  async #partial(chatId: string): Promise<LivePartial | null> {
-    const live = this.#partials.get(chatId);
-    if (live) return live;
-    const stored = await this.store.getPartial(chatId);
-    if (!stored) return null;
-    const partial = { ...stored, timer: null };
-    this.#partials.set(chatId, partial);
-    return partial;
-  }
-
-  #resetPartial(chatId: string, turnId: string | null): LivePartial {
-    const old = this.#partials.get(chatId);
-    if (old?.timer) clearTimeout(old.timer);
-    const partial: LivePartial = {
-      turnId,
-      seq: 0,
-      texts: emptyTexts(),
-      done: false,
-      updatedAt: new Date().toISOString(),
-      timer: null,
-    };
-    this.#partials.set(chatId, partial);
-    return partial;
-  }
-
-  async #dropPartial(chatId: string): Promise<void> {
-    this.#dropPartialNow(chatId);
-    await this.store.kv.delete(partialKey(chatId));
-  }
-
-  #dropPartialNow(chatId: string): void {
-    const partial = this.#partials.get(chatId);
-    if (partial?.timer) clearTimeout(partial.timer);
-    this.#partials.delete(chatId);
-  }
-
-  #schedulePersist(chatId: string, partial: LivePartial): void {
-    if (partial.timer !== null) return;
-    partial.timer = setTimeout(() => {
-      partial.timer = null;
-      // In the lane, so a write cannot land after the reply deleted the partial, and
-      // `flush()` waits for it.
-      this.#inLane(chatId, async () => {
-        if (this.#partials.get(chatId) === partial) {
-          await this.store.setPartial(chatId, toStored(partial));
-        }
-      }).catch((error) => this.#log.error("partial answer write failed", { chatId, error }));
-    }, PARTIAL_PERSIST_MS);
-  }
-
-  #inLane<T>(chatId: string, task: () => Promise<T>): Promise<T> {
-    const previous = this.#lanes.get(chatId) ?? Promise.resolve();
-    const run = previous.then(task);
-    const tail = run.then(() => {}, () => {});
-    this.#lanes.set(chatId, tail);
-    tail.then(() => {
-      if (this.#lanes.get(chatId) === tail) this.#lanes.delete(chatId);
-    });
-    return run;
-  }
-}
-
-function toStored(partial: LivePartial): PartialAnswer {
-  const { timer: _timer, ...stored } = partial;
-  return stored;
 }
 
 function unknownTurn(turnId: string): RelayError {

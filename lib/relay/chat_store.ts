@@ -118,6 +118,11 @@ export class ChatStore {
     return true;
   }
 
+  /** Deletes the stored partial answer. */
+  async deletePartial(chatId: string): Promise<void> {
+    await this.kv.delete(partialKey(chatId));
+  }
+
   /** Deletes a chat and everything stored under it, its closed turns included (retention). */
   async deleteChat(chatId: string): Promise<void> {
     for await (const entry of this.kv.list<ChatMessage>({ prefix: messagesPrefix(chatId) })) {
