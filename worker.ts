@@ -52,7 +52,7 @@ async function main(): Promise<number> {
     log.warn(`SANDBOX WEAKENED: the worker was granted ${what}; run it with its own flags only`);
   }
 
-  const registry = new ToolRegistry(allTools());
+  const registry = new ToolRegistry(allTools(config));
   let systemPrompt: string;
   try {
     systemPrompt = await loadSystemPrompt(config.contentDir, registry);

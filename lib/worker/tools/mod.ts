@@ -1,9 +1,11 @@
 /** The worker's tool set, in the order the system prompt lists them. */
+import type { WorkerConfig } from "../config.ts";
 import type { Tool } from "../tool_registry.ts";
 import { fetchLivePage } from "./fetch_live_page.ts";
 import { getProfile } from "./get_profile.ts";
+import { siteTools } from "./site_tools.ts";
 
-/** Every tool the worker offers the model. */
-export function allTools(): Tool[] {
-  return [getProfile, fetchLivePage];
+/** Every tool the worker offers the model: the cache first, then live fetches. */
+export function allTools(config: WorkerConfig): Tool[] {
+  return [...siteTools(config.contentDir), getProfile, fetchLivePage];
 }

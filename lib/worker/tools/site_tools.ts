@@ -1,0 +1,53 @@
+/** `list_site_pages`, `fetch_site_page` and `search_site`: the cached copy of the website. */
+import { join } from "node:path";
+import { z } from "zod";
+import { SiteIndex } from "../site_index.ts";
+import { defineTool, type Tool, ToolError } from "../tool_registry.ts";
+
+const MAX_PAGE_CHARS = 8_000;
+
+/** The three site tools over one shared index of `contentDir/site`. */
+export function siteTools(contentDir: string): Tool[] {
+  const index = new SiteIndex(join(contentDir, "site"));
+  return [
+    defineTool({
+      name: "list_site_pages",
+      description: "List the pages of the cached website: URL, title and when each was fetched.",
+      schema: z.object({}),
+      activity: () => "Looking at the site map…",
+      run: async () => ({ pages: await index.list() }),
+    }),
+    defineTool({
+      name: "fetch_site_page",
+      description: "Read one page of the cached website by its URL or path (e.g. /about).",
+      schema: z.object({ url: z.string().min(1).max(500).describe("The page URL or path") }),
+      activity: ({ url }) => `Reading ${url}…`,
+      async run({ url }) {
+        const page = await index.page(url);
+        if (!page) {
+          throw new ToolError(
+            "not_found",
+            `No cached page "${url}"; list_site_pages shows them all`,
+          );
+        }
+        return {
+          url: page.url,
+          title: page.title,
+          fetchedAt: page.fetchedAt,
+          text: page.text.slice(0, MAX_PAGE_CHARS),
+          truncated: page.text.length > MAX_PAGE_CHARS,
+        };
+      },
+    }),
+    defineTool({
+      name: "search_site",
+      description: "Search the cached website; returns the best matching passages with snippets.",
+      schema: z.object({
+        query: z.string().min(1).max(300),
+        limit: z.number().int().min(1).max(10).default(5),
+      }),
+      activity: ({ query }) => `Searching the site for “${query.slice(0, 60)}”…`,
+      run: async ({ query, limit }) => ({ results: await index.search(query, limit) }),
+    }),
+  ];
+}
