@@ -3,9 +3,15 @@ import type { WorkerConfig } from "../config.ts";
 import type { Tool } from "../tool_registry.ts";
 import { fetchLivePage } from "./fetch_live_page.ts";
 import { getProfile } from "./get_profile.ts";
+import { githubTools } from "./github_tools.ts";
 import { siteTools } from "./site_tools.ts";
 
 /** Every tool the worker offers the model: the cache first, then live fetches. */
 export function allTools(config: WorkerConfig): Tool[] {
-  return [...siteTools(config.contentDir), getProfile, fetchLivePage];
+  return [
+    ...siteTools(config.contentDir),
+    getProfile,
+    ...githubTools(config.contentDir),
+    fetchLivePage,
+  ];
 }
