@@ -6,6 +6,7 @@
  * followed by `fetch`, and the worker's `--allow-net` grants stop any that leave them.
  */
 import type { WorkerConfig } from "../config.ts";
+import { readCapped } from "../read_capped.ts";
 import { ToolError } from "../tool_registry.ts";
 
 /** Bytes of body read at most. */
@@ -71,34 +72,4 @@ export async function fetchAllowed(
   }
   const { text, truncated } = await readCapped(response.body, LIVE_FETCH_MAX_BYTES);
   return { url: response.url, status: response.status, contentType, body: text, truncated };
-}
-
-async function readCapped(
-  body: ReadableStream<Uint8Array> | null,
-  maxBytes: number,
-): Promise<{ text: string; truncated: boolean }> {
-  if (!body) return { text: "", truncated: false };
-  const reader = body.getReader();
-  const parts: Uint8Array[] = [];
-  let size = 0;
-  let truncated = false;
-  while (true) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    const room = maxBytes - size;
-    parts.push(value.byteLength > room ? value.subarray(0, room) : value);
-    size += Math.min(value.byteLength, room);
-    if (size >= maxBytes) {
-      truncated = true;
-      await reader.cancel();
-      break;
-    }
-  }
-  const joined = new Uint8Array(size);
-  let offset = 0;
-  for (const part of parts) {
-    joined.set(part, offset);
-    offset += part.byteLength;
-  }
-  return { text: new TextDecoder().decode(joined), truncated };
 }

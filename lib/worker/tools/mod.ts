@@ -4,9 +4,11 @@ import type { Tool } from "../tool_registry.ts";
 import { fetchLivePage } from "./fetch_live_page.ts";
 import { getProfile } from "./get_profile.ts";
 import { githubTools } from "./github_tools.ts";
+import { searchWeb } from "./search_web.ts";
 import { siteTools } from "./site_tools.ts";
+import { writeEnhancementRequest } from "./write_enhancement_request.ts";
 
-/** Every tool the worker offers the model: the cache first, then live fetches. */
+/** Every tool the worker offers: the cache, then GitHub, then live fetches, then the web. */
 export function allTools(config: WorkerConfig): Tool[] {
   return [
     ...siteTools(config.contentDir),
