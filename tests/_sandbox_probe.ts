@@ -4,6 +4,7 @@
  * and what it must allow, and prints one JSON line of outcomes.
  *
  * Usage: _sandbox_probe.ts --env-file=PATH --outside-file=PATH --outside-dir=PATH --outside-url=URL
+ *   --redirect-url=URL
  */
 import { join } from "node:path";
 import { envFileArg } from "../lib/env.ts";
@@ -35,6 +36,10 @@ const results = {
   ),
   writeOutside: await outcome(() => Deno.writeTextFile(join(arg("outside-dir"), "probe.txt"), "x")),
   fetchOutside: await outcome(() => fetch(arg("outside-url")).then((r) => r.body?.cancel())),
+  // An allowed host that redirects elsewhere: fetch follows, Deno's grants stop it.
+  fetchRedirectedOutside: await outcome(() =>
+    fetch(arg("redirect-url")).then((r) => r.body?.cancel())
+  ),
   run: await outcome(() => new Deno.Command("true").output()),
   envOutside: await outcome(() => Deno.env.get("PATH")),
   sys: await outcome(() => Deno.hostname()),

@@ -44,10 +44,15 @@ function countingServer(handler: (req: Request) => Response) {
 Deno.test("code under the worker's flags cannot read, write, fetch or run outside its grants", async () => {
   const dir = await Deno.makeTempDir({ prefix: "terrarium-sandbox-" });
   const outside = countingServer(() => new Response("secret"));
+  const redirector = countingServer(() =>
+    new Response(null, { status: 302, headers: { location: `${outside.url}/via-redirect` } })
+  );
   try {
     const outsideFile = join(dir, "secret.txt");
     await Deno.writeTextFile(outsideFile, "secret");
-    const env = workerEnv("http://127.0.0.1:9", "http://127.0.0.1:8/v1", dir);
+    const env = workerEnv("http://127.0.0.1:9", "http://127.0.0.1:8/v1", dir, {
+      LIVE_ALLOWED_HOSTS: new URL(redirector.url).host,
+    });
     const envFile = await writeWorkerEnv(dir, env);
     const flags = workerPermissionFlags(loadWorkerConfig(envFile), envFile);
     const probe = spawnDeno([
@@ -58,6 +63,7 @@ Deno.test("code under the worker's flags cannot read, write, fetch or run outsid
       `--outside-file=${outsideFile}`,
       `--outside-dir=${dir}`,
       `--outside-url=${outside.url}/`,
+      `--redirect-url=${redirector.url}/`,
     ]);
     const line = await probe.waitForLine(/^\{"readContent"/);
     await probe.status;
@@ -67,18 +73,20 @@ Deno.test("code under the worker's flags cannot read, write, fetch or run outsid
       writeEnhancement: "allowed",
       writeOutside: "denied",
       fetchOutside: "denied",
+      fetchRedirectedOutside: "denied",
       run: "denied",
       envOutside: "denied",
       sys: "denied",
     });
     assertEquals(outside.hits, 0, "the host outside the grants received nothing");
+    assertEquals(redirector.hits, 1, "the allowed host was asked once");
   } finally {
-    await outside.close();
+    await Promise.all([outside.close(), redirector.close()]);
     await Deno.remove(dir, { recursive: true });
   }
 });
 
-Deno.test("the running worker, led off its grants by a redirect, gets a permission error", async () => {
+Deno.test("the running worker refuses a URL or a redirect off its allowlist before any request", async () => {
   const relay = await startRelay();
   const model = startModelServer({ chunkDelayMs: 1 });
   const secret = countingServer(() => new Response("secret"));
@@ -106,8 +114,8 @@ Deno.test("the running worker, led off its grants by a redirect, gets a permissi
       }
       throw new Error(`No reply in ${chatId}`);
     };
-    // The allowed site was asked; its redirect to an ungranted host was stopped by Deno.
-    assert((await reply("redirected")).includes("permission_denied"));
+    // The allowed site was asked; its redirect to another host was refused, not followed.
+    assert((await reply("redirected")).includes("not_allowed"));
     assert(site.hits >= 1);
     // A URL off the allowlist is refused by the tool before any request.
     assert((await reply("direct")).includes("not_allowed"));

@@ -2,8 +2,9 @@
  * Guarded live fetches (SPEC §4): only hosts in `LIVE_ALLOWED_HOSTS`, and URLs under
  * `LIVE_ALLOWED_URLS` (for social hosts where only one profile is fair game); https only
  * (plain http only on loopback, which never leaves the machine); a timeout; HTML or text
- * content types only; the body read as a stream and cut at a size cap. Redirects are
- * followed by `fetch`, and the worker's `--allow-net` grants stop any that leave them.
+ * content types only; the body read as a stream and cut at a size cap. Every redirect is
+ * checked against the same allowlists before it is followed (and the worker's
+ * `--allow-net` grants would stop one that slipped through).
  */
 import type { WorkerConfig } from "../config.ts";
 import { readCapped } from "../read_capped.ts";
@@ -12,6 +13,7 @@ import { ToolError } from "../tool_registry.ts";
 /** Bytes of body read at most. */
 export const LIVE_FETCH_MAX_BYTES = 512 * 1024;
 const ALLOWED_TYPES = /^(text\/html|text\/plain|application\/xhtml\+xml)\b/i;
+const MAX_REDIRECTS = 5;
 
 function isLoopback(hostname: string): boolean {
   return hostname === "localhost" || hostname.startsWith("127.") || hostname === "[::1]";
@@ -52,12 +54,25 @@ export async function fetchAllowed(
   } catch {
     throw new ToolError("bad_url", `"${rawUrl}" is not a URL`);
   }
-  const refusal = liveFetchRefusal(url, config);
-  if (refusal) throw new ToolError("not_allowed", refusal);
-  const response = await fetch(url, {
-    signal,
-    headers: { accept: "text/html,text/plain;q=0.9", "user-agent": "terrarium-worker" },
-  });
+  let response: Response;
+  for (let hop = 0;; hop++) {
+    const refusal = liveFetchRefusal(url, config);
+    if (refusal) {
+      throw new ToolError("not_allowed", hop ? `A redirect was refused: ${refusal}` : refusal);
+    }
+    response = await fetch(url, {
+      signal,
+      redirect: "manual",
+      headers: { accept: "text/html,text/plain;q=0.9", "user-agent": "terrarium-worker" },
+    });
+    const location = response.headers.get("location");
+    if (response.status < 300 || response.status >= 400 || !location) break;
+    await response.body?.cancel();
+    if (hop >= MAX_REDIRECTS) {
+      throw new ToolError("too_many_redirects", "The page redirects too often");
+    }
+    url = new URL(location, url);
+  }
   const contentType = response.headers.get("content-type") ?? "";
   if (!ALLOWED_TYPES.test(contentType)) {
     await response.body?.cancel();
@@ -71,5 +86,5 @@ export async function fetchAllowed(
     throw new ToolError("http_error", `The site answered ${response.status}`);
   }
   const { text, truncated } = await readCapped(response.body, LIVE_FETCH_MAX_BYTES);
-  return { url: response.url, status: response.status, contentType, body: text, truncated };
+  return { url: url.href, status: response.status, contentType, body: text, truncated };
 }

@@ -6,9 +6,13 @@ import { defineTool, type Tool, ToolError } from "../tool_registry.ts";
 
 const MAX_PAGE_CHARS = 8_000;
 
-/** The three site tools over one shared index of `contentDir/site`. */
-export function siteTools(contentDir: string): Tool[] {
-  const index = new SiteIndex(join(contentDir, "site"));
+/** The site index of `contentDir` (`content/site`). */
+export function siteIndexOf(contentDir: string): SiteIndex {
+  return new SiteIndex(join(contentDir, "site"));
+}
+
+/** The three site tools over `index`. */
+export function siteTools(index: SiteIndex): Tool[] {
   return [
     defineTool({
       name: "list_site_pages",
