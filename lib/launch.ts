@@ -1,5 +1,5 @@
 /**
- * `deno task relay|worker [--env-file=PATH]`: runs an entry point under exactly the permission
+ * `deno task relay|worker|refresh-content [--env-file=PATH]`: runs an entry point under exactly the permission
  * flags the build bakes into its binary, computed from the same config (SPEC §2, §5).
  * The launcher itself reads env and runs `deno`; the child gets only its own grants.
  */
@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { ConfigError, envFileArg } from "./env.ts";
 import { loadRelayConfig } from "./relay/config.ts";
 import { relayPermissionFlags } from "./relay/permissions.ts";
+import { loadRefreshConfig, refreshPermissionFlags } from "./refresh/config.ts";
 import { loadWorkerConfig } from "./worker/config.ts";
 import { workerPermissionFlags } from "./worker/permissions.ts";
 
@@ -19,6 +20,10 @@ const ENTRIES: Record<string, { script: string; flags: (envFile?: string) => str
   worker: {
     script: fileURLToPath(new URL("../worker.ts", import.meta.url)),
     flags: (envFile) => workerPermissionFlags(loadWorkerConfig(envFile), envFile),
+  },
+  "refresh-content": {
+    script: fileURLToPath(new URL("./refresh/main.ts", import.meta.url)),
+    flags: (envFile) => refreshPermissionFlags(loadRefreshConfig(envFile), envFile),
   },
 };
 

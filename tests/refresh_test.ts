@@ -1,0 +1,153 @@
+/** `deno task refresh-content` against a local site and a fake GitHub API, under its own flags. */
+import { join } from "node:path";
+import { runArgs } from "../lib/launch.ts";
+import { SiteIndex } from "../lib/worker/site_index.ts";
+import { assert, assertEquals } from "./_assert.ts";
+import { spawnDeno } from "./_process.ts";
+import { writeWorkerEnv } from "./_worker_process.ts";
+
+const PAGE = (title: string, body: string, links: string[]) =>
+  `<html><head><title>${title}</title></head><body><nav><a href="/">Home</a></nav><main><h1>${title}</h1>` +
+  `<p>${body}</p>${
+    links.map((l) => `<p><a href="${l}">${l}</a></p>`).join("")
+  }</main></body></html>`;
+
+function startFakes(githubFails = false) {
+  const ac = new AbortController();
+  const requested: string[] = [];
+  const site = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    (req) => {
+      const path = new URL(req.url).pathname;
+      requested.push(path);
+      const html = (body: string) =>
+        new Response(body, { headers: { "content-type": "text/html" } });
+      if (path === "/") {
+        return html(
+          PAGE("Home", "Welcome to the garden of small tools.", [
+            "/docs/a",
+            "/private/x",
+            "https://elsewhere.example/",
+          ]),
+        );
+      }
+      if (path === "/docs/a") {
+        return html(
+          PAGE("Doc A", "Apricots ripen in July in the orchard.", ["/docs/b"]),
+        );
+      }
+      if (path === "/docs/b") {
+        return html(
+          PAGE("Doc B", "Beans climb the trellis all summer.", ["/docs/c"]),
+        );
+      }
+      if (path === "/docs/c") return html(PAGE("Doc C", "Too deep to be crawled.", []));
+      if (path === "/private/x") return html(PAGE("Private", "Not on the allowlist.", []));
+      return new Response("no", { status: 404 });
+    },
+  );
+  const github = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
+    (req) => {
+      const path = new URL(req.url).pathname;
+      if (githubFails) return new Response("boom", { status: 500 });
+      if (path === "/users/gardener/repos") {
+        return Response.json([
+          {
+            name: "trellis",
+            description: "Climbing frames",
+            html_url: "https://github.com/gardener/trellis",
+            language: "Rust",
+            stargazers_count: 7,
+            topics: ["garden"],
+            pushed_at: "2026-11-01T00:00:00Z",
+          },
+          { name: "forked", fork: true, html_url: "x" },
+        ]);
+      }
+      if (path === "/repos/gardener/trellis/readme") {
+        return new Response(
+          "# trellis\n\nA frame for beans.",
+        );
+      }
+      return new Response("{}", { status: 404 });
+    },
+  );
+  return {
+    siteUrl: `http://127.0.0.1:${site.addr.port}`,
+    githubUrl: `http://127.0.0.1:${github.addr.port}`,
+    requested,
+    async close() {
+      ac.abort();
+      await Promise.all([site.finished, github.finished]);
+    },
+  };
+}
+
+async function runRefresh(env: Record<string, string>, dir: string) {
+  const envFile = await writeWorkerEnv(dir, env);
+  const child = spawnDeno(runArgs("refresh-content", envFile));
+  const status = await child.status;
+  return { code: status.code, output: child.lines.join("\n") };
+}
+
+Deno.test("refresh-content crawls the allowed paths and fetches GitHub into the layout the tools read", async () => {
+  const fakes = startFakes();
+  const dir = await Deno.makeTempDir({ prefix: "terrarium-refresh-" });
+  try {
+    const content = join(dir, "content");
+    const { code, output } = await runRefresh({
+      CONTENT_DIR: content,
+      REFRESH_SITE_URL: `${fakes.siteUrl}/`,
+      REFRESH_PATHS: "/docs",
+      REFRESH_MAX_DEPTH: "2",
+      GITHUB_OWNER: "gardener",
+      GITHUB_API_URL: fakes.githubUrl,
+    }, dir);
+    assertEquals(code, 0, output);
+    assert(output.includes("refresh: page 1/"), "progress is shown");
+    const index = new SiteIndex(join(content, "site"));
+    assertEquals((await index.list()).map((p) => p.title).sort(), ["Doc A", "Doc B", "Home"]);
+    assertEquals((await index.search("when do apricots ripen"))[0]?.title, "Doc A");
+    assert(!fakes.requested.includes("/docs/c"), "the depth limit held");
+    assert(!fakes.requested.includes("/private/x"), "the path allowlist held");
+    const repos = JSON.parse(await Deno.readTextFile(join(content, "github", "repos.json")));
+    assertEquals(repos.map((r: { name: string }) => r.name), ["trellis"]);
+    assertEquals(
+      await Deno.readTextFile(join(content, "github", "trellis", "README.md")),
+      "# trellis\n\nA frame for beans.",
+    );
+  } finally {
+    await fakes.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a failed refresh leaves the old cache intact", async () => {
+  const fakes = startFakes(true);
+  const dir = await Deno.makeTempDir({ prefix: "terrarium-refresh-" });
+  try {
+    const content = join(dir, "content");
+    await Deno.mkdir(join(content, "github"), { recursive: true });
+    await Deno.writeTextFile(join(content, "github", "repos.json"), '[{"name":"old"}]');
+    const { code, output } = await runRefresh({
+      CONTENT_DIR: content,
+      GITHUB_OWNER: "gardener",
+      GITHUB_API_URL: fakes.githubUrl,
+    }, dir);
+    assertEquals(code, 1);
+    assert(output.includes("GitHub answered 500"), output);
+    assertEquals(
+      await Deno.readTextFile(join(content, "github", "repos.json")),
+      '[{"name":"old"}]',
+    );
+    assertEquals(
+      [...Deno.readDirSync(content)].map((e) => e.name),
+      ["github"],
+      "no half-written folder left",
+    );
+  } finally {
+    await fakes.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
