@@ -12,7 +12,7 @@ const PAGE = (title: string, body: string, links: string[]) =>
     links.map((l) => `<p><a href="${l}">${l}</a></p>`).join("")
   }</main></body></html>`;
 
-function startFakes(githubFails = false) {
+function startFakes(githubMode: "ok" | "fail" | "rate_limited" = "ok") {
   const ac = new AbortController();
   const requested: string[] = [];
   const site = Deno.serve(
@@ -50,7 +50,13 @@ function startFakes(githubFails = false) {
     { hostname: "127.0.0.1", port: 0, signal: ac.signal, onListen() {} },
     (req) => {
       const path = new URL(req.url).pathname;
-      if (githubFails) return new Response("boom", { status: 500 });
+      if (githubMode === "fail") return new Response("boom", { status: 500 });
+      if (githubMode === "rate_limited") {
+        return new Response("{}", {
+          status: 403,
+          headers: { "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1795600000" },
+        });
+      }
       if (path === "/users/gardener/repos") {
         return Response.json([
           {
@@ -124,7 +130,7 @@ Deno.test("refresh-content crawls the allowed paths and fetches GitHub into the 
 });
 
 Deno.test("a failed refresh leaves the old cache intact", async () => {
-  const fakes = startFakes(true);
+  const fakes = startFakes("fail");
   const dir = await Deno.makeTempDir({ prefix: "terrarium-refresh-" });
   try {
     const content = join(dir, "content");
@@ -148,6 +154,53 @@ Deno.test("a failed refresh leaves the old cache intact", async () => {
     );
   } finally {
     await fakes.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a used-up GitHub rate limit stops the refresh with a clear message", async () => {
+  const fakes = startFakes("rate_limited");
+  const dir = await Deno.makeTempDir({ prefix: "terrarium-refresh-" });
+  try {
+    const { code, output } = await runRefresh({
+      CONTENT_DIR: join(dir, "content"),
+      GITHUB_OWNER: "gardener",
+      GITHUB_API_URL: fakes.githubUrl,
+    }, dir);
+    assertEquals(code, 1);
+    assert(output.includes("rate limit is used up") && output.includes("GITHUB_TOKEN"), output);
+  } finally {
+    await fakes.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("refresh-content reads a local web root instead of crawling", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "terrarium-refresh-" });
+  try {
+    const root = join(dir, "www");
+    await Deno.mkdir(join(root, "blog"), { recursive: true });
+    await Deno.writeTextFile(
+      join(root, "index.html"),
+      PAGE("Home", "Hello from the web root.", []),
+    );
+    await Deno.writeTextFile(
+      join(root, "blog", "post.html"),
+      PAGE("Post", "Figs need a warm wall.", []),
+    );
+    const content = join(dir, "content");
+    const { code, output } = await runRefresh({
+      CONTENT_DIR: content,
+      REFRESH_SITE_URL: "https://garden.example",
+      REFRESH_WEB_ROOT: root,
+    }, dir);
+    assertEquals(code, 0, output);
+    const pages = await new SiteIndex(join(content, "site")).list();
+    assertEquals(pages.map((p) => p.url).sort(), [
+      "https://garden.example/",
+      "https://garden.example/blog/post",
+    ]);
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });
