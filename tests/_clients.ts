@@ -210,3 +210,33 @@ export async function workerCall(
   );
   return events.find((e) => e.type === "ack" && e.requestId === requestId);
 }
+
+/** Sleeps `ms`. */
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** A chat's stored messages, read as a visitor with `token`. */
+export async function chatHistory(base: string, token: string, chatId: string): Promise<Json[]> {
+  const res = await request(`${base}/api/chat/${chatId}/messages`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (res.status !== 200) {
+    throw new Error(`history failed: ${res.status} ${JSON.stringify(res.body)}`);
+  }
+  return res.body;
+}
+
+/** The chats with a turn waiting, sorted. */
+export async function openChatIds(base: string): Promise<string[]> {
+  const res = await workerRequest(base, "/api/chats/open");
+  if (res.status !== 200) throw new Error(`open chats failed: ${res.status}`);
+  return [...res.body.chatIds].sort();
+}
+
+/** The text a visitor rebuilds from the chunks it saw, each applied at its offset. */
+export function applyChunks(events: Json[], kind = "answer", start = ""): string {
+  let text = start;
+  for (const e of events) {
+    if (e.type === "assistantChunk" && e.kind === kind) text = text.slice(0, e.offset) + e.content;
+  }
+  return text;
+}

@@ -1,7 +1,7 @@
 /** Fan-out to visitor sockets: order, slow consumers, and a thousand sockets at once. */
 import { assert, assertEquals } from "./_assert.ts";
 import {
-  type Json,
+  applyChunks,
   postMessage,
   RecordingSocket,
   request,
@@ -11,17 +11,6 @@ import {
   workerSocket,
 } from "./_clients.ts";
 import { TEST_SECRETS, withRelay } from "./_relay_process.ts";
-
-/** Rebuilds the answer text from chunks applied at their offsets. */
-function applyChunks(events: Json[]): string {
-  let text = "";
-  for (const e of events) {
-    if (e.type === "assistantChunk" && e.kind === "answer") {
-      text = text.slice(0, e.offset) + e.content;
-    }
-  }
-  return text;
-}
 
 Deno.test("two visitor sockets on one chat both receive every chunk in order", async () => {
   await withRelay({}, async (relay) => {

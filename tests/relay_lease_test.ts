@@ -5,10 +5,13 @@
  */
 import { assert, assertEquals } from "./_assert.ts";
 import {
+  chatHistory,
   type Json,
+  openChatIds,
   postMessage,
   type RecordingSocket,
   request,
+  sleep,
   visitorSocket,
   visitorToken,
   workerCall,
@@ -16,22 +19,6 @@ import {
   workerSocket,
 } from "./_clients.ts";
 import { withRelay } from "./_relay_process.ts";
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function history(base: string, token: string, chatId: string): Promise<Json[]> {
-  const res = await request(`${base}/api/chat/${chatId}/messages`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  assertEquals(res.status, 200, JSON.stringify(res.body));
-  return res.body;
-}
-
-async function openChats(base: string): Promise<string[]> {
-  const res = await workerRequest(base, "/api/chats/open");
-  assertEquals(res.status, 200, JSON.stringify(res.body));
-  return [...res.body.chatIds].sort();
-}
 
 function claimHttp(base: string, workerId: string, chatId?: string) {
   return workerRequest(
@@ -77,7 +64,7 @@ Deno.test("an unrenewed lease expires: another worker takes the turn, the stale 
       const claimA = await claimHttp(relay.url, "worker-a");
       const a = claimA.body.turn;
       assertEquals([a.messageId, a.attempt, a.cancelRequested], [question.body.id, 1, false]);
-      assertEquals(await openChats(relay.url), [], "a leased turn is not offered");
+      assertEquals(await openChatIds(relay.url), [], "a leased turn is not offered");
 
       // worker-a never renews: once the lease runs out the turn is offered again.
       await workerB.waitFor(
@@ -85,7 +72,7 @@ Deno.test("an unrenewed lease expires: another worker takes the turn, the stale 
         10_000,
         "chat_activity after the lease expired",
       );
-      assertEquals(await openChats(relay.url), ["handover"]);
+      assertEquals(await openChatIds(relay.url), ["handover"]);
       await visitor.waitFor(
         () =>
           statesOf(visitor).some((e) =>
@@ -100,7 +87,7 @@ Deno.test("an unrenewed lease expires: another worker takes the turn, the stale 
       const b = claimB.result.turn;
       assertEquals([b.id, b.messageId, b.attempt], [a.id, question.body.id, 2]);
       assert(b.leaseId && b.leaseId !== a.leaseId, "the new lease is a different lease");
-      assertEquals(await openChats(relay.url), []);
+      assertEquals(await openChatIds(relay.url), []);
 
       const renewA = await renewHttp(relay.url, a);
       assertEquals([renewA.status, renewA.body.code], [409, "lease_lost"]);
@@ -139,7 +126,7 @@ Deno.test("an unrenewed lease expires: another worker takes the turn, the stale 
         [200, true, "B answers", replyB.result.id],
       );
 
-      const stored = await history(relay.url, token, "handover");
+      const stored = await chatHistory(relay.url, token, "handover");
       assertEquals(stored.map((m) => [m.sender, m.content]), [
         ["Visitor", "Who answers?"],
         ["Terra", "B answers"],
@@ -179,7 +166,7 @@ Deno.test("renewing a lease keeps the turn with its worker past the original exp
         const expiry = Date.parse(renew.body.leaseExpiresAt);
         assert(expiry >= lastExpiry, "each renewal pushes the expiry forward");
         lastExpiry = expiry;
-        assertEquals(await openChats(relay.url), [], "a renewed turn is never offered again");
+        assertEquals(await openChatIds(relay.url), [], "a renewed turn is never offered again");
       }
       assert(Date.now() > firstExpiry + 1_000, "the loop outlived the original lease");
       assert(lastExpiry > firstExpiry + 1_000);
@@ -210,13 +197,13 @@ Deno.test("a released turn goes back to the queue and the next claim is a new at
     try {
       const question = await postMessage(relay.url, token, "released", "Anyone?");
       const a = (await claimHttp(relay.url, "worker-a")).body.turn;
-      assertEquals(await openChats(relay.url), []);
+      assertEquals(await openChatIds(relay.url), []);
       const before = activityFor(workerB, "released");
       const release = await workerRequest(relay.url, `/api/worker/turns/${a.id}/release`, {
         leaseId: a.leaseId,
       });
       assertEquals([release.status, release.body], [200, { ok: true }]);
-      assertEquals(await openChats(relay.url), ["released"]);
+      assertEquals(await openChatIds(relay.url), ["released"]);
       await workerB.waitFor(() => activityFor(workerB, "released") > before, 10_000, "activity");
       await visitor.waitFor(
         () => statesOf(visitor).at(-1)?.state === "queued",
@@ -233,7 +220,7 @@ Deno.test("a released turn goes back to the queue and the next claim is a new at
         leaseId: a.leaseId,
       });
       assertEquals([releaseAgain.status, releaseAgain.body.code], [409, "lease_lost"]);
-      assertEquals(await openChats(relay.url), [], "a stale release does not free B's turn");
+      assertEquals(await openChatIds(relay.url), [], "a stale release does not free B's turn");
       const renewB = await workerCall(workerB, {
         type: "renew",
         turnId: b.id,
@@ -257,7 +244,7 @@ Deno.test("a chat's turns are served one at a time in order, and a chat cannot q
     assertEquals(typeof third.body.error, "string");
     assert(Number(third.headers.get("retry-after")) > 0, "429 says when to retry");
     assertEquals(
-      (await history(relay.url, token, "ordered")).map((m) => m.content),
+      (await chatHistory(relay.url, token, "ordered")).map((m) => m.content),
       ["one", "two"],
       "the refused message was not stored",
     );
@@ -267,7 +254,7 @@ Deno.test("a chat's turns are served one at a time in order, and a chat cannot q
     // The second question waits for the first answer, whichever way a worker asks.
     assertEquals((await claimHttp(relay.url, "w2")).body.turn, null);
     assertEquals((await claimHttp(relay.url, "w2", "ordered")).body.turn, null);
-    assertEquals(await openChats(relay.url), []);
+    assertEquals(await openChatIds(relay.url), []);
     // ...but it does not hold up other chats.
     const elsewhere = await postMessage(relay.url, token, "elsewhere", "me too");
     const te = (await claimHttp(relay.url, "w2")).body.turn;
@@ -279,14 +266,14 @@ Deno.test("a chat's turns are served one at a time in order, and a chat cannot q
       leaseId: t1.leaseId,
     });
     assertEquals(reply.status, 201);
-    assertEquals(await openChats(relay.url), ["ordered"]);
+    assertEquals(await openChatIds(relay.url), ["ordered"]);
     const t2 = (await claimHttp(relay.url, "w3")).body.turn;
     assertEquals(t2?.messageId, second.body.id);
     // With one question answered there is room for another.
     const again = await postMessage(relay.url, token, "ordered", "three");
     assertEquals(again.status, 201);
     assertEquals(
-      (await history(relay.url, token, "ordered")).map((m) => m.content),
+      (await chatHistory(relay.url, token, "ordered")).map((m) => m.content),
       ["one", "two", "answer one", "three"],
     );
   });
@@ -298,7 +285,7 @@ Deno.test("stopping a question that is still waiting removes it from the queue",
     const visitor = await visitorSocket(relay.url, "waiting", token);
     try {
       const question = await postMessage(relay.url, token, "waiting", "never mind");
-      assertEquals(await openChats(relay.url), ["waiting"]);
+      assertEquals(await openChatIds(relay.url), ["waiting"]);
       const res = await cancel(relay.url, token, "waiting");
       assertEquals([res.status, res.body], [200, { cancelled: true }]);
       await visitor.waitFor(() => statesOf(visitor).at(-1)?.state === "idle", 10_000, "idle");
@@ -306,9 +293,9 @@ Deno.test("stopping a question that is still waiting removes it from the queue",
         headers: { authorization: `Bearer ${token}` },
       });
       assertEquals(state.body.state, "idle");
-      assertEquals(await openChats(relay.url), []);
+      assertEquals(await openChatIds(relay.url), []);
       assertEquals((await claimHttp(relay.url, "w")).body.turn, null);
-      assertEquals(await history(relay.url, token, "waiting"), [question.body]);
+      assertEquals(await chatHistory(relay.url, token, "waiting"), [question.body]);
       assertEquals((await cancel(relay.url, token, "waiting")).body, { cancelled: false });
       // A late reply to the stopped question does not invent an answer.
       const late = await workerRequest(relay.url, "/api/chat/waiting/agent", {
@@ -316,7 +303,7 @@ Deno.test("stopping a question that is still waiting removes it from the queue",
         replyTo: question.body.id,
       });
       assertEquals([late.status, late.body.code], [409, "turn_closed"]);
-      assertEquals(await history(relay.url, token, "waiting"), [question.body]);
+      assertEquals(await chatHistory(relay.url, token, "waiting"), [question.body]);
     } finally {
       await visitor.close();
     }
@@ -373,7 +360,7 @@ Deno.test("stopping an answer in progress reaches the worker, and its partial an
       });
       assert(reply.ok, JSON.stringify(reply));
       assertEquals(reply.result.duplicate, false);
-      const stored = await history(relay.url, token, "running");
+      const stored = await chatHistory(relay.url, token, "running");
       assertEquals(stored.length, 2);
       assertEquals(
         [stored[1].sender, stored[1].content, stored[1].stopped, stored[1].replyTo],
@@ -386,7 +373,7 @@ Deno.test("stopping an answer in progress reaches the worker, and its partial an
         10_000,
         "responded",
       );
-      assertEquals(await openChats(relay.url), []);
+      assertEquals(await openChatIds(relay.url), []);
     } finally {
       await closeAll(visitor, worker);
     }
@@ -419,7 +406,7 @@ Deno.test("a stopped answer whose worker then dies is stored as a stopped reply 
       const deadline = Date.now() + 10_000;
       for (let i = 0; i < 400 && Date.now() < deadline; i++) {
         if (terraMessages(visitor).length > 0) break;
-        const open = await openChats(relay.url);
+        const open = await openChatIds(relay.url);
         if (open.length) offered.push(open);
         await sleep(25);
       }
@@ -432,7 +419,7 @@ Deno.test("a stopped answer whose worker then dies is stored as a stopped reply 
         [reply.content, reply.stopped, reply.replyTo],
         ["Partial words", true, question.body.id],
       );
-      const stored = await history(relay.url, token, "orphan");
+      const stored = await chatHistory(relay.url, token, "orphan");
       assertEquals(stored.map((m) => [m.sender, m.content, m.stopped]), [
         ["Visitor", "tell me everything", undefined],
         ["Terra", "Partial words", true],
@@ -450,7 +437,7 @@ Deno.test("a stopped answer whose worker then dies is stored as a stopped reply 
         true,
         "Partial words",
       ]);
-      assertEquals((await history(relay.url, token, "orphan")).length, 2);
+      assertEquals((await chatHistory(relay.url, token, "orphan")).length, 2);
     } finally {
       await closeAll(visitor, other);
     }
@@ -505,7 +492,7 @@ Deno.test("concurrent claimers never get the same turn twice", async () => {
           });
           assertEquals([reply.status, reply.body.duplicate], [201, false]);
         }
-        assertEquals(await openChats(relay.url), []);
+        assertEquals(await openChatIds(relay.url), []);
       }
     } finally {
       await closeAll(...sockets);

@@ -5,10 +5,14 @@
  */
 import { assert, assertEquals } from "./_assert.ts";
 import {
+  applyChunks,
+  chatHistory,
   type Json,
+  openChatIds,
   postMessage,
   type RecordingSocket,
   request,
+  sleep,
   visitorSocket,
   visitorToken,
   workerCall,
@@ -19,31 +23,6 @@ import { type RelayProcess, startRelay } from "./_relay_process.ts";
 
 /** The partial answer is written through to KV at most every 250 ms; wait past that. */
 const PERSIST_WAIT_MS = 400;
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-async function history(base: string, token: string, chatId: string): Promise<Json[]> {
-  const res = await request(`${base}/api/chat/${chatId}/messages`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  assertEquals(res.status, 200, JSON.stringify(res.body));
-  return res.body;
-}
-
-async function openChats(base: string): Promise<string[]> {
-  const res = await workerRequest(base, "/api/chats/open");
-  assertEquals(res.status, 200, JSON.stringify(res.body));
-  return [...res.body.chatIds].sort();
-}
-
-/** The answer text a visitor rebuilds from the chunks it saw (each applied at its offset). */
-function rebuild(events: Json[], kind = "answer", start = ""): string {
-  let text = start;
-  for (const e of events) {
-    if (e.type === "assistantChunk" && e.kind === kind) text = text.slice(0, e.offset) + e.content;
-  }
-  return text;
-}
 
 const maxSeq = (events: Json[]) =>
   Math.max(
@@ -90,9 +69,9 @@ Deno.test("SIGKILL right after a question is acknowledged: after restart it is s
       relay = await restart("kill");
       await visitor.waitClosed();
 
-      const stored = await history(relay.url, token, "kept");
+      const stored = await chatHistory(relay.url, token, "kept");
       assertEquals(stored, [posted.body], "the acknowledged message survived byte for byte");
-      assertEquals(await openChats(relay.url), ["kept"], "the turn is still waiting");
+      assertEquals(await openChatIds(relay.url), ["kept"], "the turn is still waiting");
 
       // The visitor comes back and is told it is waiting (the restarted relay announces it).
       resumed = await visitorSocket(relay.url, "kept", token, posted.body.seq);
@@ -108,7 +87,7 @@ Deno.test("SIGKILL right after a question is acknowledged: after restart it is s
       const claim = await workerRequest(relay.url, "/api/worker/turns/claim", { workerId: "w2" });
       assertEquals(claim.status, 200);
       assertEquals([claim.body.turn?.messageId, claim.body.turn?.attempt], [posted.body.id, 1]);
-      assertEquals(await openChats(relay.url), []);
+      assertEquals(await openChatIds(relay.url), []);
       const reply = await workerRequest(relay.url, "/api/chat/kept/agent", {
         content: "Yes, after a restart.",
         replyTo: claim.body.turn.id,
@@ -120,7 +99,7 @@ Deno.test("SIGKILL right after a question is acknowledged: after restart it is s
         10_000,
         "the answer",
       );
-      assertEquals((await history(relay.url, token, "kept")).map((m) => m.sender), [
+      assertEquals((await chatHistory(relay.url, token, "kept")).map((m) => m.sender), [
         "Visitor",
         "Terra",
       ]);
@@ -181,7 +160,7 @@ Deno.test("SIGKILL mid-answer: after restart nothing stored is lost, the visitor
       }
       // Order across two transports is the worker's job: let the socket's chunks land first.
       await visitor.waitFor(
-        (es) => rebuild(es) === "Partial answer ",
+        (es) => applyChunks(es) === "Partial answer ",
         10_000,
         "the socket's chunks",
       );
@@ -195,13 +174,13 @@ Deno.test("SIGKILL mid-answer: after restart nothing stored is lost, the visitor
       }
       const partialText = "Partial answer so far";
       await visitor.waitFor(
-        (es) => rebuild(es) === partialText && rebuild(es, "reasoning") !== "",
+        (es) => applyChunks(es) === partialText && applyChunks(es, "reasoning") !== "",
         10_000,
         "the streamed chunks",
       );
       const seenBefore = [...visitor.events];
       const lastSeq = maxSeq(seenBefore);
-      const storedBefore = await history(relay.url, token, "midway");
+      const storedBefore = await chatHistory(relay.url, token, "midway");
       assertEquals(storedBefore.map((m) => m.content), [
         "First question",
         "First answer",
@@ -214,11 +193,11 @@ Deno.test("SIGKILL mid-answer: after restart nothing stored is lost, the visitor
       await worker.waitClosed();
 
       // Every stored message is still there, unchanged; nothing was added or answered.
-      assertEquals(await history(relay.url, token, "midway"), storedBefore);
-      assertEquals(await history(relay.url, token, "bystander"), [waiting.body]);
+      assertEquals(await chatHistory(relay.url, token, "midway"), storedBefore);
+      assertEquals(await chatHistory(relay.url, token, "bystander"), [waiting.body]);
       assertEquals(q1.body.id, storedBefore[0].id);
       // The leased turn is neither answered nor offered again; the waiting chat still is.
-      assertEquals(await openChats(relay.url), ["bystander"]);
+      assertEquals(await openChatIds(relay.url), ["bystander"]);
       const state = await request(`${relay.url}/api/chat/midway/worker-state`, {
         headers: { authorization: `Bearer ${token}` },
       });
@@ -289,8 +268,8 @@ Deno.test("SIGKILL mid-answer: after restart nothing stored is lost, the visitor
         );
       }
       // The resumed visitor's text (what it had + what came after) is the whole answer.
-      assertEquals(rebuild(resumed.events, "answer", rebuild(seenBefore)), finalText);
-      assertEquals(rebuild(late.events), finalText);
+      assertEquals(applyChunks(resumed.events, "answer", applyChunks(seenBefore)), finalText);
+      assertEquals(applyChunks(late.events), finalText);
       const after = resumed.events.filter((e) => e.type !== "ready");
       assert(after.length >= 3, JSON.stringify(after));
       for (const e of after) {
@@ -300,7 +279,7 @@ Deno.test("SIGKILL mid-answer: after restart nothing stored is lost, the visitor
       assertEquals(afterSeqs, [...afterSeqs].sort((a, b) => a - b), "live events stay in order");
       assertEquals(new Set(afterSeqs).size, afterSeqs.length, "no number is used twice");
 
-      const final = await history(relay.url, token, "midway");
+      const final = await chatHistory(relay.url, token, "midway");
       assertEquals(final.slice(0, 3), storedBefore);
       assertEquals(final.length, 4);
       assertEquals([final[3].sender, final[3].content, final[3].replyTo], [
@@ -308,7 +287,7 @@ Deno.test("SIGKILL mid-answer: after restart nothing stored is lost, the visitor
         finalText,
         q2.body.id,
       ]);
-      assertEquals(await openChats(relay.url), ["bystander"]);
+      assertEquals(await openChatIds(relay.url), ["bystander"]);
     } finally {
       await closeAll(...sockets);
     }
@@ -348,7 +327,7 @@ Deno.test("SIGTERM closes every socket with 1001, exits 0 and keeps messages, th
         });
         assertEquals(res.status, 200);
       }
-      const storedBefore = await history(relay.url, token, "graceful");
+      const storedBefore = await chatHistory(relay.url, token, "graceful");
 
       // No wait: the last chunks are not written through yet; shutdown must flush them.
       assertEquals(await relay.stop(), 0, "the relay exits cleanly on SIGTERM");
@@ -360,8 +339,8 @@ Deno.test("SIGTERM closes every socket with 1001, exits 0 and keeps messages, th
       );
 
       relay = await restart("none");
-      assertEquals(await history(relay.url, token, "graceful"), storedBefore);
-      assertEquals(await openChats(relay.url), [], "the turn is still leased to its worker");
+      assertEquals(await chatHistory(relay.url, token, "graceful"), storedBefore);
+      assertEquals(await openChatIds(relay.url), [], "the turn is still leased to its worker");
       const renew = await workerRequest(relay.url, `/api/worker/turns/${turn.id}/renew`, {
         leaseId: turn.leaseId,
       });

@@ -6,7 +6,14 @@
 import { join } from "node:path";
 import { startModelServer } from "../lib/demo_model/model_server.ts";
 import { assert, assertEquals } from "./_assert.ts";
-import { type Json, postMessage, request, visitorSocket, visitorToken } from "./_clients.ts";
+import {
+  chatHistory,
+  type Json,
+  postMessage,
+  request,
+  visitorSocket,
+  visitorToken,
+} from "./_clients.ts";
 import { freePort, type RelayProcess, startRelay } from "./_relay_process.ts";
 import { startWorker, type WorkerProcess } from "./_worker_process.ts";
 
@@ -40,13 +47,6 @@ async function withStack(
   }
 }
 
-async function history(relay: RelayProcess, token: string, chatId: string): Promise<Json[]> {
-  const res = await request(`${relay.url}/api/chat/${chatId}/messages`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  return res.body;
-}
-
 /** Waits (bounded) until `chatId` has `count` Terra replies; returns the history. */
 async function waitForReplies(
   relay: RelayProcess,
@@ -57,7 +57,7 @@ async function waitForReplies(
 ): Promise<Json[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const messages = await history(relay, token, chatId);
+    const messages = await chatHistory(relay.url, token, chatId);
     if (messages.filter((m: Json) => m.sender === "Terra").length >= count) return messages;
     if (Date.now() > deadline) {
       throw new Error(
@@ -95,7 +95,7 @@ Deno.test("a visitor question gets a streamed answer that used a tool, stored on
     const seqs = visitor.events.filter((e) => e.type !== "ready").map((e) => e.seq);
     assertEquals(seqs, [...seqs].sort((a, b) => a - b));
 
-    const stored = await history(relay, token, "tool-chat");
+    const stored = await chatHistory(relay.url, token, "tool-chat");
     assertEquals(stored.map((m: Json) => m.sender), ["Visitor", "Terra"]);
     // The worker keeps its own transcript when CHAT_LOG_DIR is set.
     let logged: Json = null;
@@ -153,7 +153,11 @@ Deno.test("the worker reconnects after the relay restarts and answers new questi
       await postMessage(again.url, token, "after", "[answer]Two[/answer]");
       const messages = await waitForReplies(again, token, "after", 1, 60_000);
       assertEquals(messages.at(-1).content, "Two");
-      assertEquals((await history(again, token, "before")).length, 2, "nothing answered twice");
+      assertEquals(
+        (await chatHistory(again.url, token, "before")).length,
+        2,
+        "nothing answered twice",
+      );
     } finally {
       await again.kill();
     }
@@ -183,7 +187,7 @@ Deno.test("a worker killed mid-answer is replaced and the turn is answered exact
     assert(messages[3].content.endsWith("word3000"), "the new worker streamed the whole answer");
     // Nothing is answered twice, even after waiting past another lease period.
     await new Promise((r) => setTimeout(r, 2_500));
-    assertEquals((await history(relay, token, "crash-chat")).length, 4);
+    assertEquals((await chatHistory(relay.url, token, "crash-chat")).length, 4);
     await visitor.close();
   });
 });

@@ -2,6 +2,7 @@
 import { resolve } from "node:path";
 import { z } from "zod";
 import { envInt, envList, parseEnv, readEnv } from "../env.ts";
+import { hostPort } from "../worker/permissions.ts";
 
 /** Every variable the refresh reads; `--allow-env` grants exactly these. */
 export const REFRESH_ENV_NAMES = [
@@ -80,10 +81,6 @@ export function loadRefreshConfig(envFile?: string): RefreshConfig {
 /** The refresh's own narrow permissions: the site and GitHub hosts, the content dir. */
 export function refreshPermissionFlags(config: RefreshConfig, envFile?: string): string[] {
   const net = new Set<string>();
-  const hostPort = (url: string) => {
-    const u = new URL(url);
-    return `${u.hostname}:${u.port || (u.protocol === "https:" ? "443" : "80")}`;
-  };
   if (config.siteUrl && !config.webRoot) net.add(hostPort(config.siteUrl));
   if (config.githubOwner) net.add(hostPort(config.githubApiUrl));
   const read = [config.contentDir, config.webRoot, envFile ?? ""].filter(Boolean);
