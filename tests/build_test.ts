@@ -1,0 +1,90 @@
+/** `deno task build`: the exact compile commands, the DENORT_BIN guard, and (with a base binary) real binaries. */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { compileCommands } from "../lib/build.ts";
+import { parseRelayConfig } from "../lib/relay/config.ts";
+import { relayPermissionFlags } from "../lib/relay/permissions.ts";
+import { loadWorkerConfig } from "../lib/worker/config.ts";
+import { workerPermissionFlags } from "../lib/worker/permissions.ts";
+import { assert, assertEquals } from "./_assert.ts";
+import { spawnDeno } from "./_process.ts";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const BUILD_TS = join(ROOT, "lib/build.ts");
+const WORKER_ENV = join(ROOT, "systemd/worker.env.example");
+const RELAY_ENV = join(ROOT, "systemd/relay.env.example");
+
+Deno.test("the build compiles each binary with the flags its launcher and tests use", () => {
+  const [relay, worker] = compileCommands({
+    workerEnvFile: WORKER_ENV,
+    relayEnvFile: RELAY_ENV,
+    target: "x86_64-unknown-linux-gnu",
+    outDir: "/out",
+  });
+  const relayConfig = parseRelayConfig({
+    PORT: "4100",
+    HOSTNAME: "127.0.0.1",
+    KV_PATH: "/var/lib/terrarium-relay/relay.kv",
+    WEB_DIR: "",
+    DEMO_MODE: "true",
+  });
+  assertEquals(relay!.args, [
+    "compile",
+    ...relayPermissionFlags(relayConfig),
+    "--target=x86_64-unknown-linux-gnu",
+    "--output",
+    "/out/terrarium-relay",
+    join(ROOT, "relay.ts"),
+  ]);
+  assertEquals(worker!.args, [
+    "compile",
+    ...workerPermissionFlags(loadWorkerConfig(WORKER_ENV)),
+    "--target=x86_64-unknown-linux-gnu",
+    "--output",
+    "/out/terrarium-worker",
+    join(ROOT, "worker.ts"),
+  ]);
+  assert(relay!.args.includes("--allow-read=/var/lib/terrarium-relay"));
+  assert(worker!.args.includes("--allow-net=127.0.0.1:8000,127.0.0.1:8888,example.com:443"));
+});
+
+Deno.test("without DENORT_BIN the build stops with one sentence saying what to provide", async () => {
+  const child = spawnDeno([
+    "run",
+    "--allow-read",
+    "--allow-env",
+    "--allow-run",
+    BUILD_TS,
+    `--worker-env-file=${WORKER_ENV}`,
+  ], {
+    DENORT_BIN: "",
+  });
+  assertEquals((await child.status).code, 1);
+  const output = child.lines.join("\n");
+  assert(output.includes("set DENORT_BIN to the denort executable of Deno 2.9.6"), output);
+});
+
+const denort = Deno.env.get("DENORT_BIN");
+Deno.test({
+  name: "with DENORT_BIN both binaries are built and refuse a missing config",
+  ignore: !denort,
+  async fn() {
+    const out = await Deno.makeTempDir();
+    try {
+      for (const { args } of compileCommands({ workerEnvFile: WORKER_ENV, outDir: out })) {
+        const status = await new Deno.Command(Deno.execPath(), {
+          args,
+          env: { DENORT_BIN: denort! },
+        }).spawn().status;
+        assert(status.success);
+      }
+      for (const name of ["terrarium-relay", "terrarium-worker"]) {
+        const run = await new Deno.Command(join(out, name), { clearEnv: true, stderr: "piped" })
+          .output();
+        assertEquals(run.code, 78, `${name} exits with EX_CONFIG on a missing config`);
+      }
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
