@@ -41,6 +41,8 @@ export interface PartialAnswer {
 const SEQ_BLOCK = 1000;
 /** Deno KV rejects values over 64 KiB; leave room for the envelope. */
 const MAX_KV_VALUE_BYTES = 60 * 1024;
+/** Chats whose sequence block is kept in memory; evicting one is safe (it reloads from KV). */
+const MAX_CACHED_SEQS = 50_000;
 
 export class ChatStore {
   readonly kv: Deno.Kv;
@@ -57,6 +59,9 @@ export class ChatStore {
       const stored = await this.kv.get<number>(seqCeilingKey(chatId));
       const ceiling = stored.value ?? 0;
       seq = { next: ceiling + 1, ceiling };
+      if (this.#seqs.size >= MAX_CACHED_SEQS) {
+        this.#seqs.delete(this.#seqs.keys().next().value!);
+      }
       this.#seqs.set(chatId, seq);
     }
     if (seq.next > seq.ceiling) {

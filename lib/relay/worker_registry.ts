@@ -14,6 +14,8 @@ interface WorkerRecord {
 }
 
 const PERSIST_EVERY_MS = 5_000;
+/** Workers unheard of for this long are forgotten (a worker without WORKER_ID gets a new id per start). */
+const FORGET_AFTER_MS = 7 * 24 * 3600_000;
 
 export class WorkerRegistry {
   #kv: Deno.Kv;
@@ -58,7 +60,12 @@ export class WorkerRegistry {
   /** The health document: the freshest worker decides the worker, agent and llm links. */
   health(frontendServed: boolean, nowMs = Date.now()): HealthResponse {
     let freshest: WorkerRecord | null = null;
-    for (const record of this.#workers.values()) {
+    for (const [id, record] of this.#workers) {
+      if (nowMs - record.lastSeenAtMs > FORGET_AFTER_MS) {
+        this.#workers.delete(id);
+        this.#persistedAt.delete(id);
+        continue;
+      }
       if (!freshest || record.lastSeenAtMs > freshest.lastSeenAtMs) freshest = record;
     }
     const now = new Date(nowMs).toISOString();
@@ -113,7 +120,7 @@ export class WorkerRegistry {
 
   async #persist(record: WorkerRecord, nowMs: number): Promise<void> {
     this.#persistedAt.set(record.workerId, nowMs);
-    await this.#kv.set(workerKey(record.workerId), record, { expireIn: 7 * 24 * 3600_000 });
+    await this.#kv.set(workerKey(record.workerId), record, { expireIn: FORGET_AFTER_MS });
   }
 }
 
