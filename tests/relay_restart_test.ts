@@ -242,6 +242,12 @@ Deno.test("SIGKILL mid-answer: after restart nothing stored is lost, the visitor
         turnId: turn.id,
         leaseId: turn.leaseId,
       });
+      // Order across two transports is the worker's job: let the socket's chunk land first.
+      await resumed.waitFor(
+        (es) => applyChunks(es, "answer", partialText) === `${partialText}, and `,
+        10_000,
+        "the socket's chunk after the restart",
+      );
       const more = await workerRequest(relay.url, "/api/chat/midway/agent-chunk", {
         content: "done.",
         turnId: turn.id,
