@@ -21,12 +21,23 @@ const CLOSE_TRY_LATER = 1013;
 /** How long an unauthenticated socket may stay open waiting for its `auth` frame. */
 const AUTH_TIMEOUT_MS = 10_000;
 
-/** Size of a WebSocket message in bytes (strings counted as UTF-16 code units × 1). */
+/** Size of a WebSocket message in bytes (text as the UTF-8 it arrived in). */
 export function frameSize(data: unknown): number {
-  if (typeof data === "string") return data.length;
+  if (typeof data === "string") return utf8Length(data);
   if (data instanceof ArrayBuffer) return data.byteLength;
   if (data instanceof Blob) return data.size;
   return 0;
+}
+
+/** UTF-8 length of `text` without encoding it (a surrogate pair is 4 bytes). */
+function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) continue;
+    bytes += unit < 0x800 || (unit >= 0xd800 && unit <= 0xdfff) ? 1 : 2;
+  }
+  return bytes;
 }
 
 /** Handles the visitor socket handshake and returns the 101 response. */

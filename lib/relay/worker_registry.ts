@@ -52,7 +52,9 @@ export class WorkerRegistry {
   ): Promise<void> {
     const record = this.#record(workerId);
     record.lastSeenAtMs = nowMs;
-    record.report = report;
+    // Only the component statuses: the report body also carries the worker's id (and, over
+    // the socket, the event type), which `/api/health` must not publish.
+    record.report = { agentApi: report.agentApi, llm: report.llm };
     record.reportedAtMs = nowMs;
     await this.#persist(record, nowMs);
   }
