@@ -1,15 +1,23 @@
 /**
  * A deterministic OpenAI-compatible chat-completions server (SPEC §7): the demo's model
  * and the tests' stand-in for vLLM/Ollama. It speaks the real streaming protocol — SSE
- * `data:` lines, an SSE comment, tool-call deltas split across many chunks with id and name
- * only in the first delta of each index, reasoning deltas, a usage-only final chunk and
- * `[DONE]` — and can be switched to fail: HTTP 500, 429 with Retry-After, a stall, or a
- * connection cut mid-stream. What it says is decided by `script.ts`.
+ * `data:` lines after a `: keep-alive` comment, answers a word or less per chunk, tool-call
+ * deltas with id and name only in the first delta of each index and the arguments split
+ * into 3–7 character pieces (parallel calls interleaved), reasoning deltas, a usage-only
+ * final chunk and `[DONE]` — and can be switched to fail: HTTP 500, 429 with Retry-After,
+ * a stall (headers, then silence until the client leaves), a stall after the first token,
+ * or a connection cut mid-stream (no `[DONE]`). A client leaving early is recorded.
+ *
+ * What it says is decided by `script.ts`; its directives are documented there.
+ *
+ * Routes: `POST /v1/chat/completions`, `GET /v1/models`, `GET /health`, and
+ * `POST /control` `{fault, times?}` so a test can switch faults in another process.
  */
-import { type ScriptedStep, scriptReply } from "./script.ts";
+import { type ScriptedStep, scriptReply, stepDeltas, stepMessage } from "./script.ts";
 
-export { scriptReply };
+export { type ScriptedStep, scriptReply, stepDeltas };
 
+/** A failure the server can be switched to. */
 export type Fault =
   | "none"
   | "error500"
@@ -18,12 +26,15 @@ export type Fault =
   | "cut"
   | "stall_after_first_token";
 
+/** Options of `startModelServer()`. */
 export interface ModelServerOptions {
+  /** @default {"127.0.0.1"} */
   hostname?: string;
-  /** 0 (default) picks a free port. */
+  /** 0 picks a free port. @default {0} */
   port?: number;
-  /** Pause between streamed chunks; default 5 ms. */
+  /** Pause between streamed chunks. @default {5} */
   chunkDelayMs?: number;
+  /** Aborting it shuts the server down. */
   signal?: AbortSignal;
 }
 
@@ -36,110 +47,75 @@ export interface RecordedRequest {
   completed: boolean;
 }
 
+/** A running model server. */
 export interface ModelServer {
   /** "http://127.0.0.1:PORT/v1" */
   url: string;
   port: number;
   /** The next `times` completion requests (default: all, until reset) get `fault`. */
   setFault(fault: Fault, times?: number): void;
+  /** Every `POST /v1/chat/completions`, in order. */
   requests: RecordedRequest[];
   close(): Promise<void>;
 }
 
+const FAULTS = new Set<string>([
+  "none",
+  "error500",
+  "rate_limit",
+  "stall",
+  "cut",
+  "stall_after_first_token",
+]);
+/** A `cut` stream breaks after this many frames (or just before its end, if shorter). */
+const CUT_AFTER_FRAMES = 8;
 const encoder = new TextEncoder();
-
-/** Splits `text` into pieces of 3–7 characters (deterministically). */
-function pieces(text: string): string[] {
-  const out: string[] = [];
-  for (let i = 0, n = 0; i < text.length; n++) {
-    const size = 3 + (n % 5);
-    out.push(text.slice(i, i + size));
-    i += size;
-  }
-  return out;
-}
-
-/** Words with their following space: "a b" → ["a ", "b"]. */
-function words(text: string): string[] {
-  return text.match(/\S+\s*|\s+/g) ?? [];
-}
-
-/** The `delta` objects of one scripted step, in streaming order. */
-export function stepDeltas(step: ScriptedStep): Record<string, unknown>[] {
-  const deltas: Record<string, unknown>[] = [{ role: "assistant", content: "" }];
-  const reasoning = words(step.reasoning);
-  switch (step.reasoningStyle) {
-    case "field":
-      for (const w of reasoning) deltas.push({ reasoning_content: w });
-      break;
-    case "reasoning":
-      for (const w of reasoning) deltas.push({ reasoning: w });
-      break;
-    case "tags":
-      for (const p of pieces(`<think>${step.reasoning}</think>`)) deltas.push({ content: p });
-      break;
-    case "notag":
-      for (const p of pieces(`${step.reasoning}</think>`)) deltas.push({ content: p });
-      break;
-    case "none":
-      break;
-  }
-  for (const w of words(step.content)) deltas.push({ content: w });
-  // Parallel calls interleave their argument pieces; id and name come once per call.
-  const argPieces = step.toolCalls.map((call) => pieces(call.arguments));
-  step.toolCalls.forEach((call, i) => {
-    const index = step.ollamaIndexes ? 0 : i;
-    deltas.push({
-      tool_calls: [{
-        index,
-        id: call.id,
-        type: "function",
-        function: { name: call.name, arguments: "" },
-      }],
-    });
-    if (step.ollamaIndexes) {
-      for (const p of argPieces[i]!) {
-        deltas.push({ tool_calls: [{ index, function: { arguments: p } }] });
-      }
-      argPieces[i] = [];
-    }
-  });
-  for (let round = 0; argPieces.some((p) => round < p.length); round++) {
-    argPieces.forEach((p, i) => {
-      if (round < p.length) {
-        deltas.push({ tool_calls: [{ index: i, function: { arguments: p[round] } }] });
-      }
-    });
-  }
-  return deltas;
-}
 
 function sse(value: unknown): Uint8Array {
   return encoder.encode(`data: ${JSON.stringify(value)}\n\n`);
 }
 
-/** Starts the server. */
+/** Resolves after `ms` (never when Infinity), or as soon as `signal` aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = Number.isFinite(ms) ? setTimeout(done, ms) : undefined;
+    signal.addEventListener("abort", done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+  });
+}
+
+/** Starts the server on 127.0.0.1 (by default) and a free port. */
 export function startModelServer(options: ModelServerOptions = {}): ModelServer {
+  const hostname = options.hostname ?? "127.0.0.1";
   const chunkDelayMs = options.chunkDelayMs ?? 5;
   const requests: RecordedRequest[] = [];
+  const shutdown = new AbortController();
+  options.signal?.addEventListener("abort", () => shutdown.abort(), { once: true });
   let fault: Fault = "none";
   let faultTimes = Infinity;
-  const abort = new AbortController();
-  options.signal?.addEventListener("abort", () => abort.abort());
   let counter = 0;
 
+  const setFault = (next: Fault, times = Infinity) => {
+    fault = next;
+    faultTimes = times;
+  };
   const takeFault = (): Fault => {
     if (fault === "none" || faultTimes <= 0) return "none";
     faultTimes--;
     return fault;
   };
 
-  const complete = async (req: Request, info: Deno.ServeHandlerInfo): Promise<Response> => {
+  const complete = async (req: Request): Promise<Response> => {
     let body: Record<string, unknown>;
     try {
       body = await req.json();
     } catch {
-      return Response.json({ error: { message: "Invalid JSON" } }, { status: 400 });
+      return Response.json({ error: { message: "Invalid JSON body" } }, { status: 400 });
     }
     const record: RecordedRequest = {
       body,
@@ -148,162 +124,172 @@ export function startModelServer(options: ModelServerOptions = {}): ModelServer 
       completed: false,
     };
     requests.push(record);
-    // Deno cancels the response body when the client goes away before it ends.
-    const gone = new AbortController();
-    const clientGone = gone.signal;
-    const markGone = () => {
-      if (!record.completed) record.aborted = true;
-      gone.abort();
-    };
-    info.completed.catch(markGone);
     const active = takeFault();
-    if (active === "error500") {
-      return Response.json({ error: { message: "The model crashed", type: "server_error" } }, {
-        status: 500,
-      });
-    }
-    if (active === "rate_limit") {
-      return Response.json({ error: { message: "Slow down", type: "rate_limit" } }, {
-        status: 429,
-        headers: { "retry-after": "1" },
-      });
+    if (active === "error500" || active === "rate_limit") {
+      record.completed = true;
+      return active === "error500"
+        ? Response.json({ error: { message: "The model crashed", type: "server_error" } }, {
+          status: 500,
+        })
+        : Response.json({ error: { message: "Slow down", type: "rate_limit_error" } }, {
+          status: 429,
+          headers: { "retry-after": "1" },
+        });
     }
     const step = scriptReply(
-      (body.messages ?? []) as { role: string; content?: unknown }[],
-      body.tools as { function?: { name?: string } }[] | undefined,
+      Array.isArray(body.messages) ? body.messages : [],
+      Array.isArray(body.tools) ? body.tools : undefined,
     );
-    const id = `chatcmpl-${++counter}`;
-    const model = String(body.model ?? "terra-demo");
+    const id = `chatcmpl-demo-${++counter}`;
+    const model = typeof body.model === "string" ? body.model : "terra-demo";
     const created = Math.floor(Date.now() / 1000);
     const finishReason = step.toolCalls.length ? "tool_calls" : "stop";
-    const usage = { prompt_tokens: 42, completion_tokens: Math.ceil(step.content.length / 4) + 1 };
-
-    if (!body.stream) {
-      record.completed = true;
-      const content = step.reasoningStyle === "tags"
-        ? `<think>${step.reasoning}</think>${step.content}`
-        : step.content;
-      return Response.json({
-        id,
-        object: "chat.completion",
-        created,
-        model,
-        choices: [{
-          index: 0,
-          finish_reason: finishReason,
-          message: {
-            role: "assistant",
-            content,
-            ...(step.toolCalls.length
-              ? {
-                tool_calls: step.toolCalls.map((c) => ({
-                  id: c.id,
-                  type: "function",
-                  function: { name: c.name, arguments: c.arguments },
-                })),
-              }
-              : {}),
-          },
-        }],
-        usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
+    const promptTokens = Math.ceil(JSON.stringify(body.messages ?? []).length / 4);
+    const completionTokens = Math.ceil((step.reasoning.length + step.content.length) / 4) +
+      step.toolCalls.length * 8;
+    const usage = {
+      prompt_tokens: promptTokens,
+      completion_tokens: completionTokens,
+      total_tokens: promptTokens + completionTokens,
+    };
+    const base = { id, created, model };
+    const frames: Uint8Array[] = [];
+    if (body.stream === true) {
+      frames.push(encoder.encode(": keep-alive\n\n"));
+      const chunk = (delta: Record<string, unknown>, finish: string | null) => ({
+        ...base,
+        object: "chat.completion.chunk",
+        choices: [{ index: 0, delta, finish_reason: finish }],
       });
+      for (const delta of stepDeltas(step)) frames.push(sse(chunk(delta, null)));
+      frames.push(sse(chunk({}, finishReason)));
+      const options = body.stream_options as { include_usage?: boolean } | undefined;
+      if (options?.include_usage) {
+        frames.push(sse({ ...base, object: "chat.completion.chunk", choices: [], usage }));
+      }
+      frames.push(encoder.encode("data: [DONE]\n\n"));
+    } else {
+      const message = stepMessage(step);
+      const json = JSON.stringify({
+        ...base,
+        object: "chat.completion",
+        choices: [{ index: 0, message, finish_reason: finishReason, logprobs: null }],
+        usage,
+      });
+      // Several frames, so that `cut` and `stall_after_first_token` have a middle to act in.
+      for (const p of json.match(/[\s\S]{1,64}/g) ?? []) frames.push(encoder.encode(p));
     }
-
-    const deltas = stepDeltas(step);
-    const includeUsage = (body.stream_options as { include_usage?: boolean } | undefined)
-      ?.include_usage;
-    const chunk = (delta: Record<string, unknown>, finish: string | null = null) => ({
-      id,
-      object: "chat.completion.chunk",
-      created,
-      model,
-      choices: [{ index: 0, delta, finish_reason: finish }],
+    return new Response(respond(frames, active, record, body.stream === true), {
+      headers: {
+        "content-type": body.stream === true ? "text/event-stream" : "application/json",
+        "cache-control": "no-cache",
+      },
     });
-    const stream = new ReadableStream<Uint8Array>({
+  };
+
+  /**
+   * The response body. A client going away shows as the body being cancelled: Deno 2.x's
+   * `request.signal` also aborts after successful responses (its legacy behaviour, which
+   * logs a warning), so it cannot tell a disconnect from a completed answer.
+   */
+  const respond = (
+    frames: Uint8Array[],
+    active: Fault,
+    record: RecordedRequest,
+    sseMode: boolean,
+  ) => {
+    const gone = new AbortController();
+    const stop = AbortSignal.any([gone.signal, shutdown.signal]);
+    return new ReadableStream<Uint8Array>({
       async start(controller) {
-        const wait = (ms: number) =>
-          new Promise<void>((resolve) => {
-            const timer = setTimeout(resolve, ms);
-            clientGone.addEventListener("abort", () => {
-              clearTimeout(timer);
-              resolve();
-            }, { once: true });
-          });
         try {
-          if (active === "stall") {
-            while (!clientGone.aborted && !abort.signal.aborted) await wait(1000);
-            return;
-          }
-          controller.enqueue(encoder.encode(": keep-alive\n\n"));
-          for (let i = 0; i < deltas.length; i++) {
-            if (clientGone.aborted || abort.signal.aborted) return;
-            controller.enqueue(sse(chunk(deltas[i]!)));
-            if (active === "stall_after_first_token" && deltas[i]!.content) {
-              while (!clientGone.aborted && !abort.signal.aborted) await wait(1000);
+          if (active === "stall") return await pause(Infinity, stop);
+          for (let i = 0; i < frames.length && !stop.aborted; i++) {
+            controller.enqueue(frames[i]!);
+            const firstToken = sseMode ? i >= 2 : i >= 1; // comment, role delta, then a token
+            if (active === "stall_after_first_token" && firstToken) {
+              return await pause(Infinity, stop);
+            }
+            if (active === "cut" && i + 1 >= Math.min(CUT_AFTER_FRAMES, frames.length - 2)) {
+              // Erroring the body makes Deno drop the connection mid-response: the client
+              // sees a broken stream without `[DONE]`, as when a proxy or the model dies.
+              // Erroring discards queued chunks, so first let the sent ones drain.
+              for (let n = 0; n < 100 && (controller.desiredSize ?? 1) < 1; n++) {
+                await pause(5, stop);
+              }
+              await pause(20, stop);
+              const cut = new Error('Demo model cut the connection (fault "cut")');
+              cut.stack = cut.message; // Deno logs it; one line says enough
+              controller.error(cut);
               return;
             }
-            if (active === "cut" && i >= 3) {
-              controller.error(new Error("connection cut by the demo model"));
-              return;
-            }
-            if (chunkDelayMs > 0) await wait(chunkDelayMs);
+            if (chunkDelayMs > 0 && sseMode) await pause(chunkDelayMs, stop);
           }
-          controller.enqueue(sse(chunk({}, finishReason)));
-          if (includeUsage) {
-            controller.enqueue(sse({
-              id,
-              object: "chat.completion.chunk",
-              created,
-              model,
-              choices: [],
-              usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
-            }));
-          }
-          controller.enqueue(encoder.encode("data: [DONE]\n\n"));
+          if (stop.aborted) return;
           record.completed = true;
           controller.close();
         } catch {
-          // The client went away mid-stream.
+          // The client went away mid-stream: enqueue on a cancelled stream throws.
+        } finally {
+          // Server shutdown: end what is still open so `close()` does not wait for it.
+          if (shutdown.signal.aborted && !gone.signal.aborted && !record.completed) {
+            try {
+              controller.close();
+            } catch { /* already errored or closed */ }
+          }
         }
       },
-      cancel: markGone,
-    });
-    return new Response(stream, {
-      headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
+      cancel() {
+        if (!record.completed) record.aborted = true;
+        gone.abort();
+      },
     });
   };
 
   const server = Deno.serve({
-    hostname: options.hostname ?? "127.0.0.1",
+    hostname,
     port: options.port ?? 0,
-    signal: abort.signal,
+    signal: shutdown.signal,
     onListen() {},
-  }, async (req, info) => {
+  }, async (req) => {
     const path = new URL(req.url).pathname;
-    if (req.method === "POST" && path === "/v1/chat/completions") return await complete(req, info);
+    if (req.method === "POST" && path === "/v1/chat/completions") return await complete(req);
     if (req.method === "GET" && path === "/health") return Response.json({ status: "ok" });
     if (req.method === "GET" && path === "/v1/models") {
-      return Response.json({ object: "list", data: [{ id: "terra-demo", object: "model" }] });
+      return Response.json({
+        object: "list",
+        data: [{ id: "terra-demo", object: "model", created: 0, owned_by: "terrarium" }],
+      });
     }
     if (req.method === "POST" && path === "/control") {
-      const control = await req.json().catch(() => ({})) as { fault?: Fault; times?: number };
-      fault = control.fault ?? "none";
-      faultTimes = control.times ?? Infinity;
-      return Response.json({ fault, times: faultTimes });
+      const control = await req.json().catch(() => null) as
+        | { fault?: unknown; times?: unknown }
+        | null;
+      const next = control?.fault ?? "none";
+      const times = control?.times ?? Infinity;
+      if (typeof next !== "string" || !FAULTS.has(next)) {
+        const message = `Unknown fault "${String(next)}"`;
+        return Response.json({ error: { message } }, { status: 400 });
+      }
+      if (typeof times !== "number" || !(times >= 0)) {
+        const message = `Cannot set fault "${next}": times is "${String(times)}"`;
+        return Response.json({ error: { message } }, { status: 400 });
+      }
+      setFault(next as Fault, times);
+      return Response.json({ fault, times: Number.isFinite(times) ? times : null });
     }
-    return Response.json({ error: { message: "Not found" } }, { status: 404 });
+    return Response.json({ error: { message: `No route for ${req.method} ${path}` } }, {
+      status: 404,
+    });
   });
   const port = server.addr.port;
   return {
-    url: `http://${options.hostname ?? "127.0.0.1"}:${port}/v1`,
+    url: `http://${hostname}:${port}/v1`,
     port,
     requests,
-    setFault(next, times = Infinity) {
-      fault = next;
-      faultTimes = times;
-    },
+    setFault,
     async close() {
-      abort.abort();
+      shutdown.abort();
       await server.finished;
     },
   };
