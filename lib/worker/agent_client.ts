@@ -3,33 +3,45 @@
  * (terrarium-agent, vLLM, Ollama, llama.cpp, OpenAI). One call streams one step of the
  * tool loop: answer and reasoning deltas go to callbacks as they arrive, tool calls are
  * assembled from their deltas. Failures before the first delta are retried with backoff
- * (the step has shown nothing yet); after it, never. A circuit breaker stops hammering a
- * model that keeps failing, and two timeouts bound a request: in total and between deltas.
+ * (the visitor has seen nothing yet); after it, never, since a retry would repeat or
+ * contradict what was shown. A circuit breaker stops hammering a model that keeps failing,
+ * and two timeouts bound a request: in total, and between deltas.
  */
 import OpenAI from "openai";
+import { AgentError, classify } from "./agent_error.ts";
 import { CircuitBreaker } from "./circuit_breaker.ts";
 import { ThinkSplitter } from "./think_splitter.ts";
 import { type AssembledToolCall, ToolCallAssembler } from "./tool_call_assembler.ts";
 
+export { AgentError, type AgentErrorKind } from "./agent_error.ts";
 export type { AssembledToolCall };
 
+/** How to reach the model. */
 export interface AgentClientConfig {
-  /** "…/v1" */
+  /** The API base, ending in "/v1". */
   baseUrl: string;
+  /** Bearer key; "" for servers without one. */
   apiKey: string;
   model: string;
+  /** Bound on a whole request, first byte to last. */
   timeoutMs: number;
+  /** Bound on the silence between two deltas (and before the first). */
   idleTimeoutMs: number;
+  /** Retries before the first delta; 0 disables them. */
   maxRetries: number;
 }
 
+/** Where a step's output goes while it streams. */
 export interface StepCallbacks {
+  /** Answer text deltas, in order. */
   onAnswer(text: string): void;
+  /** Reasoning deltas (`reasoning_content`, `reasoning`, or `<think>` content). */
   onReasoning(text: string): void;
-  /** Answer text already passed on turned out to be reasoning (a late `</think>`). */
+  /** A late `</think>`: the answer so far was reasoning; `onReasoning` receives it next. */
   onRetractAnswer?(): void;
 }
 
+/** One finished step. */
 export interface StepResult {
   content: string;
   reasoning: string;
@@ -38,46 +50,17 @@ export interface StepResult {
   usage: { promptTokens: number; completionTokens: number } | null;
 }
 
-export type AgentErrorKind =
-  | "unavailable"
-  | "rate_limited"
-  | "timeout"
-  | "stream_cut"
-  | "circuit_open"
-  | "bad_response"
-  | "aborted";
+const MAX_RETRY_WAIT_MS = 10_000;
+const BACKOFF_BASE_MS = 500;
 
-/** A model call that failed, classified for retries and for the visitor's notice. */
-export class AgentError extends Error {
-  readonly kind: AgentErrorKind;
-  readonly retryable: boolean;
-  /** Server-requested wait (429 Retry-After), in ms. */
-  readonly retryAfterMs: number | undefined;
-  constructor(
-    kind: AgentErrorKind,
-    message: string,
-    options?: { cause?: unknown; retryAfterMs?: number },
-  ) {
-    super(message, { cause: options?.cause });
-    this.name = "AgentError";
-    this.kind = kind;
-    this.retryable = kind === "unavailable" || kind === "rate_limited" || kind === "timeout";
-    this.retryAfterMs = options?.retryAfterMs;
-  }
-}
-
-const MAX_RETRY_AFTER_MS = 10_000;
-const BACKOFF_BASE_MS = 250;
-
-/** Sleeps `ms`, waking early (and rejecting) when `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+/** Sleeps `ms`; rejects with the reason as soon as `signal` aborts. */
+function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(done, ms);
-    function done() {
+    const timer = setTimeout(() => {
       signal?.removeEventListener("abort", onAbort);
       resolve();
-    }
+    }, ms);
     function onAbort() {
       clearTimeout(timer);
       reject(signal!.reason);
@@ -86,13 +69,19 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** A callback of the caller threw: rethrown as it is, not classified as a model failure. */
+class CallbackFailure {
+  constructor(readonly error: unknown) {}
+}
+
 type Delta = {
   content?: string | null;
   reasoning_content?: string | null;
   reasoning?: string | null;
-  tool_calls?: unknown[];
+  tool_calls?: Parameters<ToolCallAssembler["push"]>[0][];
 };
 
+/** Streams model steps with retries, timeouts and a circuit breaker. */
 export class AgentClient {
   #config: AgentClientConfig;
   #client: OpenAI;
@@ -102,12 +91,12 @@ export class AgentClient {
   constructor(
     config: AgentClientConfig,
     options: {
-      breaker?: CircuitBreaker;
-      sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+      breaker?: CircuitBreaker | undefined;
+      sleep?: ((ms: number, signal?: AbortSignal) => Promise<void>) | undefined;
     } = {},
   ) {
     this.#config = config;
-    // Retries are ours (only before the first token); the SDK must not add its own.
+    // Retries are ours (only before the first delta); the SDK must not add its own.
     this.#client = new OpenAI({
       baseURL: config.baseUrl,
       apiKey: config.apiKey || "not-needed",
@@ -115,24 +104,22 @@ export class AgentClient {
       timeout: config.timeoutMs,
     });
     this.#breaker = options.breaker ?? new CircuitBreaker();
-    this.#sleep = options.sleep ?? sleep;
+    this.#sleep = options.sleep ?? abortableSleep;
   }
 
-  /** Streams one step; throws `AgentError`. */
+  /** Streams one step; retries only before the first delta; throws `AgentError`. */
   async streamStep(
     messages: OpenAI.ChatCompletionMessageParam[],
     tools: OpenAI.ChatCompletionTool[] | undefined,
     callbacks: StepCallbacks,
     signal: AbortSignal,
   ): Promise<StepResult> {
+    if (signal.aborted) throw new AgentError("aborted", "The request was stopped");
     // One breaker decision per call: retries belong to the call, they are not new calls.
     if (!this.#breaker.tryAcquire()) {
-      throw new AgentError(
-        "circuit_open",
-        `The model failed repeatedly; calls resume in ${
-          Math.ceil(this.#breaker.retryInMs() / 1000)
-        } s`,
-      );
+      const seconds = Math.ceil(this.#breaker.retryInMs() / 1000);
+      const message = `The model failed repeatedly; calls resume in ${seconds} s`;
+      throw new AgentError("circuit_open", message);
     }
     for (let attempt = 0;; attempt++) {
       const progress = { started: false };
@@ -140,22 +127,34 @@ export class AgentClient {
         const result = await this.#attempt(messages, tools, callbacks, signal, progress);
         this.#breaker.success();
         return result;
-      } catch (raw) {
-        const error = classify(raw, signal);
-        if (error.kind === "aborted") {
-          this.#breaker.success(); // the visitor stopped it; the model is fine
-          throw error;
+      } catch (error) {
+        if (error instanceof CallbackFailure) {
+          this.#breaker.release();
+          throw error.error;
         }
-        if (progress.started || !error.retryable || attempt >= this.#config.maxRetries) {
-          this.#breaker.failure();
-          throw error;
+        const failure = error as AgentError;
+        if (failure.kind === "aborted") {
+          // Stopped by the caller: proof of life if deltas came, otherwise no verdict.
+          if (progress.started) this.#breaker.success();
+          else this.#breaker.release();
+          throw failure;
+        }
+        if (progress.started || !failure.retryable || attempt >= this.#config.maxRetries) {
+          // A 4xx means the server is up and judged the request: no reason to open.
+          const refused = failure.status !== undefined && failure.status < 500 &&
+            failure.kind !== "rate_limited";
+          if (refused) this.#breaker.success();
+          else this.#breaker.failure();
+          throw failure;
         }
         const backoff = BACKOFF_BASE_MS * 2 ** attempt * (0.5 + Math.random());
-        await this.#sleep(Math.min(error.retryAfterMs ?? backoff, MAX_RETRY_AFTER_MS), signal)
-          .catch((reason) => {
-            this.#breaker.success(); // stopped while waiting to retry: not the model's fault
-            throw classify(reason, signal);
-          });
+        const wait = Math.min(failure.retryAfterMs ?? backoff, MAX_RETRY_WAIT_MS);
+        try {
+          await this.#sleep(wait, signal);
+        } catch (reason) {
+          this.#breaker.release();
+          throw new AgentError("aborted", "The request was stopped", { cause: reason });
+        }
       }
     }
   }
@@ -163,20 +162,18 @@ export class AgentClient {
   /** A tiny non-streamed completion: is the LLM answering? */
   async probe(signal?: AbortSignal): Promise<{ ok: boolean; latencyMs: number; detail: string }> {
     const started = performance.now();
+    const elapsed = () => Math.round(performance.now() - started);
     try {
-      await this.#client.chat.completions.create(
-        { model: this.#config.model, messages: [{ role: "user", content: "ping" }], max_tokens: 1 },
-        { signal },
-      );
-      const latencyMs = Math.round(performance.now() - started);
+      await this.#client.chat.completions.create({
+        model: this.#config.model,
+        messages: [{ role: "user", content: "ping" }],
+        max_tokens: 1,
+        stream: false,
+      }, signal ? { signal } : {});
+      const latencyMs = elapsed();
       return { ok: true, latencyMs, detail: `Answered in ${latencyMs} ms` };
-    } catch (raw) {
-      const error = classify(raw, signal);
-      return {
-        ok: false,
-        latencyMs: Math.round(performance.now() - started),
-        detail: error.message,
-      };
+    } catch (error) {
+      return { ok: false, latencyMs: elapsed(), detail: classify(error, { signal }).message };
     }
   }
 
@@ -187,10 +184,12 @@ export class AgentClient {
     signal: AbortSignal,
     progress: { started: boolean },
   ): Promise<StepResult> {
+    const { timeoutMs, idleTimeoutMs } = this.#config;
     const idle = new AbortController();
-    let idleTimer = setTimeout(() => idle.abort("idle"), this.#config.idleTimeoutMs);
-    const total = AbortSignal.timeout(this.#config.timeoutMs);
-    const requestSignal = AbortSignal.any([signal, idle.signal, total]);
+    const total = new AbortController();
+    const totalTimer = setTimeout(() => total.abort(), timeoutMs);
+    let idleTimer = setTimeout(() => idle.abort(), idleTimeoutMs);
+    const requestSignal = AbortSignal.any([signal, idle.signal, total.signal]);
     const splitter = new ThinkSplitter();
     const assembler = new ToolCallAssembler();
     const result: StepResult = {
@@ -201,19 +200,24 @@ export class AgentClient {
       usage: null,
     };
     const emit = (part: { answer: string; reasoning: string; retractAnswer: boolean }) => {
-      if (part.retractAnswer) {
-        result.content = "";
-        callbacks.onRetractAnswer?.();
-      }
-      if (part.reasoning) {
-        result.reasoning += part.reasoning;
-        callbacks.onReasoning(part.reasoning);
-      }
-      if (part.answer) {
-        result.content += part.answer;
-        callbacks.onAnswer(part.answer);
+      try {
+        if (part.retractAnswer) {
+          result.content = "";
+          callbacks.onRetractAnswer?.();
+        }
+        if (part.reasoning) {
+          result.reasoning += part.reasoning;
+          callbacks.onReasoning(part.reasoning);
+        }
+        if (part.answer) {
+          result.content += part.answer;
+          callbacks.onAnswer(part.answer);
+        }
+      } catch (error) {
+        throw new CallbackFailure(error);
       }
     };
+    let opened = false;
     try {
       const stream = await this.#client.chat.completions.create({
         model: this.#config.model,
@@ -222,89 +226,46 @@ export class AgentClient {
         stream_options: { include_usage: true },
         ...(tools?.length ? { tools } : {}),
       }, { signal: requestSignal });
+      opened = true;
       for await (const chunk of stream) {
         clearTimeout(idleTimer);
-        idleTimer = setTimeout(() => idle.abort("idle"), this.#config.idleTimeoutMs);
+        idleTimer = setTimeout(() => idle.abort(), idleTimeoutMs);
         if (chunk.usage) {
-          result.usage = {
-            promptTokens: chunk.usage.prompt_tokens,
-            completionTokens: chunk.usage.completion_tokens,
-          };
+          const { prompt_tokens, completion_tokens } = chunk.usage;
+          result.usage = { promptTokens: prompt_tokens, completionTokens: completion_tokens };
         }
-        const choice = chunk.choices?.[0];
-        if (!choice) continue; // the usage-only final chunk
+        // `choices: []` is the usage-only final chunk.
+        const choice = chunk.choices?.find((c) => c.index === 0) ?? chunk.choices?.[0];
+        if (!choice) continue;
         if (choice.finish_reason) result.finishReason = choice.finish_reason;
         const delta = (choice.delta ?? {}) as Delta;
-        const reasoning = delta.reasoning_content ?? delta.reasoning;
-        if (reasoning) {
-          progress.started = true;
-          emit({ answer: "", reasoning, retractAnswer: false });
-        }
-        if (delta.content) {
-          progress.started = true;
-          emit(splitter.push(delta.content));
-        }
-        for (const call of delta.tool_calls ?? []) {
-          progress.started = true;
-          assembler.push(call as Parameters<ToolCallAssembler["push"]>[0]);
-        }
+        // Servers in transition send both names for the same text: take one.
+        const reasoning = delta.reasoning_content || delta.reasoning;
+        if (reasoning || delta.content || delta.tool_calls?.length) progress.started = true;
+        if (reasoning) emit({ answer: "", reasoning, retractAnswer: false });
+        if (delta.content) emit(splitter.push(delta.content));
+        for (const call of delta.tool_calls ?? []) assembler.push(call);
       }
       // The SDK ends the iteration quietly when its signal aborts: that is no answer.
-      if (requestSignal.aborted) throw requestSignal.reason ?? new Error("Request aborted");
+      if (requestSignal.aborted) throw new Error("Request aborted");
+      // Every server sends a finish_reason; a stream ending without one was cut off.
+      if (result.finishReason === null) throw new Error("The stream ended without a finish_reason");
       emit(splitter.end());
       result.toolCalls = assembler.calls();
       return result;
     } catch (error) {
-      if (idle.signal.aborted && !signal.aborted) {
-        throw new AgentError("timeout", "The model stopped sending for too long", { cause: error });
-      }
-      if (total.aborted && !signal.aborted) {
-        throw new AgentError("timeout", "The model took too long to answer", { cause: error });
-      }
-      if (progress.started && !signal.aborted && !(error instanceof OpenAI.APIError)) {
-        throw new AgentError("stream_cut", "The model's stream broke off", { cause: error });
-      }
-      throw error;
+      if (error instanceof CallbackFailure) throw error;
+      throw classify(error, {
+        signal,
+        idle: idle.signal.aborted,
+        total: total.signal.aborted,
+        opened,
+        started: progress.started,
+        timeouts: this.#config,
+      });
     } finally {
       clearTimeout(idleTimer);
+      clearTimeout(totalTimer);
     }
   }
-}
-
-/** Maps whatever a call threw to an `AgentError`. */
-function classify(error: unknown, signal: AbortSignal | undefined): AgentError {
-  if (error instanceof AgentError) return error;
-  if (signal?.aborted) {
-    return new AgentError("aborted", "The request was stopped", { cause: error });
-  }
-  if (error instanceof OpenAI.APIConnectionTimeoutError) {
-    return new AgentError("timeout", "The model took too long to answer", { cause: error });
-  }
-  if (error instanceof OpenAI.APIConnectionError) {
-    return new AgentError("unavailable", "The model API cannot be reached", { cause: error });
-  }
-  if (error instanceof OpenAI.APIError) {
-    if (error.status === 429) {
-      const seconds = Number(error.headers?.get?.("retry-after"));
-      return new AgentError("rate_limited", "The model API is rate limiting", {
-        cause: error,
-        retryAfterMs: Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined,
-      });
-    }
-    if (error.status !== undefined && error.status >= 500) {
-      return new AgentError("unavailable", `The model API failed (${error.status})`, {
-        cause: error,
-      });
-    }
-    return new AgentError("bad_response", `The model API refused the request (${error.status})`, {
-      cause: error,
-    });
-  }
-  return new AgentError(
-    "bad_response",
-    `The model's answer could not be read: ${(error as Error)?.message}`,
-    {
-      cause: error,
-    },
-  );
 }

@@ -1,26 +1,33 @@
 /**
- * Separates `<think>…</think>` reasoning from answer text in streamed content, with tags
- * split across chunk boundaries. Some chat templates put the opening tag in the prompt, so
- * the stream starts mid-thought and only `</think>` appears: text already passed on as
- * answer is then retracted and re-issued as reasoning.
+ * Separates `<think>…</think>` reasoning from answer text in streamed content (SPEC §4),
+ * with tags split across chunk boundaries. Some chat templates (vLLM's for several
+ * reasoning models) put the opening tag into the prompt, so the stream starts mid-thought
+ * and only `</think>` appears: the text already passed on as answer is then retracted and
+ * re-issued as reasoning. Whitespace at the start of the answer is dropped, since models
+ * put a blank line after `</think>`.
  */
 
 /** What one piece of content turned into. */
 export interface SplitOutput {
   answer: string;
   reasoning: string;
-  /** The answer emitted so far was reasoning after all (a late `</think>`). */
+  /** The answer emitted before this output was reasoning after all (a late `</think>`). */
   retractAnswer: boolean;
 }
 
 const OPEN = "<think>";
 const CLOSE = "</think>";
 
+/** Splits a stream of content deltas into answer and reasoning. */
 export class ThinkSplitter {
   #inThink = false;
+  /** A tag was seen: a later bare `</think>` is just text, not a late close. */
   #seenTag = false;
+  /** Text held back because it may be the start of a tag. */
   #pending = "";
+  /** Answer emitted by earlier `push()` calls, in case a late `</think>` retracts it. */
   #answerSoFar = "";
+  #answerStarted = false;
 
   /** Feeds a content delta. */
   push(text: string): SplitOutput {
@@ -30,20 +37,21 @@ export class ThinkSplitter {
     while (buffer) {
       const tag = this.#inThink ? CLOSE : OPEN;
       const at = buffer.indexOf(tag);
-      // Before any tag, a bare `</think>` means the whole stream so far was reasoning.
-      const lateClose = !this.#inThink && !this.#seenTag ? buffer.indexOf(CLOSE) : -1;
+      const lateClose = this.#inThink || this.#seenTag ? -1 : buffer.indexOf(CLOSE);
       if (lateClose !== -1 && (at === -1 || lateClose < at)) {
-        out.retractAnswer = this.#answerSoFar.length > 0;
+        // Everything so far, shown or not, was reasoning.
+        out.retractAnswer ||= this.#answerSoFar.length > 0;
         out.reasoning += this.#answerSoFar + out.answer + buffer.slice(0, lateClose);
         out.answer = "";
         this.#answerSoFar = "";
+        this.#answerStarted = false;
         this.#seenTag = true;
         buffer = buffer.slice(lateClose + CLOSE.length);
         continue;
       }
       if (at === -1) {
-        // Hold back a suffix that could be the start of a tag.
-        const keep = partialTagSuffix(buffer, this.#inThink ? [CLOSE] : [OPEN, CLOSE]);
+        const tags = this.#inThink || this.#seenTag ? [tag] : [OPEN, CLOSE];
+        const keep = partialTagSuffix(buffer, tags);
         this.#emit(out, buffer.slice(0, buffer.length - keep));
         this.#pending = buffer.slice(buffer.length - keep);
         break;
@@ -53,6 +61,7 @@ export class ThinkSplitter {
       this.#seenTag = true;
       buffer = buffer.slice(at + tag.length);
     }
+    this.#answerSoFar += out.answer;
     return out;
   }
 
@@ -61,19 +70,22 @@ export class ThinkSplitter {
     const out: SplitOutput = { answer: "", reasoning: "", retractAnswer: false };
     this.#emit(out, this.#pending);
     this.#pending = "";
+    this.#answerSoFar += out.answer;
     return out;
   }
 
   #emit(out: SplitOutput, text: string): void {
-    if (!text) return;
-    if (this.#inThink) out.reasoning += text;
-    else {
-      out.answer += text;
-      this.#answerSoFar += text;
+    if (this.#inThink) {
+      out.reasoning += text;
+      return;
     }
+    const answer = this.#answerStarted ? text : text.trimStart();
+    if (answer) this.#answerStarted = true;
+    out.answer += answer;
   }
 }
 
+/** The length of the longest suffix of `text` that is a proper prefix of one of `tags`. */
 function partialTagSuffix(text: string, tags: string[]): number {
   let best = 0;
   for (const tag of tags) {
