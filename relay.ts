@@ -19,15 +19,31 @@ import { CLOSE_GOING_AWAY } from "./lib/relay/visitor_socket.ts";
 const HOUSEKEEPING_MS = 1_000;
 const RETENTION_EVERY_MS = 3_600_000;
 
-async function openKv(config: RelayConfig, log: Logger): Promise<Deno.Kv> {
-  if (!isRemoteKv(config.kvPath) && config.kvPath !== ":memory:") {
-    mkdirSync(dirname(config.kvPath), { recursive: true });
-  }
+/**
+ * Opens the KV store, or explains in one line why it cannot (a read-only or full disk, a
+ * path that is a directory or runs through a file) and returns the exit code: a local store
+ * that cannot open will not open on an automatic restart either, so 78 (EX_CONFIG) keeps
+ * systemd from crash-looping (see the unit); a remote store may come back, so 1.
+ */
+async function openKv(config: RelayConfig): Promise<Deno.Kv | number> {
+  const remote = isRemoteKv(config.kvPath);
   try {
+    if (!remote && config.kvPath !== ":memory:") {
+      const dir = dirname(config.kvPath);
+      try {
+        mkdirSync(dir, { recursive: true });
+      } catch (error) {
+        // EEXIST from a recursive mkdir means a part of the path is a file.
+        if ((error as { code?: string }).code !== "EEXIST") throw error;
+        throw new Error(`"${dir}" is not a directory`, { cause: error });
+      }
+    }
     return await Deno.openKv(config.kvPath);
   } catch (error) {
-    log.error("cannot open the KV store", { kvPath: config.kvPath, error });
-    throw error;
+    const cause = (error as Error).message.split("\n")[0];
+    // deno-lint-ignore no-console
+    console.error(`terrarium-relay: Cannot open the KV store "${config.kvPath}": ${cause}`);
+    return remote ? 1 : 78;
   }
 }
 
@@ -46,7 +62,8 @@ async function main(): Promise<number> {
     log.warn("demo mode: default secrets are accepted; do not expose this relay");
   }
 
-  const kv = await openKv(config, log);
+  const kv = await openKv(config);
+  if (typeof kv === "number") return kv;
   const service = new ChatService(kv, config, log);
   const metrics = relayMetrics({
     visitorSockets: () => service.visitors.size,

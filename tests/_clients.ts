@@ -128,14 +128,14 @@ export class RecordingSocket {
         );
       }
       await new Promise<void>((resolve) => {
+        const waiters = this.#waiters;
         const timer = setTimeout(done, Math.min(left, 200));
-        const waiter = () => done();
         function done() {
           clearTimeout(timer);
+          waiters.delete(done);
           resolve();
         }
-        this.#waiters.add(waiter);
-        setTimeout(() => this.#waiters.delete(waiter), Math.min(left, 200) + 1);
+        waiters.add(done);
       });
     }
     return this.events;

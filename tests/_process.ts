@@ -12,10 +12,19 @@ export interface ChildProcess {
   kill(): Promise<void>;
 }
 
-/** Spawns `deno <args>` with only `env` (plus PATH/HOME) and collects its output. */
-export function spawnDeno(args: string[], env: Record<string, string> = {}): ChildProcess {
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
+/**
+ * Spawns `deno <args>` with only `env` (plus PATH/HOME) and collects its output. `wrapper`
+ * runs deno through another command (e.g. a shell that sets a resource limit first); the
+ * deno path and `args` are appended to it.
+ */
+export function spawnDeno(
+  args: string[],
+  env: Record<string, string> = {},
+  options: { wrapper?: string[] } = {},
+): ChildProcess {
+  const [command, ...prefix] = options.wrapper ?? [Deno.execPath()];
+  const child = new Deno.Command(command!, {
+    args: options.wrapper ? [...prefix, Deno.execPath(), ...args] : args,
     clearEnv: true,
     env: {
       PATH: Deno.env.get("PATH") ?? "",

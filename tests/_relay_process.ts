@@ -44,29 +44,48 @@ function envFileText(env: Record<string, string>): string {
   return Object.entries(env).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n";
 }
 
-/**
- * Starts a relay in `dir` (a new temp dir by default) and waits for its "listening" line.
- * `env` overrides the test defaults; pass the same `dir`/`port` to restart on the same KV.
- */
-export async function startRelay(
+/** Options of `startRelay` and `writeRelayEnv`. */
+export interface RelayOptions {
+  dir?: string;
+  port?: number;
+  timeoutMs?: number;
+  /** Runs deno through this command (see `spawnDeno`). */
+  wrapper?: string[];
+}
+
+/** Writes the relay's env file (test defaults overridden by `env`) into `dir`, a temp dir by default. */
+export async function writeRelayEnv(
   env: Record<string, string> = {},
-  options: { dir?: string; port?: number; timeoutMs?: number } = {},
-): Promise<RelayProcess> {
+  options: RelayOptions = {},
+): Promise<
+  { dir: string; port: number; kvPath: string; envFile: string; env: Record<string, string> }
+> {
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "terrarium-relay-" });
   const port = options.port ?? freePort();
-  const kvPath = join(dir, "kv", "relay.kv");
   const fullEnv: Record<string, string> = {
     ...TEST_SECRETS,
     PORT: String(port),
     HOSTNAME: "127.0.0.1",
-    KV_PATH: kvPath,
+    KV_PATH: join(dir, "kv", "relay.kv"),
     LOG_LEVEL: "info",
     WS_IDLE_TIMEOUT_SECONDS: "10",
     ...env,
   };
   const envFile = join(dir, "relay.env");
   await Deno.writeTextFile(envFile, envFileText(fullEnv));
-  const child = spawnDeno(runArgs("relay", envFile));
+  return { dir, port, kvPath: fullEnv.KV_PATH!, envFile, env: fullEnv };
+}
+
+/**
+ * Starts a relay in `dir` (a new temp dir by default) and waits for its "listening" line.
+ * `env` overrides the test defaults; pass the same `dir`/`port` to restart on the same KV.
+ */
+export async function startRelay(
+  env: Record<string, string> = {},
+  options: RelayOptions = {},
+): Promise<RelayProcess> {
+  const { dir, port, kvPath, envFile, env: fullEnv } = await writeRelayEnv(env, options);
+  const child = spawnDeno(runArgs("relay", envFile), {}, { wrapper: options.wrapper });
   const timeoutMs = options.timeoutMs ?? 20_000;
   try {
     await child.waitForLine('"msg":"listening"', timeoutMs);

@@ -87,6 +87,8 @@ export class ChatStore {
   /** Messages of `chatId` with a sequence number above `afterSeq`, oldest first. */
   async listMessages(chatId: string, afterSeq = 0, limit = 10_000): Promise<ChatMessage[]> {
     const out: ChatMessage[] = [];
+    // Deno KV throws on a limit of 0 ("Limit must be a positive integer"); none is none.
+    if (limit <= 0) return out;
     const iter = this.kv.list<ChatMessage>({
       prefix: messagesPrefix(chatId),
       start: messageKey(chatId, afterSeq + 1),

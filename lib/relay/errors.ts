@@ -35,3 +35,32 @@ export class RelayError extends Error {
     return new Response(JSON.stringify(this.toBody()), { status: this.status, headers });
   }
 }
+
+/**
+ * What Deno KV's SQLite backend says when it cannot write: a full disk (`SQLITE_FULL`), an
+ * I/O error (a file size limit, a failing disk), a read-only file or directory, or a store
+ * that cannot be opened. Deno reports these as plain `Error`/`TypeError` with SQLite's
+ * message, so the message is all there is to go on.
+ */
+const STORE_FAILURE =
+  /database or disk is full|disk I\/O error|readonly database|unable to open database file|database is locked|No space left on device|Read-only file system/i;
+
+/** Whether `error` is the KV store failing to write (the disk, not the request). */
+export function isStoreFailure(error: unknown): boolean {
+  return error instanceof Error && !(error instanceof RelayError) &&
+    STORE_FAILURE.test(error.message);
+}
+
+/**
+ * 503 `store_unavailable` for a store that cannot write (SPEC §3 errors): the client learns
+ * that nothing was stored and may retry, and the relay stays up; null for any other error.
+ */
+export function storeFailure(error: unknown): RelayError | null {
+  if (!isStoreFailure(error)) return null;
+  return new RelayError(
+    503,
+    "store_unavailable",
+    "The relay cannot save anything right now (its store is full or read-only); nothing was stored, try again later",
+    { retryAfterSeconds: 30, cause: error },
+  );
+}

@@ -54,8 +54,9 @@ export function chatIdFrom(value: string | undefined): string {
 export function intQuery(c: RelayContext, name: string, fallback: number): number {
   const raw = c.req.query(name);
   if (raw === undefined || raw === "") return fallback;
-  const n = Number(raw);
-  if (!Number.isSafeInteger(n) || n < 0) {
+  // Digits only: `Number()` would read " " as 0 and "1e3" or "0x10" as numbers.
+  const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n)) {
     throw new RelayError(400, "bad_query", `Query parameter "${name}" must be a whole number`);
   }
   return n;

@@ -11,7 +11,7 @@ import { adminRoutes } from "./admin_routes.ts";
 import { bearerToken, SERVICE_TOKEN_HEADER } from "./auth.ts";
 import { clientIp } from "./client_ip.ts";
 import type { RelayDeps } from "./deps.ts";
-import { RelayError } from "./errors.ts";
+import { RelayError, storeFailure } from "./errors.ts";
 import { isUpgrade, type RelayContext, type RelayEnv } from "./http.ts";
 import { StaticFiles } from "./static_files.ts";
 import { visitorRoutes } from "./visitor_routes.ts";
@@ -39,7 +39,9 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
   app.onError((error, c) => {
     if (error instanceof RelayError) return error.toResponse();
     log.error("request failed", { method: c.req.method, path: c.req.path, error });
-    return new RelayError(500, "internal", "Something went wrong on the relay").toResponse();
+    // A full or read-only disk is the store's fault, not the request's: 503, and retry.
+    return (storeFailure(error) ??
+      new RelayError(500, "internal", "Something went wrong on the relay")).toResponse();
   });
   app.notFound(() => new RelayError(404, "not_found", "No such route").toResponse());
 

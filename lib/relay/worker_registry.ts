@@ -40,7 +40,9 @@ export class WorkerRegistry {
     const record = this.#record(workerId);
     record.lastSeenAtMs = nowMs;
     if (nowMs - (this.#persistedAt.get(workerId) ?? 0) >= PERSIST_EVERY_MS) {
-      await this.#persist(record, nowMs);
+      // Best effort: the heartbeat lives in memory, and callers fire and forget it, so a
+      // store that cannot write (full disk) must not reject here and crash the relay.
+      await this.#persist(record, nowMs).catch(() => this.#persistedAt.delete(workerId));
     }
   }
 

@@ -10,7 +10,7 @@ import {
 } from "../protocol.ts";
 import { WORKER_ID_HEADER } from "./auth.ts";
 import type { RelayDeps } from "./deps.ts";
-import { RelayError } from "./errors.ts";
+import { RelayError, storeFailure } from "./errors.ts";
 import { isUpgrade, type RelayContext } from "./http.ts";
 import { originAllowed } from "./origin.ts";
 import { CLOSE_POLICY, CLOSE_TOO_BIG, frameSize } from "./visitor_socket.ts";
@@ -54,14 +54,18 @@ export function workerSocket(c: RelayContext, deps: RelayDeps): Response {
       return closeQuietly(socket, CLOSE_TOO_BIG, "Frame too large");
     }
     let event: WorkerClientEvent;
+    let json: unknown;
     try {
-      event = WorkerClientEventSchema.parse(JSON.parse(String(message.data)));
+      json = JSON.parse(String(message.data));
+      event = WorkerClientEventSchema.parse(json);
     } catch {
-      return service.workers.send(peer, {
-        type: "error",
-        code: "bad_event",
-        error: "Unrecognised or malformed event",
-      });
+      const bad = { code: "bad_event", error: "Unrecognised or malformed event" };
+      // A request the worker waits on gets its nack, so the worker does not wait it out.
+      const requestId = requestIdOf(json);
+      if (requestId) {
+        return service.workers.send(peer, { type: "ack", requestId, ok: false, ...bad });
+      }
+      return service.workers.send(peer, { type: "error", ...bad });
     }
     const requestId = "requestId" in event ? event.requestId : undefined;
     try {
@@ -69,8 +73,10 @@ export function workerSocket(c: RelayContext, deps: RelayDeps): Response {
       if (requestId) service.workers.send(peer, { type: "ack", requestId, ok: true, result });
       if (event.type === "ping") service.workers.send(peer, { type: "pong" });
     } catch (error) {
-      const relayError = error instanceof RelayError ? error : null;
-      if (!relayError) log.error("worker event failed", { type: event.type, error });
+      if (!(error instanceof RelayError)) {
+        log.error("worker event failed", { type: event.type, error });
+      }
+      const relayError = error instanceof RelayError ? error : storeFailure(error);
       const body = relayError?.toBody() ?? { error: "Internal error", code: "internal" };
       if (requestId) service.workers.send(peer, { type: "ack", requestId, ok: false, ...body });
       else service.workers.send(peer, { type: "error", ...body });
@@ -84,6 +90,15 @@ export function workerSocket(c: RelayContext, deps: RelayDeps): Response {
   };
   socket.onerror = () => {};
   return response;
+}
+
+/** The `requestId` of a frame that failed validation, when it is a usable one. */
+function requestIdOf(json: unknown): string | undefined {
+  if (typeof json !== "object" || json === null || !("requestId" in json)) return undefined;
+  const { requestId } = json;
+  return typeof requestId === "string" && requestId.length >= 1 && requestId.length <= 80
+    ? requestId
+    : undefined;
 }
 
 async function handle(
