@@ -36,6 +36,8 @@ export interface ModelServerOptions {
   chunkDelayMs?: number;
   /** Aborting it shuts the server down. */
   signal?: AbortSignal;
+  /** Called with each response frame as it is handed to the connection (the benchmark times the model's emits with it). */
+  onFrame?: (frame: Uint8Array) => void;
 }
 
 /** A completion request as received. */
@@ -206,6 +208,7 @@ export function startModelServer(options: ModelServerOptions = {}): ModelServer 
           if (active === "stall") return await pause(Infinity, stop);
           for (let i = 0; i < frames.length && !stop.aborted; i++) {
             controller.enqueue(frames[i]!);
+            options.onFrame?.(frames[i]!);
             const firstToken = sseMode ? i >= 2 : i >= 1; // comment, role delta, then a token
             if (active === "stall_after_first_token" && firstToken) {
               return await pause(Infinity, stop);

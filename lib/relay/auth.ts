@@ -9,6 +9,7 @@ import { AccessGuard } from "./access_guard.ts";
 import type { RelayConfig } from "./config.ts";
 import { RelayError } from "./errors.ts";
 import type { RelayContext, RelayEnv } from "./http.ts";
+import { SecretMatcher } from "./secret_matcher.ts";
 import { SessionTokens } from "./session_token.ts";
 
 export const SERVICE_TOKEN_HEADER = "x-service-token";
@@ -20,9 +21,12 @@ export class Auth {
   readonly guard: AccessGuard;
   #config: RelayConfig;
   #nonces = new NonceCache();
+  /** Checked on every worker request: a synchronous hash, not two WebCrypto digests. */
+  #serviceToken: SecretMatcher;
 
   constructor(config: RelayConfig) {
     this.#config = config;
+    this.#serviceToken = new SecretMatcher(config.serviceToken);
     this.sessions = new SessionTokens(
       config.serviceToken,
       config.chatPassword,
@@ -78,7 +82,7 @@ export class Auth {
         "This route needs the x-service-token header",
       );
     }
-    if (!(await safeEqual(token, this.#config.serviceToken))) {
+    if (!this.#serviceToken.matches(token)) {
       throw new RelayError(401, "bad_service_token", "The service token is not right");
     }
     if (this.#config.hmacEnabled) {

@@ -9,6 +9,8 @@ import type { ChatStore, PartialAnswer } from "./chat_store.ts";
 import type { Logger } from "../log.ts";
 
 const PERSIST_EVERY_MS = 250;
+/** Chats remembered as having no partial in KV; past this the memory is simply dropped. */
+const MAX_KNOWN_ABSENT = 10_000;
 
 /** A partial answer with its pending write-through. */
 export interface LivePartial extends PartialAnswer {
@@ -29,6 +31,12 @@ export class PartialAnswers {
   #lanes: ChatLanes;
   #log: Logger;
   #live = new Map<string, LivePartial>();
+  /**
+   * Chats whose KV copy this relay deleted (a claim starts a turn from nothing), so the
+   * first chunk of the turn need not read KV to learn there is none: that read was on the
+   * path of the answer's first token (docs/BENCHMARKS.md).
+   */
+  #absent = new Set<string>();
 
   constructor(store: ChatStore, lanes: ChatLanes, log: Logger) {
     this.#store = store;
@@ -40,6 +48,7 @@ export class PartialAnswers {
   async get(chatId: string): Promise<LivePartial | null> {
     const live = this.#live.get(chatId);
     if (live) return live;
+    if (this.#absent.has(chatId)) return null;
     const stored = await this.#store.getPartial(chatId);
     if (!stored) return null;
     const partial = { ...stored, timer: null };
@@ -50,6 +59,7 @@ export class PartialAnswers {
   /** Starts an empty partial answer for `turnId`. */
   reset(chatId: string, turnId: string | null): LivePartial {
     this.forget(chatId);
+    this.#absent.delete(chatId);
     const partial: LivePartial = {
       turnId,
       seq: 0,
@@ -72,7 +82,10 @@ export class PartialAnswers {
   /** Forgets the chat's partial in memory and in KV. */
   async drop(chatId: string): Promise<void> {
     this.forget(chatId);
+    this.#absent.delete(chatId);
     await this.#store.deletePartial(chatId);
+    if (this.#absent.size >= MAX_KNOWN_ABSENT) this.#absent.clear();
+    if (!this.#live.has(chatId)) this.#absent.add(chatId);
   }
 
   /** Schedules the write-through of a changed partial. */

@@ -1,0 +1,170 @@
+/**
+ * `deno task bench [--quick] [--out=PATH] [--only=memory,fanout,pipeline] [--target=relay,bare]
+ * [--sockets=1,100]
+ * [--relay-flags=--cpu-prof,--cpu-prof-dir=DIR]`: measures the relay against a bare Deno
+ * WebSocket forwarder (SPEC §8, issue 7), prints a table and writes it into
+ * docs/BENCHMARKS.md. Every server under test and every load generator is its own process,
+ * pinned to its own core when `taskset` is there; everything runs on 127.0.0.1.
+ */
+import { fileURLToPath } from "node:url";
+import type { FanoutResult } from "./fanout.ts";
+import type { LoadJob, MemoryPoint } from "./load.ts";
+import type { PipelineResult } from "./pipeline.ts";
+import { cores, spawnDeno, taskset } from "./process.ts";
+import { machineInfo } from "./proc.ts";
+import { type BenchResults, renderReport, writeReport } from "./report.ts";
+import { type Server, startBareForwarder, startRelayServer } from "./servers.ts";
+
+const LOAD_SCRIPT = fileURLToPath(new URL("./load.ts", import.meta.url));
+/** No load job may run longer than this; the whole run stays bounded. */
+const LOAD_TIMEOUT_MS = 180_000;
+
+/** Figures a run uses; `--quick` shortens every phase. */
+const FULL = {
+  socketCounts: [1, 100, 1000],
+  rateOnlyCounts: [] as number[],
+  chunksPerSecond: 20,
+  window: 32,
+  phaseSeconds: 3,
+  maxChunks: 50_000,
+  /** Fan-out runs alternate floor and relay this many times; each phase keeps its best round. */
+  rounds: 2,
+  memoryCounts: [1000, 5000],
+  settleMs: 1500,
+  turns: 5,
+  words: 100,
+  modelDelayMs: 20,
+};
+const QUICK: typeof FULL = {
+  ...FULL,
+  phaseSeconds: 1.5,
+  maxChunks: 20_000,
+  rounds: 1,
+  memoryCounts: [1000],
+  settleMs: 800,
+  turns: 2,
+  words: 40,
+};
+
+function flag(name: string): string | undefined {
+  return Deno.args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+}
+
+const quick = Deno.args.includes("--quick");
+const settings = { ...(quick ? QUICK : FULL) };
+if (flag("sockets")) settings.socketCounts = flag("sockets")!.split(",").map(Number);
+const out = flag("out") ?? "docs/BENCHMARKS.md";
+const only = new Set((flag("only") ?? "memory,fanout,pipeline").split(","));
+const targets = new Set((flag("target") ?? "bare,relay").split(","));
+const relayFlags = flag("relay-flags")?.split(",") ?? [];
+const { server: serverCore, load: loadCore } = cores();
+
+const log = (text: string) => Deno.stderr.writeSync(new TextEncoder().encode(`${text}\n`));
+
+/** Runs one load job in its own pinned process and returns what it printed as RESULT. */
+async function runLoad<T>(job: LoadJob): Promise<T> {
+  const child = spawnDeno(
+    ["run", "--allow-all", "--unstable-kv", LOAD_SCRIPT, JSON.stringify(job)],
+    { core: loadCore, stderr: "inherit" },
+  );
+  const timer = setTimeout(() => {
+    log(`load job "${job.type}" ran past ${LOAD_TIMEOUT_MS} ms; stopping it`);
+    void child.stop(1000);
+  }, LOAD_TIMEOUT_MS);
+  const status = await child.status;
+  clearTimeout(timer);
+  const line = child.lines.findLast((l) => l.startsWith("RESULT "));
+  if (!status.success || !line) {
+    throw new Error(
+      `Load job "${job.type}" failed (exit ${status.code}):\n${child.lines.join("\n")}`,
+    );
+  }
+  return JSON.parse(line.slice("RESULT ".length)) as T;
+}
+
+/** Starts a fresh server of `kind`, runs `fn` and always stops it. */
+async function withServer<T>(kind: "relay" | "bare", fn: (server: Server) => Promise<T>) {
+  const server = kind === "relay"
+    ? await startRelayServer(serverCore, relayFlags)
+    : await startBareForwarder(serverCore);
+  try {
+    return await fn(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+const target = (s: Server) => ({ kind: s.kind, url: s.url, pid: s.pid });
+const results: BenchResults = {
+  machine: machineInfo(),
+  date: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+  command: `deno task bench${Deno.args.length ? " " + Deno.args.join(" ") : ""}`,
+  pinned: serverCore === null
+    ? "not pinned (no taskset or one core)"
+    : `server pinned to core ${serverCore}, load generator (and worker, model) to core ${loadCore} with ${taskset()}`,
+  settings,
+  relay: { memory: [], fanout: [] },
+  bare: { memory: [], fanout: [] },
+  pipeline: null,
+};
+
+/** The better of two runs of one phase: more deliveries/s at saturation, lower p50 at a rate. */
+function better(a: FanoutResult, b: FanoutResult): FanoutResult {
+  if (a.mode === "saturate") return b.deliveriesPerSecond > a.deliveriesPerSecond ? b : a;
+  return b.latency.p50 < a.latency.p50 ? b : a;
+}
+
+const started = performance.now();
+for (const kind of ["bare", "relay"] as const) {
+  if (!targets.has(kind) || !only.has("memory")) continue;
+  log(`${kind}: memory per idle socket`);
+  const memory = await withServer(kind, (s) =>
+    runLoad<{ points: MemoryPoint[] }>({
+      type: "memory",
+      target: target(s),
+      counts: settings.memoryCounts,
+      settleMs: settings.settleMs,
+    }));
+  results[kind].memory = memory.points;
+}
+// Alternating floor and relay spreads the machine's slow moments (other tenants) over both.
+for (let round = 1; round <= settings.rounds && only.has("fanout"); round++) {
+  for (const kind of ["bare", "relay"] as const) {
+    if (!targets.has(kind)) continue;
+    log(`${kind}: chunk fan-out, round ${round} of ${settings.rounds}`);
+    const phases = await withServer(kind, (s) =>
+      runLoad<FanoutResult[]>({
+        type: "fanout",
+        target: target(s),
+        socketCounts: settings.socketCounts,
+        rateOnlyCounts: settings.rateOnlyCounts,
+        vias: ["socket", "http"],
+        chunksPerSecond: settings.chunksPerSecond,
+        window: settings.window,
+        phaseSeconds: settings.phaseSeconds,
+        maxChunks: settings.maxChunks,
+      }));
+    const kept = results[kind].fanout;
+    results[kind].fanout = kept.length ? phases.map((p, i) => better(kept[i]!, p)) : phases;
+  }
+}
+if (only.has("pipeline") && targets.has("relay")) {
+  log("relay: pipeline latency (model → worker → relay → visitor)");
+  results.pipeline = await withServer("relay", (s) =>
+    runLoad<PipelineResult>({
+      type: "pipeline",
+      target: target(s),
+      turns: settings.turns,
+      words: settings.words,
+      modelDelayMs: settings.modelDelayMs,
+      workerCore: loadCore,
+    }));
+}
+
+const section = renderReport(results);
+// deno-lint-ignore no-console
+console.log(section);
+if (out !== "-") {
+  await writeReport(out, section);
+  log(`wrote ${out} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
+}

@@ -1,0 +1,90 @@
+/**
+ * The servers under test, each a real process pinned to the server core: the relay started
+ * through `runArgs("relay")` with its real permission flags (as `tests/_relay_process.ts`
+ * does), and the bare forwarder.
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runArgs } from "../lib/launch.ts";
+import { freePort, TEST_SECRETS } from "../tests/_relay_process.ts";
+import type { Target } from "./clients.ts";
+import { spawnDeno } from "./process.ts";
+
+/** A running server under test. */
+export interface Server extends Target {
+  stop(): Promise<void>;
+}
+
+/**
+ * Limits raised so one load generator on 127.0.0.1 may hold thousands of sockets and post
+ * every chunk: the benchmark measures fan-out, not the abuse limits (SPEC §3).
+ */
+export const BENCH_RELAY_ENV: Record<string, string> = {
+  MAX_SOCKETS_PER_IP: "20000",
+  MAX_SOCKETS_PER_CHAT: "20000",
+  RATE_LIMIT_MAX_PER_IP: "1000000",
+  RATE_LIMIT_MAX_PER_CHAT: "1000000",
+  TURN_LEASE_SECONDS: "3600",
+  WS_IDLE_TIMEOUT_SECONDS: "60",
+  LOG_LEVEL: "info",
+};
+
+/** Starts the relay on `core` with a fresh KV file; `stop()` also removes its dir. */
+export async function startRelayServer(
+  core: number | null,
+  extraArgs: string[] = [],
+): Promise<Server> {
+  const dir = await Deno.makeTempDir({ prefix: "terrarium-bench-relay-" });
+  const port = freePort();
+  const env = {
+    ...TEST_SECRETS,
+    PORT: String(port),
+    HOSTNAME: "127.0.0.1",
+    KV_PATH: join(dir, "kv", "relay.kv"),
+    ...BENCH_RELAY_ENV,
+  };
+  const envFile = join(dir, "relay.env");
+  await Deno.writeTextFile(
+    envFile,
+    Object.entries(env).map(([k, v]) => `${k}=${JSON.stringify(v)}`).join("\n") + "\n",
+  );
+  const args = runArgs("relay", envFile);
+  // Flags such as --cpu-prof go before the script (the last argument before --env-file).
+  const script = args.findIndex((a) => a.endsWith("relay.ts"));
+  args.splice(script, 0, ...extraArgs);
+  const child = spawnDeno(args, { core });
+  try {
+    await child.waitForLine('"msg":"listening"');
+  } catch (error) {
+    await child.stop(0);
+    throw error;
+  }
+  return {
+    kind: "relay",
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
+    async stop() {
+      await child.stop();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** Starts the bare forwarder on `core`. */
+export async function startBareForwarder(core: number | null): Promise<Server> {
+  const port = freePort();
+  const script = fileURLToPath(new URL("./bare_forwarder.ts", import.meta.url));
+  const child = spawnDeno(["run", "--allow-net=127.0.0.1", script, `--port=${port}`], { core });
+  try {
+    await child.waitForLine('"msg":"listening"');
+  } catch (error) {
+    await child.stop(0);
+    throw error;
+  }
+  return {
+    kind: "bare",
+    url: `http://127.0.0.1:${port}`,
+    pid: child.pid,
+    stop: () => child.stop(),
+  };
+}
