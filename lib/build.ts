@@ -15,6 +15,7 @@ import { parseRelayConfig, RELAY_ENV_NAMES } from "./relay/config.ts";
 import { relayPermissionFlags } from "./relay/permissions.ts";
 import { loadWorkerConfig } from "./worker/config.ts";
 import { workerPermissionFlags } from "./worker/permissions.ts";
+import { buildWeb, DEFAULT_WEB_OUT } from "./web_build.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 /** Where the relay unit keeps its store (`StateDirectory=terrarium-relay`). */
@@ -40,11 +41,11 @@ export function compileCommands(options: BuildOptions): { name: string; args: st
   const relayConfig = parseRelayConfig({
     ...relayRaw,
     KV_PATH: relayRaw.KV_PATH ?? DEFAULT_KV_PATH,
-    WEB_DIR: relayRaw.WEB_DIR ?? "",
+    // The page is embedded (`--include`); the relay reads it at the path it was built at.
+    WEB_DIR: relayRaw.WEB_DIR ?? DEFAULT_WEB_OUT,
     DEMO_MODE: "true",
   });
   const target = options.target ? [`--target=${options.target}`] : [];
-  const web = existsSync(join(ROOT, "web", "index.html")) ? ["--include", join(ROOT, "web")] : [];
   return [
     {
       name: "terrarium-relay",
@@ -52,7 +53,8 @@ export function compileCommands(options: BuildOptions): { name: string; args: st
         "compile",
         ...relayPermissionFlags(relayConfig),
         ...target,
-        ...web,
+        "--include",
+        DEFAULT_WEB_OUT,
         "--output",
         join(outDir, "terrarium-relay"),
         join(ROOT, "relay.ts"),
@@ -107,6 +109,7 @@ if (import.meta.main) {
       "deno compile needs Deno's runtime base binary, which this machine cannot download: set DENORT_BIN to the denort executable of Deno 2.9.6 for the target (from denort-<target>.zip of that release).",
     );
   }
+  await buildWeb();
   for (const { name, args: compileArgs } of commands) {
     const status = await new Deno.Command(Deno.execPath(), {
       args: compileArgs,

@@ -26,6 +26,11 @@ async function hmacHex(secret: string, text: string): Promise<string> {
   return toHex(await crypto.subtle.sign("HMAC", key, encoder.encode(text)));
 }
 
+/** The SHA-256 of `bytes` as lowercase hex. */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
+  return toHex(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
+}
+
 /** The string that is signed. `pathAndQuery` is e.g. "/terrarium/api/chats/open?x=1". */
 export async function canonicalRequest(
   method: string,
@@ -34,7 +39,7 @@ export async function canonicalRequest(
   nonce: string,
   body: Uint8Array,
 ): Promise<string> {
-  const bodyHash = toHex(await crypto.subtle.digest("SHA-256", body as Uint8Array<ArrayBuffer>));
+  const bodyHash = await sha256Hex(body);
   return [method.toUpperCase(), pathAndQuery, timestamp, nonce, bodyHash].join("\n");
 }
 

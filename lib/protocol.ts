@@ -91,7 +91,11 @@ export type ComponentReport = z.infer<typeof ComponentReport>;
 
 /** `POST /api/session`. */
 export const SessionRequest = z.object({ accessCode: z.string().min(1).max(512) });
-export const SessionResponse = z.object({ token: z.string(), expiresAt: IsoTime });
+export const SessionResponse = z.object({
+  token: z.string(),
+  expiresAt: IsoTime,
+  maxMessageLength: z.number().int().positive(),
+});
 export type SessionResponse = z.infer<typeof SessionResponse>;
 
 /** `POST /api/chat/:chatId/messages` (visitor). Length is checked against config. */

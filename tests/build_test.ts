@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { compileCommands } from "../lib/build.ts";
 import { parseRelayConfig } from "../lib/relay/config.ts";
 import { relayPermissionFlags } from "../lib/relay/permissions.ts";
+import { DEFAULT_WEB_OUT } from "../lib/web_build.ts";
 import { loadWorkerConfig } from "../lib/worker/config.ts";
 import { workerPermissionFlags } from "../lib/worker/permissions.ts";
 import { assert, assertEquals } from "./_assert.ts";
@@ -25,13 +26,15 @@ Deno.test("the build compiles each binary with the flags its launcher and tests 
     PORT: "4100",
     HOSTNAME: "127.0.0.1",
     KV_PATH: "/var/lib/terrarium-relay/relay.kv",
-    WEB_DIR: "",
+    WEB_DIR: DEFAULT_WEB_OUT,
     DEMO_MODE: "true",
   });
   assertEquals(relay!.args, [
     "compile",
     ...relayPermissionFlags(relayConfig),
     "--target=x86_64-unknown-linux-gnu",
+    "--include",
+    DEFAULT_WEB_OUT,
     "--output",
     "/out/terrarium-relay",
     join(ROOT, "relay.ts"),
@@ -44,7 +47,8 @@ Deno.test("the build compiles each binary with the flags its launcher and tests 
     "/out/terrarium-worker",
     join(ROOT, "worker.ts"),
   ]);
-  assert(relay!.args.includes("--allow-read=/var/lib/terrarium-relay"));
+  const relayRead = relay!.args.find((a) => a.startsWith("--allow-read="))!.split(/[=,]/);
+  assert(relayRead.includes("/var/lib/terrarium-relay") && relayRead.includes(DEFAULT_WEB_OUT));
   assert(worker!.args.includes("--allow-net=127.0.0.1:8000,127.0.0.1:8888,example.com:443"));
 });
 

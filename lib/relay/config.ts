@@ -95,7 +95,7 @@ export interface RelayConfig {
   wsIdleTimeoutSeconds: number;
 }
 
-const DEFAULT_WEB_DIR = fileURLToPath(new URL("../../web", import.meta.url));
+const DEFAULT_WEB_DIR = fileURLToPath(new URL("../../web/dist", import.meta.url));
 
 function schema(demo: boolean) {
   return z.object({

@@ -5,6 +5,7 @@
  */
 import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
 import { safeEqual } from "../hmac.ts";
 import { adminRoutes } from "./admin_routes.ts";
@@ -62,6 +63,20 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
   });
 
   const api = new Hono<RelayEnv>();
+  // A page deployed on another host (ALLOWED_ORIGINS) may call the API; credentials go in
+  // the Authorization header, never cookies, so no credentialed CORS is needed.
+  if (config.allowedOrigins.length > 0) {
+    api.use(
+      "*",
+      cors({
+        origin: (origin) => config.allowedOrigins.includes(origin) ? origin : null,
+        allowMethods: ["GET", "POST"],
+        allowHeaders: ["authorization", "content-type"],
+        exposeHeaders: ["retry-after"],
+        maxAge: 600,
+      }),
+    );
+  }
   api.use(
     "*",
     bodyLimit({

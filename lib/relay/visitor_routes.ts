@@ -28,7 +28,8 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
     limit(ipLimiter.hit(c.get("clientIp")), "requests");
     const body = await readBody(c, SessionRequest);
     await auth.guard.check(c.get("clientIp"), body.accessCode);
-    return c.json(await auth.sessions.issue());
+    // The page learns the limits it should enforce before sending.
+    return c.json({ ...await auth.sessions.issue(), maxMessageLength: config.maxMessageLength });
   });
 
   app.get("/health", (c) => c.json(service.registry.health(deps.frontendServed)));

@@ -1,0 +1,193 @@
+/**
+ * The chat page in a real Chromium, served by a real relay, answered by a real worker and
+ * the deterministic model server: what a visitor types, sees, loses or keeps.
+ */
+import type { Browser } from "playwright-core";
+import { startModelServer } from "../lib/demo_model/model_server.ts";
+import { assert, assertEquals } from "./_assert.ts";
+import { ensurePageBuilt, launchBrowser, openPage, screenshot } from "./_browser.ts";
+import { type RelayProcess, startRelay, TEST_SECRETS } from "./_relay_process.ts";
+import { startWorker, type WorkerProcess } from "./_worker_process.ts";
+
+interface Stack {
+  relay: RelayProcess;
+  browser: Browser;
+  restartRelay(): Promise<void>;
+}
+
+/** Runs `fn` with a relay serving the page, a worker, the model server and Chromium. */
+async function withPageStack(fn: (stack: Stack) => Promise<void>, chunkDelayMs = 2) {
+  await ensurePageBuilt();
+  const env = { RATE_LIMIT_MAX_PER_IP: "1000" };
+  let relay = await startRelay(env);
+  const model = startModelServer({ chunkDelayMs });
+  let worker: WorkerProcess | null = null;
+  let browser: Browser | null = null;
+  const stack: Stack = {
+    get relay() {
+      return relay;
+    },
+    get browser() {
+      return browser!;
+    },
+    async restartRelay() {
+      await relay.kill();
+      relay = await startRelay(env, { dir: relay.dir, port: relay.port });
+    },
+  };
+  try {
+    worker = await startWorker(relay.url, model.url, relay.dir);
+    browser = await launchBrowser();
+    await fn(stack);
+  } finally {
+    await browser?.close().catch(() => {});
+    await worker?.kill();
+    await model.close();
+    await relay.kill();
+    await Deno.remove(relay.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+type PageLike = Awaited<ReturnType<typeof openPage>>["page"];
+
+async function enterCode(page: PageLike, code: string) {
+  await page.getByRole("textbox", { name: "Access code" }).fill(code);
+  await page.getByRole("button", { name: "Start chatting" }).click();
+}
+
+async function ask(page: PageLike, text: string) {
+  const box = page.getByRole("textbox", { name: "Your message" });
+  await box.fill(text);
+  await box.press("Enter");
+}
+
+const terraAnswers = (page: PageLike) => page.locator(".message.terra:not(.live) .body");
+
+Deno.test("a visitor enters the code, sees a streamed answer with tool activity, and keeps it after a reload", async () => {
+  await withPageStack(async ({ relay, browser }) => {
+    const { page, problems } = await openPage(browser, {
+      expected: [/status of 401/],
+    });
+    await page.goto(`${relay.url}/`);
+
+    await enterCode(page, "not-the-code");
+    await page.locator("#gate-error").filter({ hasText: /access code/i }).waitFor();
+    assert(
+      await page.getByRole("textbox", { name: "Access code" }).isVisible(),
+      "the gate stays up",
+    );
+
+    await enterCode(page, TEST_SECRETS.CHAT_PASSWORD);
+    await page.getByRole("textbox", { name: "Your message" }).waitFor();
+    await ask(page, "[tool get_profile {}] Who is Morgan?");
+    await page.locator(".message.visitor").filter({ hasText: "Who is Morgan?" }).waitFor();
+    await terraAnswers(page).first().waitFor();
+    const drawer = page.locator(".message.terra details.thinking").first();
+    assert(await drawer.isVisible(), "the thinking drawer shows for an answer that used a tool");
+    await drawer.locator("summary").click();
+    const activity = await drawer.innerHTML();
+    assert(/get_profile|profile/i.test(activity), activity);
+    await screenshot(page, "page-desktop");
+
+    await ask(page, "[answer]Morgan builds **gardens**.[/answer]");
+    await terraAnswers(page).filter({ hasText: "Morgan builds gardens." }).waitFor();
+    assertEquals(await terraAnswers(page).last().locator("strong").textContent(), "gardens");
+
+    await page.reload();
+    await terraAnswers(page).filter({ hasText: "Morgan builds gardens." }).waitFor();
+    assertEquals(await page.locator(".message.visitor").count(), 2);
+    assertEquals(await page.locator(".message.terra").count(), 2);
+
+    // The same session on a phone-sized screen.
+    const phone = await openPage(browser, { width: 375, height: 740 });
+    await phone.page.goto(`${relay.url}/`);
+    await enterCode(phone.page, TEST_SECRETS.CHAT_PASSWORD);
+    await ask(phone.page, "[answer]Short and readable on a phone.[/answer]");
+    await terraAnswers(phone.page).filter({ hasText: "on a phone" }).waitFor();
+    const overflow = await phone.page.evaluate(
+      "document.documentElement.scrollWidth - document.documentElement.clientWidth",
+    );
+    assertEquals(overflow, 0, "nothing sticks out sideways on a 375-px screen");
+    await screenshot(phone.page, "page-phone");
+
+    assertEquals(problems(), []);
+    assertEquals(phone.problems(), []);
+  });
+});
+
+Deno.test("a visitor stops an answer mid-stream and keeps what was written", async () => {
+  await withPageStack(async ({ relay, browser }) => {
+    const { page, problems } = await openPage(browser);
+    await page.goto(`${relay.url}/`);
+    await enterCode(page, TEST_SECRETS.CHAT_PASSWORD);
+    await ask(page, "[long 2000]");
+    await page.locator(".message.live .body").filter({ hasText: "word20" }).waitFor();
+    await page.getByRole("button", { name: "Stop" }).click();
+    await page.locator(".message.terra .tag").filter({ hasText: "Stopped" }).waitFor();
+    const kept = await terraAnswers(page).last().textContent();
+    assert(kept!.includes("word1 "), "the partial answer is kept");
+    assert(!kept!.includes("word2000"), "the answer did not run to its end");
+    assert(await page.getByRole("button", { name: "Stop" }).isHidden());
+    assertEquals(problems(), []);
+  }, 10);
+});
+
+Deno.test("an answer streaming while the relay restarts is complete after the page reconnects", async () => {
+  await withPageStack(async (stack) => {
+    // The browser reports the refused connections while the relay is down; nothing else.
+    const { page, problems } = await openPage(stack.browser, {
+      expected: [/WebSocket connection to .* failed/, /ERR_CONNECTION_REFUSED/],
+    });
+    await page.goto(`${stack.relay.url}/`);
+    await enterCode(page, TEST_SECRETS.CHAT_PASSWORD);
+    await ask(page, "[long 600]");
+    await page.locator(".message.live .body").filter({ hasText: "word30" }).waitFor();
+    await stack.restartRelay();
+    await page.locator("#notice").filter({ hasText: /Reconnecting|Connecting/ }).or(
+      page.locator(".message.terra:not(.live)"),
+    ).first().waitFor();
+    const answer = terraAnswers(page).filter({ hasText: "word600" });
+    await answer.waitFor({ timeout: 60_000 });
+    const words = (await answer.textContent())!.trim().split(/\s+/);
+    assertEquals(words.length, 600, "every word once, none lost or repeated");
+    assertEquals(words[599], "word600");
+    assertEquals(await page.locator(".message.terra").count(), 1);
+    assertEquals(problems(), []);
+  }, 10);
+});
+
+Deno.test("markup from the model or a visitor renders inert", async () => {
+  await withPageStack(async ({ relay, browser }) => {
+    const { page, problems } = await openPage(browser);
+    await page.goto(`${relay.url}/`);
+    await enterCode(page, TEST_SECRETS.CHAT_PASSWORD);
+    const hostile = [
+      `<img src=x onerror="window.__pwned='img'">`,
+      `[click me](javascript:window.__pwned='link')`,
+      `<a href="javascript:window.__pwned='a'">raw link</a>`,
+      `<script>window.__pwned='script'</script>`,
+      `<svg onload="window.__pwned='svg'"></svg>`,
+      "`<b>code</b>`",
+      "[site](https://example.com/)",
+    ].join("\n\n");
+    await ask(page, `<img src=y onerror="window.__pwned='visitor'"> [answer]${hostile}[/answer]`);
+    const answer = terraAnswers(page).last();
+    await answer.filter({ hasText: "click me" }).waitFor();
+    await answer.locator("a", { hasText: "click me" }).click().catch(() => {});
+
+    assertEquals(
+      await page.evaluate(() => (globalThis as { __pwned?: string }).__pwned),
+      undefined,
+    );
+    assertEquals(await page.locator(".messages img, .messages script, .messages svg").count(), 0);
+    const hrefs = await page.locator(".messages a[href]").evaluateAll((links) =>
+      links.map((a) => a.getAttribute("href"))
+    );
+    assertEquals(hrefs, ["https://example.com/"]);
+    assertEquals(await answer.locator("code").textContent(), "<b>code</b>");
+    assert((await answer.textContent())!.includes(`<a href="javascript:`), "raw HTML is text");
+    const visitorText = await page.locator(".message.visitor .body").textContent();
+    assert(visitorText!.includes("<img src=y"), "a visitor's markup is shown as text");
+    assertEquals(problems(), []);
+  });
+});

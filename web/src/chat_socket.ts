@@ -1,0 +1,128 @@
+/**
+ * The live view of one chat: a WebSocket that authenticates with the session token in its
+ * first frame, receives what it missed since the last sequence number it saw, and then
+ * live events. When the connection drops it reconnects with growing, jittered delays and
+ * resumes from that number, so an answer streaming during a drop is complete afterwards.
+ * A ping every so often finds connections that died without a close (a sleeping laptop,
+ * a dropped Wi-Fi), which browsers otherwise notice only minutes later.
+ */
+import type { ChatEvent, VisitorServerEvent } from "../../lib/protocol.ts";
+
+export type Connection = "connecting" | "live" | "retrying";
+
+export interface SocketHandlers {
+  onEvent(event: ChatEvent): void;
+  onConnection(state: Connection, detail: string): void;
+  /** The relay refused the token: the visitor must enter the code again. */
+  onRefused(reason: string): void;
+}
+
+const POLICY_VIOLATION = 1008;
+const PING_EVERY_MS = 20_000;
+const PONG_WITHIN_MS = 10_000;
+const MAX_DELAY_MS = 15_000;
+
+/** The wait before reconnect attempt `attempt` (0-based): 0.5 s doubling to 15 s, ±25 %. */
+export function reconnectDelayMs(attempt: number, random: number = Math.random()): number {
+  const base = Math.min(MAX_DELAY_MS, 500 * 2 ** attempt);
+  return Math.round(base * (0.75 + random * 0.5));
+}
+
+export class ChatSocket {
+  #socket: WebSocket | null = null;
+  #attempt = 0;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #pingTimer: ReturnType<typeof setTimeout> | undefined;
+  #pongTimer: ReturnType<typeof setTimeout> | undefined;
+  #closed = false;
+
+  constructor(
+    readonly url: string,
+    readonly token: string,
+    readonly lastSeq: () => number,
+    readonly handlers: SocketHandlers,
+  ) {}
+
+  start(): void {
+    this.#connect();
+    globalThis.addEventListener("online", this.#retryNow);
+  }
+
+  /** Closes for good (new chat, new session, page leaving). */
+  close(): void {
+    this.#closed = true;
+    globalThis.removeEventListener("online", this.#retryNow);
+    clearTimeout(this.#retryTimer);
+    this.#stopPing();
+    this.#socket?.close(1000, "bye");
+    this.#socket = null;
+  }
+
+  #retryNow = () => {
+    if (this.#closed || this.#socket) return;
+    clearTimeout(this.#retryTimer);
+    this.#connect();
+  };
+
+  #connect(): void {
+    this.handlers.onConnection(this.#attempt === 0 ? "connecting" : "retrying", "Connecting…");
+    const socket = new WebSocket(this.url);
+    this.#socket = socket;
+    let ready = false;
+    socket.onopen = () => {
+      socket.send(JSON.stringify({ type: "auth", token: this.token, since: this.lastSeq() }));
+    };
+    socket.onmessage = (message) => {
+      let event: VisitorServerEvent;
+      try {
+        event = JSON.parse(String(message.data));
+      } catch {
+        return;
+      }
+      this.#alive();
+      if (event.type === "pong") return;
+      if (event.type === "ready") {
+        ready = true;
+        this.#attempt = 0;
+        this.handlers.onConnection("live", "Connected");
+        return;
+      }
+      if (event.type === "error") return;
+      this.handlers.onEvent(event);
+    };
+    socket.onclose = (close) => {
+      if (this.#socket !== socket) return;
+      this.#socket = null;
+      this.#stopPing();
+      if (this.#closed) return;
+      if (close.code === POLICY_VIOLATION && !ready) {
+        this.#closed = true;
+        this.handlers.onRefused(close.reason || "The chat server refused the connection");
+        return;
+      }
+      const delay = reconnectDelayMs(this.#attempt++);
+      this.handlers.onConnection(
+        "retrying",
+        `Connection lost. Reconnecting in ${Math.ceil(delay / 1000)} s…`,
+      );
+      this.#retryTimer = setTimeout(() => this.#connect(), delay);
+    };
+    this.#alive();
+  }
+
+  /** Traffic arrived: the connection lives; ask again after a quiet spell. */
+  #alive(): void {
+    this.#stopPing();
+    this.#pingTimer = setTimeout(() => {
+      const socket = this.#socket;
+      if (socket?.readyState !== WebSocket.OPEN) return;
+      socket.send('{"type":"ping"}');
+      this.#pongTimer = setTimeout(() => socket.close(4000, "no pong"), PONG_WITHIN_MS);
+    }, PING_EVERY_MS);
+  }
+
+  #stopPing(): void {
+    clearTimeout(this.#pingTimer);
+    clearTimeout(this.#pongTimer);
+  }
+}

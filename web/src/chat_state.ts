@@ -1,0 +1,100 @@
+/**
+ * What the page knows about one chat, rebuilt from the relay's events: the messages in
+ * order, the answer being streamed (answer, reasoning and tool activity, each applied at
+ * its offset so a replayed or repeated chunk changes nothing), the worker's state, and the
+ * highest sequence number seen, which a reconnecting socket resumes from.
+ */
+import type {
+  AssistantChunkEvent,
+  ChatEvent,
+  ChatMessage,
+  ChunkKind,
+  WorkerStateEvent,
+} from "../../lib/protocol.ts";
+
+/** A message as shown, with the reasoning and tool activity that led to it (this visit). */
+export interface ShownMessage extends ChatMessage {
+  reasoning: string;
+  tool: string;
+}
+
+/** The answer being generated for the visitor message `turnId`. */
+export interface LiveAnswer {
+  turnId: string | null;
+  texts: Record<ChunkKind, string>;
+  done: boolean;
+}
+
+/** What an event changed, so the view redraws only that. */
+export type Change =
+  | { kind: "message"; message: ShownMessage; replacesLive: boolean }
+  | { kind: "live" }
+  | { kind: "state"; state: WorkerStateEvent }
+  | { kind: "none" };
+
+export class ChatState {
+  readonly messages: ShownMessage[] = [];
+  live: LiveAnswer | null = null;
+  workerState: WorkerStateEvent | null = null;
+  lastSeq = 0;
+  #ids = new Set<string>();
+
+  /** Applies one event from the relay. */
+  apply(event: ChatEvent): Change {
+    this.lastSeq = Math.max(this.lastSeq, event.seq);
+    switch (event.type) {
+      case "message":
+        return this.#message(event);
+      case "assistantChunk":
+        return this.#chunk(event);
+      case "workerState":
+        if (this.workerState && this.workerState.seq > event.seq) return { kind: "none" };
+        this.workerState = event;
+        return { kind: "state", state: event };
+    }
+  }
+
+  /** Whether an answer is being generated now (the stop button shows). */
+  get answering(): boolean {
+    const state = this.workerState?.state;
+    if (state === "queued" || state === "processing") return true;
+    return state === undefined && !!this.live && !this.live.done;
+  }
+
+  #message(event: ChatEvent & { type: "message" }): Change {
+    if (this.#ids.has(event.id)) return { kind: "none" };
+    this.#ids.add(event.id);
+    const { type: _type, ...fields } = event;
+    const answersLive = event.sender === "Terra" && this.live !== null &&
+      (this.live.turnId === null || this.live.turnId === event.replyTo);
+    const message: ShownMessage = {
+      ...fields,
+      reasoning: answersLive ? this.live!.texts.reasoning : "",
+      tool: answersLive ? this.live!.texts.tool : "",
+    };
+    if (answersLive) this.live = null;
+    // Events arrive in order; a message older than the newest is a replay seen late.
+    let at = this.messages.length;
+    while (at > 0 && this.messages[at - 1]!.seq > message.seq) at--;
+    this.messages.splice(at, 0, message);
+    return { kind: "message", message, replacesLive: answersLive };
+  }
+
+  #chunk(event: AssistantChunkEvent): Change {
+    // A chunk of a turn that already has its stored answer is late; drop it.
+    if (event.turnId && this.messages.some((m) => m.replyTo === event.turnId)) {
+      return { kind: "none" };
+    }
+    if (!this.live || this.live.turnId !== event.turnId) {
+      this.live = {
+        turnId: event.turnId,
+        texts: { answer: "", reasoning: "", tool: "" },
+        done: false,
+      };
+    }
+    const texts = this.live.texts;
+    texts[event.kind] = texts[event.kind].slice(0, event.offset) + event.content;
+    if (event.done) this.live.done = true;
+    return { kind: "live" };
+  }
+}
