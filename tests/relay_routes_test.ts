@@ -102,7 +102,8 @@ Deno.test("POST /api/session issues an expiring token for the right code and ref
     const ok = await request(url, { body: { accessCode: TEST_SECRETS.CHAT_PASSWORD } });
     assertEquals(ok.status, 200);
     const session = SessionResponse.parse(ok.body);
-    assertEquals(Object.keys(ok.body).sort(), ["expiresAt", "token"]);
+    assertEquals(Object.keys(ok.body).sort(), ["expiresAt", "maxMessageLength", "token"]);
+    assertEquals(session.maxMessageLength, Number(SMALL_LIMITS.MAX_MESSAGE_LENGTH));
     assert(Date.parse(session.expiresAt) > Date.now(), "the token expires in the future");
     assertSecurityHeaders(ok, "session");
 
