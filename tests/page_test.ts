@@ -191,3 +191,54 @@ Deno.test("markup from the model or a visitor renders inert", async () => {
     assertEquals(problems(), []);
   });
 });
+
+Deno.test("keyboard only: code, question, new lines, counter, transcript, new chat, theme", async () => {
+  await withPageStack(async ({ relay, browser }) => {
+    const { page, problems } = await openPage(browser);
+    await page.goto(`${relay.url}/`);
+    // The gate takes focus; the code and the question go in by keyboard alone.
+    await page.keyboard.type(TEST_SECRETS.CHAT_PASSWORD);
+    await page.keyboard.press("Enter");
+    const box = page.getByRole("textbox", { name: "Your message" });
+    await box.waitFor();
+    assert(await box.evaluate((el) => el === el.ownerDocument.activeElement), "focus moves");
+    const height = await box.evaluate((el) => el.getBoundingClientRect().height);
+    await page.keyboard.type("first line");
+    await page.keyboard.press("Shift+Enter");
+    await page.keyboard.type("[answer]Two lines seen.[/answer]");
+    assert((await box.inputValue()).includes("\n"), "Shift+Enter adds a line");
+    assert(await box.evaluate((el, h) => el.getBoundingClientRect().height > h, height));
+    await page.keyboard.press("Enter");
+    await terraAnswers(page).filter({ hasText: "Two lines seen." }).waitFor();
+    assertEquals(await box.inputValue(), "", "a sent message leaves the box");
+
+    // Near the limit a counter appears; over it, nothing is sent.
+    await box.fill("x".repeat(3900));
+    assertEquals(await page.locator("#composer-count").textContent(), "3900 / 4000");
+    await box.fill("");
+
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("button", { name: "Download" }).click(),
+    ]);
+    const path = await download.path();
+    const transcript = await Deno.readTextFile(path!);
+    assert(transcript.includes("Two lines seen."), transcript);
+    assert(transcript.includes("first line\n[answer]"), transcript);
+
+    const theme = page.getByRole("button", { name: /Theme/ });
+    await theme.click();
+    assertEquals(await page.evaluate("document.documentElement.dataset.theme"), "light");
+    await theme.click();
+    assertEquals(await page.evaluate("document.documentElement.dataset.theme"), "dark");
+
+    await page.getByRole("button", { name: "New chat" }).click();
+    assertEquals(await page.locator(".message").count(), 0);
+    await ask(page, "[answer]Fresh start.[/answer]");
+    await terraAnswers(page).filter({ hasText: "Fresh start." }).waitFor();
+    await page.reload();
+    await terraAnswers(page).filter({ hasText: "Fresh start." }).waitFor();
+    assertEquals(await page.locator(".message").count(), 2, "the new chat is the tab's chat");
+    assertEquals(problems(), []);
+  });
+});
