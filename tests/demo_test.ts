@@ -2,12 +2,14 @@
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals } from "./_assert.ts";
 import { chatHistory, postMessage, visitorSocket, visitorToken } from "./_clients.ts";
+import { ensurePageBuilt } from "./_browser.ts";
 import { spawnDeno } from "./_process.ts";
 import { freePort } from "./_relay_process.ts";
 
 const DEMO_TS = fileURLToPath(new URL("../lib/demo.ts", import.meta.url));
 
 Deno.test("the demo answers a chat with a tool and stops all its processes on SIGTERM", async () => {
+  await ensurePageBuilt();
   const dir = await Deno.makeTempDir({ prefix: "terrarium-demo-" });
   const port = freePort();
   const modelPort = freePort();
@@ -28,6 +30,8 @@ Deno.test("the demo answers a chat with a tool and stops all its processes on SI
       banner.includes(`http://127.0.0.1:${port}/`) && banner.includes("access code: terra-demo"),
     );
     const base = `http://127.0.0.1:${port}`;
+    const page = await fetch(`${base}/`);
+    assert((await page.text()).includes("<title>Chat with Terra</title>"), "the URL is the page");
     const token = await visitorToken(base, "terra-demo");
     const visitor = await visitorSocket(base, "demo-chat", token);
     await postMessage(base, token, "demo-chat", "What does Morgan run at home?");
