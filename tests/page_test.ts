@@ -231,6 +231,10 @@ Deno.test("keyboard only: code, question, new lines, counter, transcript, new ch
     assertEquals(await page.evaluate("document.documentElement.dataset.theme"), "light");
     await theme.click();
     assertEquals(await page.evaluate("document.documentElement.dataset.theme"), "dark");
+    assertEquals(
+      await page.evaluate("getComputedStyle(document.body).backgroundColor"),
+      "rgb(18, 22, 20)",
+    );
 
     await page.getByRole("button", { name: "New chat" }).click();
     assertEquals(await page.locator(".message").count(), 0);
