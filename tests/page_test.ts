@@ -12,7 +12,10 @@ import { startWorker, type WorkerProcess } from "./_worker_process.ts";
 interface Stack {
   relay: RelayProcess;
   browser: Browser;
+  model: ReturnType<typeof startModelServer>;
   restartRelay(): Promise<void>;
+  /** Kills the running worker and starts a new one. */
+  replaceWorker(start?: boolean): Promise<void>;
 }
 
 /** Runs `fn` with a relay serving the page, a worker, the model server and Chromium. */
@@ -29,6 +32,11 @@ async function withPageStack(fn: (stack: Stack) => Promise<void>, chunkDelayMs =
     },
     get browser() {
       return browser!;
+    },
+    model,
+    async replaceWorker(start = true) {
+      await worker?.kill();
+      worker = start ? await startWorker(relay.url, model.url, relay.dir) : null;
     },
     async restartRelay() {
       await relay.kill();
@@ -243,6 +251,45 @@ Deno.test("keyboard only: code, question, new lines, counter, transcript, new ch
     await page.reload();
     await terraAnswers(page).filter({ hasText: "Fresh start." }).waitFor();
     assertEquals(await page.locator(".message").count(), 2, "the new chat is the tab's chat");
+    assertEquals(problems(), []);
+  });
+});
+
+Deno.test("a visitor sees the queue, the status chain and a model failure in plain words", async () => {
+  await withPageStack(async (stack) => {
+    const { page, problems } = await openPage(stack.browser);
+    await page.goto(`${stack.relay.url}/`);
+    await enterCode(page, TEST_SECRETS.CHAT_PASSWORD);
+    await page.getByRole("textbox", { name: "Your message" }).waitFor();
+
+    await stack.replaceWorker(false);
+    await ask(page, "[answer]Worth the wait.[/answer]");
+    await page.locator("#notice").filter({ hasText: "Waiting for Terra: You're next in line" })
+      .waitFor();
+    await page.locator("#chain summary").click();
+    const links = page.locator("#chain-links li");
+    await links.nth(4).waitFor();
+    assertEquals(await links.locator("strong").allTextContents(), [
+      "Page",
+      "Relay",
+      "Worker",
+      "Agent",
+      "Model",
+    ]);
+    assertEquals(await links.first().getAttribute("data-status"), "online");
+
+    stack.model.setFault("error500");
+    await stack.replaceWorker();
+    const notice = page.locator('#notice[data-tone="error"]');
+    await notice.waitFor({ timeout: 30_000 });
+    const text = (await notice.textContent())!;
+    assert(text.length > 10 && !/undefined|Error:|at /.test(text), text);
+    assert(await page.getByRole("button", { name: "Stop" }).isHidden());
+
+    stack.model.setFault("none");
+    await ask(page, "[answer]Back again.[/answer]");
+    await terraAnswers(page).filter({ hasText: "Back again." }).waitFor({ timeout: 30_000 });
+    await notice.waitFor({ state: "hidden" });
     assertEquals(problems(), []);
   });
 });
