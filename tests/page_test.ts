@@ -129,7 +129,16 @@ Deno.test("a visitor stops an answer mid-stream and keeps what was written", asy
     await page.goto(`${relay.url}/`);
     await enterCode(page, TEST_SECRETS.CHAT_PASSWORD);
     await ask(page, "[long 2000]");
-    await page.locator(".message.live .body").filter({ hasText: "word20" }).waitFor();
+    // Pinned to the bottom while it streams; scrolled up, a badge offers the way back.
+    await page.locator(".message.live .body").filter({ hasText: "word300" }).waitFor();
+    const gap = "(() => { const l = document.getElementById('messages'); " +
+      "return l.scrollHeight - l.scrollTop - l.clientHeight; })()";
+    assert((await page.evaluate(gap) as number) < 60, "follows the stream");
+    await page.locator("#messages").evaluate((list) => list.scrollTo({ top: 0 }));
+    const badge = page.getByRole("button", { name: /New messages/ });
+    await badge.waitFor();
+    await badge.click();
+    assert((await page.evaluate(gap) as number) < 60, "back at the newest text");
     await page.getByRole("button", { name: "Stop" }).click();
     await page.locator(".message.terra .tag").filter({ hasText: "Stopped" }).waitFor();
     const kept = await terraAnswers(page).last().textContent();
