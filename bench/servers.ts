@@ -52,6 +52,27 @@ export async function startRelayServer(
   // Flags such as --cpu-prof go before the script (the last argument before --env-file).
   const script = args.findIndex((a) => a.endsWith("relay.ts"));
   args.splice(script, 0, ...extraArgs);
+  return await startListening("relay", args, core, port, async () => {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  });
+}
+
+/** Starts the bare forwarder on `core`. */
+export async function startBareForwarder(core: number | null): Promise<Server> {
+  const port = freePort();
+  const script = fileURLToPath(new URL("./bare_forwarder.ts", import.meta.url));
+  const args = ["run", "--allow-net=127.0.0.1", script, `--port=${port}`];
+  return await startListening("bare", args, core, port);
+}
+
+/** Spawns a server, waits for its "listening" log line, and stops it (then `cleanup`). */
+async function startListening(
+  kind: Server["kind"],
+  args: string[],
+  core: number | null,
+  port: number,
+  cleanup: () => Promise<void> = async () => {},
+): Promise<Server> {
   const child = spawnDeno(args, { core });
   try {
     await child.waitForLine('"msg":"listening"');
@@ -60,31 +81,12 @@ export async function startRelayServer(
     throw error;
   }
   return {
-    kind: "relay",
+    kind,
     url: `http://127.0.0.1:${port}`,
     pid: child.pid,
     async stop() {
       await child.stop();
-      await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await cleanup();
     },
-  };
-}
-
-/** Starts the bare forwarder on `core`. */
-export async function startBareForwarder(core: number | null): Promise<Server> {
-  const port = freePort();
-  const script = fileURLToPath(new URL("./bare_forwarder.ts", import.meta.url));
-  const child = spawnDeno(["run", "--allow-net=127.0.0.1", script, `--port=${port}`], { core });
-  try {
-    await child.waitForLine('"msg":"listening"');
-  } catch (error) {
-    await child.stop(0);
-    throw error;
-  }
-  return {
-    kind: "bare",
-    url: `http://127.0.0.1:${port}`,
-    pid: child.pid,
-    stop: () => child.stop(),
   };
 }
