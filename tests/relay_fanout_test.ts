@@ -38,6 +38,11 @@ Deno.test("two visitor sockets on one chat both receive every chunk in order", a
     const seqs = (s: RecordingSocket) =>
       s.events.filter((e) => e.type === "assistantChunk").map((e) => e.seq);
     assertEquals(seqs(a), seqs(b));
+    const metrics = await request(`${relay.url}/metrics`, {
+      headers: { "x-service-token": TEST_SECRETS.SERVICE_TOKEN },
+    });
+    assert(metrics.body.includes("terrarium_chunks_total 201\n"), metrics.body);
+    assert(metrics.body.includes("terrarium_deliveries_total 402\n"), "each chunk went to both");
     await Promise.all([a.close(), b.close(), worker.close()]);
   });
 });

@@ -316,8 +316,9 @@ export class ChatService {
         offset,
         turnId,
       };
-      this.visitors.broadcast(event);
+      const deliveries = this.visitors.broadcast(event);
       this.#metrics?.inc("terrarium_chunks_total");
+      this.#metrics?.inc("terrarium_deliveries_total", undefined, deliveries);
       this.#partials.changed(chatId, partial);
       return event;
     });

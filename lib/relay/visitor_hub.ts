@@ -87,10 +87,11 @@ export class VisitorHub {
     this.#count--;
   }
 
-  /** Delivers an event to every socket of its chat. */
-  broadcast(event: ChatEvent): void {
+  /** Delivers an event to every socket of its chat; returns how many sockets it went to. */
+  broadcast(event: ChatEvent): number {
     const peers = this.#chats.get(event.chatId);
-    if (!peers) return;
+    if (!peers) return 0;
+    const count = peers.size;
     const data = JSON.stringify(event);
     for (const peer of peers) {
       if (peer.backlog) {
@@ -103,6 +104,7 @@ export class VisitorHub {
       }
       if (!this.#send(peer, data)) this.#drop(event.chatId, peer, "send buffer full");
     }
+    return count;
   }
 
   /** Sends raw data to one peer; false when the peer is too far behind to keep. */
