@@ -38,6 +38,10 @@ export class AnswerStream {
     return this.#texts.answer;
   }
 
+  get reasoning(): string {
+    return this.#texts.reasoning;
+  }
+
   /** Appends answer text. */
   appendAnswer(text: string): void {
     this.#append("answer", text);

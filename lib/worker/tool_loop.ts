@@ -54,12 +54,17 @@ export async function runToolLoop(options: ToolLoopOptions): Promise<ToolLoopRes
     const final = toolSteps >= options.maxToolSteps;
     if (final && toolSteps > 0) messages.push({ role: "system", content: FINAL_NUDGE });
     const stepStart = stream.answer.length;
+    // Each model call thinks afresh; a blank line keeps its reasoning apart from the last.
+    let reasoningSeparator = stream.reasoning ? "\n\n" : "";
     const step = await model.streamStep(
       messages,
       final || tools.length === 0 ? undefined : tools,
       {
         onAnswer: (text) => stream.appendAnswer(text),
-        onReasoning: (text) => stream.appendReasoning(text),
+        onReasoning: (text) => {
+          stream.appendReasoning(reasoningSeparator + text);
+          reasoningSeparator = "";
+        },
         onRetractAnswer: () => stream.truncateAnswer(stepStart),
       },
       signal,

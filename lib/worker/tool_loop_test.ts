@@ -45,15 +45,26 @@ async function loop(question: string, maxToolSteps: number) {
     const offeredTools = model.requests.map((r) =>
       Boolean((r.body as { tools?: unknown[] }).tools)
     );
-    return { result, answer: stream.answer, offeredTools, activity: activity.join("") };
+    return {
+      result,
+      answer: stream.answer,
+      reasoning: stream.reasoning,
+      offeredTools,
+      activity: activity.join(""),
+    };
   } finally {
     await model.close();
   }
 }
 
 Deno.test("runToolLoop() feeds tool results back and streams the final answer", async () => {
-  const { result, answer, offeredTools, activity } = await loop("[tool get_profile {}] Who?", 4);
+  const { result, answer, reasoning, offeredTools, activity } = await loop(
+    "[tool get_profile {}] Who?",
+    4,
+  );
   assertEquals(result, { toolSteps: 1, toolsUsed: ["get_profile"] });
+  // Each of the two model calls reasons; a blank line keeps them apart.
+  assertEquals(reasoning.split("\n\n").length, 2, reasoning);
   assertEquals(offeredTools, [true, true]);
   assertEquals(activity, "Reading the profile…\n");
   assertEquals(answer.startsWith("From get_profile:"), true);
