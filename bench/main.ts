@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import type { FanoutResult } from "./fanout.ts";
 import type { LoadJob, MemoryPoint } from "./load.ts";
 import type { PipelineResult } from "./pipeline.ts";
-import { cores, spawnDeno, taskset } from "./process.ts";
+import { cores, spawnPinned, taskset } from "./process.ts";
 import { machineInfo } from "./proc.ts";
 import { type BenchResults, renderReport, writeReport } from "./report.ts";
 import { type Server, startBareForwarder, startRelayServer } from "./servers.ts";
@@ -63,9 +63,9 @@ const log = (text: string) => Deno.stderr.writeSync(new TextEncoder().encode(`${
 
 /** Runs one load job in its own pinned process and returns what it printed as RESULT. */
 async function runLoad<T>(job: LoadJob): Promise<T> {
-  const child = spawnDeno(
+  const child = spawnPinned(
     ["run", "--allow-all", "--unstable-kv", LOAD_SCRIPT, JSON.stringify(job)],
-    { core: loadCore, stderr: "inherit" },
+    { core: loadCore, inheritStderr: true },
   );
   const timer = setTimeout(() => {
     log(`load job "${job.type}" ran past ${LOAD_TIMEOUT_MS} ms; stopping it`);

@@ -10,7 +10,7 @@ import { runArgs } from "../lib/launch.ts";
 import { postMessage } from "../tests/_clients.ts";
 import { workerEnv, writeWorkerEnv } from "../tests/_worker_process.ts";
 import { closeAll, openVisitor, relaySession, type Target } from "./clients.ts";
-import { spawnDeno } from "./process.ts";
+import { spawnPinned } from "./process.ts";
 import { type LatencySummary, summarize } from "./stats.ts";
 
 /** What the pipeline run measured, over all turns. */
@@ -74,7 +74,7 @@ export async function runPipeline(
     dir,
     workerEnv(target.url, model.url, dir, { LOG_LEVEL: "info", MAX_CONCURRENT_CHATS: "1" }),
   );
-  const worker = spawnDeno(runArgs("worker", envFile), { core: options.workerCore });
+  const worker = spawnPinned(runArgs("worker", envFile), { core: options.workerCore });
   const first: number[] = [];
   const firstAnswer: number[] = [];
   const later: number[] = [];

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { runArgs } from "../lib/launch.ts";
 import { freePort, TEST_SECRETS } from "../tests/_relay_process.ts";
 import type { Target } from "./clients.ts";
-import { spawnDeno } from "./process.ts";
+import { spawnPinned } from "./process.ts";
 
 /** A running server under test. */
 export interface Server extends Target {
@@ -73,7 +73,7 @@ async function startListening(
   port: number,
   cleanup: () => Promise<void> = async () => {},
 ): Promise<Server> {
-  const child = spawnDeno(args, { core });
+  const child = spawnPinned(args, { core });
   try {
     await child.waitForLine('"msg":"listening"');
   } catch (error) {

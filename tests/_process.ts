@@ -2,6 +2,7 @@
 
 /** A running child with its collected stdout/stderr lines. */
 export interface ChildProcess {
+  pid: number;
   lines: string[];
   status: Promise<Deno.CommandStatus>;
   /** Waits (bounded) until a line matches; throws with the output on timeout or exit. */
@@ -14,13 +15,14 @@ export interface ChildProcess {
 
 /**
  * Spawns `deno <args>` with only `env` (plus PATH/HOME) and collects its output. `wrapper`
- * runs deno through another command (e.g. a shell that sets a resource limit first); the
- * deno path and `args` are appended to it.
+ * runs deno through another command (a shell that sets a resource limit first, `taskset`);
+ * the deno path and `args` are appended to it. `maxLines` keeps only the latest lines, for
+ * long runs; `inheritStderr` passes stderr through instead of collecting it.
  */
 export function spawnDeno(
   args: string[],
   env: Record<string, string> = {},
-  options: { wrapper?: string[] } = {},
+  options: { wrapper?: string[]; maxLines?: number; inheritStderr?: boolean } = {},
 ): ChildProcess {
   const [command, ...prefix] = options.wrapper ?? [Deno.execPath()];
   const child = new Deno.Command(command!, {
@@ -33,9 +35,10 @@ export function spawnDeno(
       ...env,
     },
     stdout: "piped",
-    stderr: "piped",
+    stderr: options.inheritStderr ? "inherit" : "piped",
     stdin: "null",
   }).spawn();
+  const maxLines = options.maxLines ?? Infinity;
   const lines: string[] = [];
   const listeners = new Set<() => void>();
   const pump = async (stream: ReadableStream<Uint8Array>) => {
@@ -45,11 +48,15 @@ export function spawnDeno(
       const parts = buffered.split("\n");
       buffered = parts.pop()!;
       lines.push(...parts);
+      if (lines.length > maxLines) lines.splice(0, lines.length - maxLines);
       for (const listener of listeners) listener();
     }
     if (buffered) lines.push(buffered);
   };
-  const pumps = Promise.all([pump(child.stdout), pump(child.stderr)]);
+  const pumps = Promise.all([
+    pump(child.stdout),
+    options.inheritStderr ? undefined : pump(child.stderr),
+  ]);
   let exited = false;
   const status = child.status.then(async (s) => {
     await pumps;
@@ -66,6 +73,7 @@ export function spawnDeno(
     await status;
   };
   return {
+    pid: child.pid,
     lines,
     status,
     kill,
