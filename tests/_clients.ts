@@ -1,16 +1,20 @@
 /** Test clients for a running relay: visitor and worker over HTTP and WebSocket. */
 import { signRequest } from "../lib/hmac.ts";
+import { assertEquals } from "./_assert.ts";
 import { TEST_SECRETS } from "./_relay_process.ts";
 
 // deno-lint-ignore no-explicit-any
 export type Json = any;
+
+/** A response as `request()` returns it. */
+export type Res = { status: number; body: Json; headers: Headers };
 
 /** A JSON request; returns status, parsed body (or text) and headers. */
 export async function request(
   url: string,
   init: { method?: string; body?: unknown; rawBody?: string; headers?: Record<string, string> } =
     {},
-): Promise<{ status: number; body: Json; headers: Headers }> {
+): Promise<Res> {
   const headers = new Headers(init.headers);
   let body: string | undefined = init.rawBody;
   if (init.body !== undefined) {
@@ -24,6 +28,29 @@ export async function request(
     parsed = JSON.parse(text);
   } catch { /* not JSON */ }
   return { status: res.status, body: parsed, headers: res.headers };
+}
+
+/** An `Authorization` header carrying `token`. */
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
+/** An error response: status, stable code, and a body of exactly `{error, code}`. */
+export function assertError(res: Res, status: number, code: string, what = ""): void {
+  const label = `${what} → ${res.status} ${JSON.stringify(res.body)}`;
+  assertEquals([res.status, res.body?.code], [status, code], label);
+  assertEquals(Object.keys(res.body).sort(), ["code", "error"], label);
+}
+
+/** A WebSocket handshake sent with fetch, so the refusal's HTTP status can be read. */
+export function upgradeRequest(url: string, headers: Record<string, string> = {}) {
+  return request(url, {
+    headers: {
+      upgrade: "websocket",
+      connection: "Upgrade",
+      "sec-websocket-version": "13",
+      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
+      ...headers,
+    },
+  });
 }
 
 /** Gets a visitor session token. */

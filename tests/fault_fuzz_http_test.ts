@@ -6,20 +6,11 @@
  */
 import fc from "fast-check";
 import { assert, assertEquals } from "./_assert.ts";
-import {
-  chatHistory,
-  type Json,
-  postMessage,
-  request,
-  visitorSocket,
-  visitorToken,
-  workerCall,
-  workerSocket,
-} from "./_clients.ts";
+import { bearer, type Json, request, visitorToken } from "./_clients.ts";
 import { TEST_SECRETS, withRelay } from "./_relay_process.ts";
+import { assertIntact, KNOWN_CHAT, knownChat } from "./_store_checks.ts";
 
 const BODY_LIMIT = 8 * 1024;
-const KNOWN_CHAT = "known-chat";
 
 /** Every route a visitor or worker reaches over HTTP; `:chatId`/`:turnId` are fuzzed. */
 const ROUTES: [string, string][] = [
@@ -240,28 +231,9 @@ Deno.test("fuzzed HTTP requests to every route get a 4xx {error, code}, never a 
   }, async (relay) => {
     const token = await visitorToken(relay.url);
     // A known chat with a finished exchange: nothing fuzzed may change it.
-    const worker = await workerSocket(relay.url, "w-known");
-    try {
-      assertEquals((await postMessage(relay.url, token, KNOWN_CHAT, "Known question")).status, 201);
-      const turn = (await workerCall(worker, {
-        type: "claim",
-        workerId: "w-known",
-        chatId: KNOWN_CHAT,
-      })).result.turn;
-      const reply = await workerCall(worker, {
-        type: "reply",
-        chatId: KNOWN_CHAT,
-        content: "Known answer",
-        replyTo: turn.id,
-      });
-      assert(reply.ok, JSON.stringify(reply));
-    } finally {
-      await worker.close();
-    }
-    const known = await chatHistory(relay.url, token, KNOWN_CHAT);
-    assertEquals(known.length, 2);
+    const known = await knownChat(relay, token);
 
-    const asVisitor = { authorization: `Bearer ${token}` };
+    const asVisitor = bearer(token);
     const answered = new Map<number, number>();
     await fc.assert(
       fc.asyncProperty(fuzzedRequest(token), async (sent) => {
@@ -325,47 +297,6 @@ Deno.test("fuzzed HTTP requests to every route get a 4xx {error, code}, never a 
     assert(huge.status >= 400 && huge.status < 500, `huge headers: ${huge.status}`);
 
     // The store is consistent: the known chat is as it was, and a new chat works end to end.
-    assertEquals(await chatHistory(relay.url, token, KNOWN_CHAT), known);
-    const visitor = await visitorSocket(relay.url, "after-fuzz", token);
-    const after = await workerSocket(relay.url, "w-after");
-    try {
-      const question = await postMessage(relay.url, token, "after-fuzz", "Still there?");
-      assertEquals(question.status, 201, JSON.stringify(question.body));
-      const claim = await workerCall(after, {
-        type: "claim",
-        workerId: "w-after",
-        chatId: "after-fuzz",
-      });
-      assertEquals(claim.result.turn.messageId, question.body.id);
-      after.send({
-        type: "chunk",
-        chatId: "after-fuzz",
-        content: "Yes",
-        turnId: claim.result.turn.id,
-      });
-      await workerCall(after, {
-        type: "reply",
-        chatId: "after-fuzz",
-        content: "Yes, still here.",
-        replyTo: claim.result.turn.id,
-      });
-      await visitor.waitFor(
-        (es) => es.some((e) => e.type === "message" && e.sender === "Terra"),
-        10_000,
-        "the reply",
-      );
-      assert(visitor.events.some((e) => e.type === "assistantChunk" && e.content === "Yes"));
-      assertEquals(
-        (await chatHistory(relay.url, token, "after-fuzz")).map((m) => m.content),
-        ["Still there?", "Yes, still here."],
-      );
-    } finally {
-      await Promise.all([visitor.close(), after.close()]);
-    }
-    assertEquals(
-      relay.lines.filter((l) => l.includes('"level":"error"')),
-      [],
-      "no request ended in an internal error",
-    );
+    await assertIntact(relay, token, known);
   });
 });

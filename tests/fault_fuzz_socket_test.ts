@@ -10,21 +10,18 @@ import fc from "fast-check";
 import { VisitorClientEvent, WorkerClientEvent } from "../lib/protocol.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import {
-  chatHistory,
   type Json,
-  postMessage,
   RecordingSocket,
   visitorSocket,
   visitorToken,
-  workerCall,
   workerSocket,
 } from "./_clients.ts";
 import { afterHandshake, parseServerFrames, rawVisitorHandshake } from "./_raw_websocket.ts";
-import { type RelayProcess, withRelay } from "./_relay_process.ts";
+import { withRelay } from "./_relay_process.ts";
+import { assertIntact, KNOWN_CHAT, knownChat } from "./_store_checks.ts";
 
 const FRAME_LIMIT = 4096;
 const WORKER_FRAME_LIMIT = 8192;
-const KNOWN_CHAT = "known-chat";
 const RELAY_ENV = {
   MAX_WS_FRAME_BYTES: `${FRAME_LIMIT}b`,
   BODY_SIZE_LIMIT: `${WORKER_FRAME_LIMIT}b`,
@@ -102,47 +99,6 @@ async function checkpoint(socket: RecordingSocket, from: number, pongs = 1): Pro
 
 function sendFrame(socket: RecordingSocket, frame: Frame): void {
   socket.socket.send("text" in frame ? frame.text : frame.bytes);
-}
-
-/** A known chat with a finished exchange; returns its history, which nothing may change. */
-async function knownChat(relay: RelayProcess, token: string): Promise<Json[]> {
-  const worker = await workerSocket(relay.url, "w-known");
-  try {
-    await postMessage(relay.url, token, KNOWN_CHAT, "Known question");
-    const turn = (await workerCall(worker, { type: "claim", workerId: "w", chatId: KNOWN_CHAT }))
-      .result.turn;
-    await workerCall(worker, {
-      type: "reply",
-      chatId: KNOWN_CHAT,
-      content: "Known answer",
-      replyTo: turn.id,
-    });
-  } finally {
-    await worker.close();
-  }
-  const history = await chatHistory(relay.url, token, KNOWN_CHAT);
-  assertEquals(history.map((m) => m.sender), ["Visitor", "Terra"]);
-  return history;
-}
-
-/** The relay is up, the known chat unchanged, and a visitor still sees a new message live. */
-async function assertIntact(relay: RelayProcess, token: string, known: Json[]): Promise<void> {
-  const healthz = await fetch(`${relay.url}/healthz`);
-  assertEquals([healthz.status, await healthz.text()], [200, "ok\n"]);
-  assertEquals(await chatHistory(relay.url, token, KNOWN_CHAT), known);
-  const visitor = await visitorSocket(relay.url, "after-fuzz", token);
-  try {
-    const posted = await postMessage(relay.url, token, "after-fuzz", "Still there?");
-    assertEquals(posted.status, 201);
-    await visitor.waitFor(
-      (es) => es.some((e) => e.type === "message" && e.id === posted.body.id),
-      10_000,
-      "the message live",
-    );
-  } finally {
-    await visitor.close();
-  }
-  assertEquals(relay.lines.filter((l) => l.includes('"level":"error"')), []);
 }
 
 Deno.test("fuzzed frames on the visitor socket get one error frame each or a 1008/1009 close", async () => {

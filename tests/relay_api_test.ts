@@ -2,6 +2,7 @@
 import { signRequest } from "../lib/hmac.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import {
+  assertError,
   type Json,
   postMessage,
   RecordingSocket,
@@ -14,11 +15,6 @@ import { TEST_SECRETS, withRelay } from "./_relay_process.ts";
 
 const SVC = { "x-service-token": TEST_SECRETS.SERVICE_TOKEN };
 const ADMIN = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` };
-
-function assertError(res: { status: number; body: Json }, status: number, code: string): void {
-  assertEquals([res.status, res.body?.code], [status, code], JSON.stringify(res.body));
-  assertEquals(Object.keys(res.body).sort(), ["code", "error"]);
-}
 
 Deno.test("worker routes refuse missing and wrong service tokens", async () => {
   await withRelay({}, async (relay) => {

@@ -8,10 +8,14 @@ import { signRequest } from "../lib/hmac.ts";
 import { SessionTokens } from "../lib/relay/session_token.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import {
+  assertError,
+  bearer,
   type Json,
   postMessage,
   RecordingSocket,
   request,
+  type Res,
+  upgradeRequest,
   visitorSocket,
   visitorToken,
   workerCall,
@@ -20,19 +24,9 @@ import {
 } from "./_clients.ts";
 import { TEST_SECRETS, withRelay } from "./_relay_process.ts";
 
-type Res = { status: number; body: Json; headers: Headers };
-
 const SVC = { "x-service-token": TEST_SECRETS.SERVICE_TOKEN };
 const HMAC_SECRET = "hmac-0123456789abcdef0123456789abcdef";
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const wsBase = (url: string) => url.replace("http", "ws");
-
-/** An error response: status, stable code, and a body of exactly `{error, code}`. */
-function assertError(res: Res, status: number, code: string, what = ""): void {
-  const label = `${what} → ${res.status} ${JSON.stringify(res.body)}`;
-  assertEquals([res.status, res.body?.code], [status, code], label);
-  assertEquals(Object.keys(res.body).sort(), ["code", "error"], label);
-}
 
 /** A 429 with a whole-seconds `Retry-After` within `[1, maxSeconds]`. */
 function assertRetryAfter(res: Res, maxSeconds: number): void {
@@ -54,19 +48,6 @@ async function closeCodeOf(socket: RecordingSocket): Promise<number | null> {
   const code = await socket.waitClosed();
   await socket.close();
   return code;
-}
-
-/** A WebSocket handshake sent with fetch, so the refusal's HTTP status can be read. */
-function upgradeRequest(url: string, headers: Record<string, string> = {}) {
-  return request(url, {
-    headers: {
-      upgrade: "websocket",
-      connection: "Upgrade",
-      "sec-websocket-version": "13",
-      "sec-websocket-key": "dGhlIHNhbXBsZSBub25jZQ==",
-      ...headers,
-    },
-  });
 }
 
 /**
