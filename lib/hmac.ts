@@ -62,7 +62,7 @@ export async function signRequest(
 }
 
 /** Constant-time string equality (lengths are hashed away first). */
-export async function safeEqual(a: string, b: string): Promise<boolean> {
+async function safeEqual(a: string, b: string): Promise<boolean> {
   const [ha, hb] = await Promise.all([
     crypto.subtle.digest("SHA-256", encoder.encode(a)),
     crypto.subtle.digest("SHA-256", encoder.encode(b)),

@@ -4,7 +4,7 @@
  * operator (admin token). All secret comparisons are constant-time.
  */
 import type { MiddlewareHandler } from "hono";
-import { NonceCache, safeEqual, verifySignature } from "../hmac.ts";
+import { NonceCache, verifySignature } from "../hmac.ts";
 import { AccessGuard } from "./access_guard.ts";
 import type { RelayConfig } from "./config.ts";
 import { RelayError } from "./errors.ts";
@@ -23,10 +23,13 @@ export class Auth {
   #nonces = new NonceCache();
   /** Checked on every worker request: a synchronous hash, not two WebCrypto digests. */
   #serviceToken: SecretMatcher;
+  /** Null when the admin API is disabled (no ADMIN_TOKEN). */
+  #adminToken: SecretMatcher | null;
 
   constructor(config: RelayConfig) {
     this.#config = config;
     this.#serviceToken = new SecretMatcher(config.serviceToken);
+    this.#adminToken = config.adminToken ? new SecretMatcher(config.adminToken) : null;
     this.sessions = new SessionTokens(
       config.serviceToken,
       config.chatPassword,
@@ -64,7 +67,7 @@ export class Auth {
         "Sending the access code with each request is disabled; get a token from /api/session",
       );
     }
-    await this.guard.check(c.get("clientIp"), code);
+    this.guard.check(c.get("clientIp"), code);
   }
 
   /** Whether the request carries a service-token header (it is then judged as a worker). */
@@ -104,8 +107,8 @@ export class Auth {
   }
 
   /** Authenticates the operator (`Authorization: Bearer <ADMIN_TOKEN>`). */
-  async admin(c: RelayContext): Promise<void> {
-    if (!this.#config.adminToken) {
+  admin(c: RelayContext): void {
+    if (!this.#adminToken) {
       throw new RelayError(
         404,
         "admin_disabled",
@@ -120,9 +123,17 @@ export class Auth {
         "This route needs Authorization: Bearer <ADMIN_TOKEN>",
       );
     }
-    if (!(await safeEqual(bearer, this.#config.adminToken))) {
+    if (!this.#adminToken.matches(bearer)) {
       throw new RelayError(401, "bad_admin_token", "The admin token is not right");
     }
+  }
+
+  /** Whether a request carries the service token or the admin token (`/metrics`). */
+  serviceOrAdmin(c: RelayContext): boolean {
+    const service = c.req.header(SERVICE_TOKEN_HEADER);
+    const bearer = bearerToken(c.req.header("authorization"));
+    return (service !== undefined && this.#serviceToken.matches(service)) ||
+      (bearer !== null && this.#adminToken !== null && this.#adminToken.matches(bearer));
   }
 
   /** Middleware for worker routes. */

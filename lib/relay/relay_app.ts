@@ -7,9 +7,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
-import { safeEqual } from "../hmac.ts";
 import { adminRoutes } from "./admin_routes.ts";
-import { bearerToken, SERVICE_TOKEN_HEADER } from "./auth.ts";
 import { clientIp } from "./client_ip.ts";
 import type { RelayDeps } from "./deps.ts";
 import { RelayError, storeFailure } from "./errors.ts";
@@ -100,12 +98,8 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
   });
 
   const healthz = () => new Response("ok\n", { headers: { "content-type": "text/plain" } });
-  const metricsRoute = async (c: RelayContext) => {
-    const service_ = c.req.header(SERVICE_TOKEN_HEADER);
-    const bearer = bearerToken(c.req.header("authorization"));
-    const allowed = (service_ !== undefined && await safeEqual(service_, config.serviceToken)) ||
-      (bearer !== null && config.adminToken !== "" && await safeEqual(bearer, config.adminToken));
-    if (!allowed) {
+  const metricsRoute = (c: RelayContext) => {
+    if (!auth.serviceOrAdmin(c)) {
       throw new RelayError(
         401,
         "missing_credentials",

