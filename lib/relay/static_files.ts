@@ -20,6 +20,9 @@ const TYPES: Record<string, string> = {
   ".txt": "text/plain; charset=utf-8",
 };
 
+/** The page's policy, plus what a <meta> policy cannot say: no framing by other sites. */
+const HTML_CSP = `${pageCsp()}; frame-ancestors 'none'`;
+
 /** A fingerprinted asset name, e.g. "app.3f9a1c2b.js": safe to cache for a year. */
 const FINGERPRINTED = /\.[0-9a-f]{8,}\.[a-z0-9]+$/;
 
@@ -51,10 +54,7 @@ export class StaticFiles {
         : "no-cache",
       "x-content-type-options": "nosniff",
     });
-    // The header adds what a <meta> policy cannot: no framing by other sites.
-    if (file.type.startsWith("text/html")) {
-      headers.set("content-security-policy", `${pageCsp()}; frame-ancestors 'none'`);
-    }
+    if (file.type.startsWith("text/html")) headers.set("content-security-policy", HTML_CSP);
     if (ifNoneMatch === file.etag) return new Response(null, { status: 304, headers });
     return new Response(file.body, { headers });
   }

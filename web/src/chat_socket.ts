@@ -32,8 +32,10 @@ export class ChatSocket {
   #socket: WebSocket | null = null;
   #attempt = 0;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
-  #pingTimer: ReturnType<typeof setTimeout> | undefined;
-  #pongTimer: ReturnType<typeof setTimeout> | undefined;
+  #watchdog: ReturnType<typeof setInterval> | undefined;
+  /** When the socket last heard anything, and when an unanswered ping went out. */
+  #heardAt = 0;
+  #pingedAt: number | null = null;
   #closed = false;
 
   constructor(
@@ -53,7 +55,7 @@ export class ChatSocket {
     this.#closed = true;
     globalThis.removeEventListener("online", this.#retryNow);
     clearTimeout(this.#retryTimer);
-    this.#stopPing();
+    clearInterval(this.#watchdog);
     this.#socket?.close(1000, "bye");
     this.#socket = null;
   }
@@ -79,7 +81,9 @@ export class ChatSocket {
       } catch {
         return;
       }
-      this.#alive();
+      // Only a timestamp per message: streams are fast, timers are not free.
+      this.#heardAt = Date.now();
+      this.#pingedAt = null;
       if (event.type === "pong") return;
       if (event.type === "ready") {
         ready = true;
@@ -93,7 +97,7 @@ export class ChatSocket {
     socket.onclose = (close) => {
       if (this.#socket !== socket) return;
       this.#socket = null;
-      this.#stopPing();
+      clearInterval(this.#watchdog);
       if (this.#closed) return;
       if (close.code === POLICY_VIOLATION && !ready) {
         this.#closed = true;
@@ -107,22 +111,21 @@ export class ChatSocket {
       );
       this.#retryTimer = setTimeout(() => this.#connect(), delay);
     };
-    this.#alive();
+    this.#heardAt = Date.now();
+    this.#pingedAt = null;
+    clearInterval(this.#watchdog);
+    this.#watchdog = setInterval(() => this.#check(socket), PONG_WITHIN_MS / 2);
   }
 
-  /** Traffic arrived: the connection lives; ask again after a quiet spell. */
-  #alive(): void {
-    this.#stopPing();
-    this.#pingTimer = setTimeout(() => {
-      const socket = this.#socket;
-      if (socket?.readyState !== WebSocket.OPEN) return;
+  /** After a quiet spell, ping; a ping unanswered for too long means the link is dead. */
+  #check(socket: WebSocket): void {
+    if (socket.readyState !== WebSocket.OPEN) return;
+    const now = Date.now();
+    if (this.#pingedAt !== null) {
+      if (now - this.#pingedAt > PONG_WITHIN_MS) socket.close(4000, "no pong");
+    } else if (now - this.#heardAt >= PING_EVERY_MS) {
+      this.#pingedAt = now;
       socket.send('{"type":"ping"}');
-      this.#pongTimer = setTimeout(() => socket.close(4000, "no pong"), PONG_WITHIN_MS);
-    }, PING_EVERY_MS);
-  }
-
-  #stopPing(): void {
-    clearTimeout(this.#pingTimer);
-    clearTimeout(this.#pongTimer);
+    }
   }
 }

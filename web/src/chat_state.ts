@@ -38,6 +38,8 @@ export class ChatState {
   workerState: WorkerStateEvent | null = null;
   lastSeq = 0;
   #ids = new Set<string>();
+  /** Visitor messages that have their stored reply: late chunks of those turns are dropped. */
+  #answered = new Set<string>();
 
   /** Applies one event from the relay. */
   apply(event: ChatEvent): Change {
@@ -73,6 +75,7 @@ export class ChatState {
       tool: answersLive ? this.live!.texts.tool : "",
     };
     if (answersLive) this.live = null;
+    if (message.replyTo) this.#answered.add(message.replyTo);
     // Events arrive in order; a message older than the newest is a replay seen late.
     let at = this.messages.length;
     while (at > 0 && this.messages[at - 1]!.seq > message.seq) at--;
@@ -82,7 +85,7 @@ export class ChatState {
 
   #chunk(event: AssistantChunkEvent): Change {
     // A chunk of a turn that already has its stored answer is late; drop it.
-    if (event.turnId && this.messages.some((m) => m.replyTo === event.turnId)) {
+    if (event.turnId && this.#answered.has(event.turnId)) {
       return { kind: "none" };
     }
     if (!this.live || this.live.turnId !== event.turnId) {

@@ -69,6 +69,8 @@ export class StatusChain {
       }));
     }
     this.#draw(chain);
+    // Two refreshes may overlap (a tab shown mid-poll): only one timer may survive.
+    clearTimeout(this.#timer);
     if (document.visibilityState !== "hidden") {
       this.#timer = setTimeout(() => this.refresh(), REFRESH_MS);
     }
