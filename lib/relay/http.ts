@@ -4,10 +4,13 @@ import type { z } from "zod";
 import { ChatId } from "../protocol.ts";
 import { RelayError } from "./errors.ts";
 
-/** Hono environment of the relay: the peer address from `Deno.serve`, the client IP. */
+/**
+ * Hono environment of the relay: the peer address from `Deno.serve`, the client IP, and the
+ * key that limits count it under (`clientKey()`: IPv4 address or IPv6 /64).
+ */
 export type RelayEnv = {
   Bindings: { remoteAddr?: Deno.Addr };
-  Variables: { clientIp: string; workerId: string };
+  Variables: { clientIp: string; clientKey: string; workerId: string };
 };
 
 export type RelayContext = Context<RelayEnv>;

@@ -9,6 +9,7 @@ import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
 import { adminRoutes } from "./admin_routes.ts";
 import { clientIp } from "./client_ip.ts";
+import { clientKey } from "./client_key.ts";
 import type { RelayDeps } from "./deps.ts";
 import { RelayError, storeFailure } from "./errors.ts";
 import { isUpgrade, type RelayContext, type RelayEnv } from "./http.ts";
@@ -47,7 +48,9 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
   app.use("*", async function context(c, next) {
     const addr = c.env?.remoteAddr;
     const remoteIp = addr && "hostname" in addr ? addr.hostname : "unknown";
-    c.set("clientIp", clientIp(c.req.raw.headers, remoteIp, config.trustProxy));
+    const ip = clientIp(c.req.raw.headers, remoteIp, config.trustProxy);
+    c.set("clientIp", ip);
+    c.set("clientKey", clientKey(ip));
     await next();
     metrics.inc("terrarium_http_requests_total", {
       group: routeGroup(c.req.path, config.basePath),
