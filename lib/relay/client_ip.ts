@@ -1,4 +1,5 @@
 /** The client IP of a request, honouring `TRUST_PROXY` (see its risk in `RelayConfig`). */
+import type { Logger } from "../log.ts";
 
 /**
  * With a trusted proxy: `X-Real-IP` (nginx sets it to the peer it saw), else the last
@@ -11,4 +12,47 @@ export function clientIp(headers: Headers, remoteIp: string, trustProxy: boolean
   const forwarded = headers.get("x-forwarded-for");
   const last = forwarded?.split(",").map((part) => part.trim()).filter(Boolean).at(-1);
   return last ?? remoteIp;
+}
+
+/** Whether `ip` is a loopback address (127.0.0.0/8, ::1, or IPv4-mapped 127.x). */
+export function isLoopback(ip: string): boolean {
+  const address = ip.toLowerCase().replace(/^\[|\]$/g, "");
+  return /^127\.\d+\.\d+\.\d+$/.test(address) || address === "::1" ||
+    /^::ffff:127\.\d+\.\d+\.\d+$/.test(address);
+}
+
+/** Which peers' forwarding headers to believe: `TRUST_PROXY` true, unset, false. */
+export interface ProxyTrust {
+  /** Any peer (`TRUST_PROXY=true`). */
+  trustProxy: boolean;
+  /** Loopback peers only (`TRUST_PROXY` unset). */
+  trustLoopbackProxy: boolean;
+}
+
+/**
+ * `clientIp()` with the trust decided per peer, and one warning (not one per request) when
+ * a loopback peer sends forwarding headers that are ignored: a proxy in front while
+ * `TRUST_PROXY=false` makes every visitor share the proxy's address, so one guesser locks
+ * every visitor out and the per-client caps become caps for the whole site.
+ */
+export function clientIpResolver(
+  trust: ProxyTrust,
+  log: Logger,
+): (headers: Headers, remoteIp: string) => string {
+  let warned = false;
+  return function resolveClientIp(headers, remoteIp) {
+    const loopback = isLoopback(remoteIp);
+    const trusted = trust.trustProxy || (trust.trustLoopbackProxy && loopback);
+    if (
+      !trusted && loopback && !warned &&
+      (headers.has("x-real-ip") || headers.has("x-forwarded-for"))
+    ) {
+      warned = true;
+      log.warn(
+        "a local proxy sends X-Real-IP/X-Forwarded-For but TRUST_PROXY=false ignores them: every visitor shares one client key for limits and the lockout; unset TRUST_PROXY (loopback proxies trusted) or set it to true",
+        { peer: remoteIp },
+      );
+    }
+    return clientIp(headers, remoteIp, trusted);
+  };
 }
