@@ -4,14 +4,22 @@ import type { Logger } from "../log.ts";
 /**
  * With a trusted proxy: `X-Real-IP` (nginx sets it to the peer it saw), else the last
  * `X-Forwarded-For` entry (the one the proxy appended; earlier ones are client-supplied).
+ * A value that is not an IP address is ignored: each distinct garbage string would
+ * otherwise be a client key of its own, with its own lockout and limits.
  */
 export function clientIp(headers: Headers, remoteIp: string, trustProxy: boolean): string {
   if (!trustProxy) return remoteIp;
   const realIp = headers.get("x-real-ip")?.trim();
-  if (realIp) return realIp;
+  if (realIp) return isIpAddress(realIp) ? realIp : remoteIp;
   const forwarded = headers.get("x-forwarded-for");
   const last = forwarded?.split(",").map((part) => part.trim()).filter(Boolean).at(-1);
-  return last ?? remoteIp;
+  return last && isIpAddress(last) ? last : remoteIp;
+}
+
+/** Whether `text` is an IPv4 or IPv6 address literal. */
+function isIpAddress(text: string): boolean {
+  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(text)) return text.split(".").every((b) => Number(b) <= 255);
+  return /^[0-9a-fA-F:.]+$/.test(text) && text.includes(":") && URL.canParse(`http://[${text}]/`);
 }
 
 /** Whether `ip` is a loopback address (127.0.0.0/8, ::1, or IPv4-mapped 127.x). */
