@@ -123,7 +123,7 @@ export class ChatService {
         throw new RelayError(
           429,
           "too_many_pending",
-          "Terra has not answered your earlier messages yet; wait for a reply first",
+          "Terra has not answered your earlier messages yet; wait for a reply first.",
           { retryAfterSeconds: 5 },
         );
       }

@@ -49,12 +49,12 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
     limit(ipLimiter.hit(c.get("clientKey")), "messages from your network");
     limit(chatLimiter.hit(chatId), "messages in this chat");
     const content = body.content.trim();
-    if (!content) throw new RelayError(400, "empty_message", "The message is empty");
+    if (!content) throw new RelayError(400, "empty_message", "The message is empty.");
     if (content.length > config.maxMessageLength) {
       throw new RelayError(
         413,
         "message_too_long",
-        `The message is longer than ${config.maxMessageLength} characters`,
+        `The message is longer than ${config.maxMessageLength} characters.`,
       );
     }
     // The raw IP goes into the chat record (the admin export shows it); limits use the key.
