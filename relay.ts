@@ -65,10 +65,12 @@ async function main(): Promise<number> {
   const kv = await openKv(config);
   if (typeof kv === "number") return kv;
   const service = new ChatService(kv, config, log);
+  const auth = new Auth(config, log);
   const metrics = relayMetrics({
     visitorSockets: () => service.visitors.size,
     workerSockets: () => service.workers.size,
     openTurns: () => service.queue.size,
+    accessCodeDelayMs: () => auth.guard.delayMs(),
   });
   await service.start(metrics);
   const deps = {
@@ -76,7 +78,7 @@ async function main(): Promise<number> {
     log,
     service,
     metrics,
-    auth: new Auth(config),
+    auth,
     ipLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerIp),
     chatLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerChat),
     frontendServed: config.webDir !== "" && existsSync(join(config.webDir, "index.html")),

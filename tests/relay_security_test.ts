@@ -327,7 +327,7 @@ Deno.test("by default the access code is accepted in the message body, query and
 // Lockout
 
 Deno.test("wrong access code five times locks the address out, even for the right code", async () => {
-  await withRelay({}, async (relay) => {
+  await withRelay({ TRUST_PROXY: "false" }, async (relay) => {
     const earlier = await visitorToken(relay.url);
     for (let i = 0; i < 5; i++) {
       // Spoofed forwarding headers do not help: TRUST_PROXY is off.
@@ -391,7 +391,12 @@ Deno.test("ACCESS_CODE_MAX_FAILURES sets the lockout threshold, counted per clie
 
 Deno.test("the per-address rate limit answers 429 rate_limited with Retry-After and stores nothing", async () => {
   await withRelay(
-    { RATE_LIMIT_MAX_PER_IP: "4", RATE_LIMIT_WINDOW_MS: "60000", MAX_PENDING_TURNS_PER_CHAT: "10" },
+    {
+      RATE_LIMIT_MAX_PER_IP: "4",
+      RATE_LIMIT_WINDOW_MS: "60000",
+      MAX_PENDING_TURNS_PER_CHAT: "10",
+      TRUST_PROXY: "false",
+    },
     async (relay) => {
       const token = await visitorToken(relay.url); // hit 1
       for (const chatId of ["ip-a", "ip-b", "ip-c"]) { // hits 2-4

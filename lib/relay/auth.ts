@@ -5,6 +5,7 @@
  */
 import type { MiddlewareHandler } from "hono";
 import { NonceCache, verifySignature } from "../hmac.ts";
+import type { Logger } from "../log.ts";
 import { AccessGuard } from "./access_guard.ts";
 import type { RelayConfig } from "./config.ts";
 import { RelayError } from "./errors.ts";
@@ -26,7 +27,8 @@ export class Auth {
   /** Null when the admin API is disabled (no ADMIN_TOKEN). */
   #adminToken: SecretMatcher | null;
 
-  constructor(config: RelayConfig) {
+  /** `log` gets the guard's warning when many wrong access codes arrive. */
+  constructor(config: RelayConfig, log?: Logger) {
     this.#config = config;
     this.#serviceToken = new SecretMatcher(config.serviceToken);
     this.#adminToken = config.adminToken ? new SecretMatcher(config.adminToken) : null;
@@ -35,11 +37,12 @@ export class Auth {
       config.chatPassword,
       config.sessionTtlSeconds,
     );
-    this.guard = new AccessGuard(
-      config.chatPassword,
-      config.accessCodeMaxFailures,
-      config.accessCodeLockoutSeconds,
-    );
+    this.guard = new AccessGuard(config.chatPassword, {
+      maxFailures: config.accessCodeMaxFailures,
+      lockoutSeconds: config.accessCodeLockoutSeconds,
+      globalFailures: config.accessCodeGlobalFailures,
+      log,
+    });
   }
 
   /**
@@ -67,7 +70,7 @@ export class Auth {
         "Sending the access code with each request is disabled; get a token from /api/session",
       );
     }
-    this.guard.check(c.get("clientIp"), code);
+    await this.guard.check(c.get("clientKey"), code);
   }
 
   /** Whether the request carries a service-token header (it is then judged as a worker). */

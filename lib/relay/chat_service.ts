@@ -22,10 +22,12 @@ import type {
 } from "../protocol.ts";
 import { chatKey, messageKey, partialKey } from "./_kv_keys.ts";
 import { ChatLanes } from "./chat_lanes.ts";
+import { clientKey } from "./client_key.ts";
 import { type ChatRecord, ChatStore } from "./chat_store.ts";
 import type { RelayConfig } from "./config.ts";
 import { RelayError } from "./errors.ts";
 import type { Metrics } from "./metrics.ts";
+import { OpenTurnCaps } from "./open_turn_caps.ts";
 import { PartialAnswers } from "./partial_answers.ts";
 import { toWireTurn, TurnQueue, type TurnRecord } from "./turn_queue.ts";
 import { VisitorHub } from "./visitor_hub.ts";
@@ -52,6 +54,7 @@ export class ChatService {
   #metrics: Metrics | null = null;
   readonly #lanes = new ChatLanes();
   readonly #partials: PartialAnswers;
+  readonly #caps: OpenTurnCaps;
   /** Queue position last announced per waiting chat. */
   #announced = new Map<string, number>();
   #announcing: Promise<void> = Promise.resolve();
@@ -63,6 +66,10 @@ export class ChatService {
     this.#partials = new PartialAnswers(this.store, this.#lanes, log);
     this.queue = new TurnQueue(kv, config.turnLeaseMs);
     this.registry = new WorkerRegistry(kv, config.workerStaleThresholdMs);
+    this.#caps = new OpenTurnCaps(
+      { perClient: config.maxOpenTurnsPerClient, total: config.maxOpenTurns },
+      { total: () => this.queue.size, ofClient: (key) => this.queue.openTurnsFromClient(key) },
+    );
     this.workers = new WorkerHub();
     this.visitors = new VisitorHub({
       maxBufferedBytes: config.maxSocketBufferBytes,
@@ -87,18 +94,36 @@ export class ChatService {
   // -------------------------------------------------------------------------------------
   // Visitor side
 
-  /** Stores a visitor message, opens its turn and tells the workers. */
-  postVisitorMessage(
+  /**
+   * Stores a visitor message, opens its turn and tells the workers. `client.ip` goes into
+   * the chat record; `client.key` (default `clientKey(ip)`) counts toward the open-turn caps.
+   */
+  async postVisitorMessage(
+    chatId: string,
+    content: string,
+    client: { ip: string; key?: string; userAgent: string },
+  ): Promise<ChatMessage> {
+    const key = client.key ?? clientKey(client.ip);
+    const release = this.#caps.reserve(key);
+    try {
+      return await this.#storeVisitorMessage(chatId, content, client, key);
+    } finally {
+      release();
+    }
+  }
+
+  #storeVisitorMessage(
     chatId: string,
     content: string,
     client: { ip: string; userAgent: string },
+    key: string,
   ): Promise<ChatMessage> {
     return this.#lanes.run(chatId, async () => {
       if (this.queue.openTurnsOf(chatId).length >= this.#config.maxPendingTurnsPerChat) {
         throw new RelayError(
           429,
           "too_many_pending",
-          "Terra has not answered your earlier messages yet; wait for a reply first",
+          "Terra has not answered your earlier messages yet; wait for a reply first.",
           { retryAfterSeconds: 5 },
         );
       }
@@ -123,7 +148,10 @@ export class ChatService {
       const atomic = this.store.kv.atomic()
         .set(messageKey(chatId, seq), message)
         .set(chatKey(chatId), chat);
-      await this.queue.enqueue(TurnQueue.newTurn(chatId, message.id, now.getTime()), atomic);
+      await this.queue.enqueue(
+        TurnQueue.newTurn(chatId, message.id, now.getTime(), key),
+        atomic,
+      );
       this.#metrics?.inc("terrarium_messages_total", { sender: "Visitor" });
       this.visitors.broadcast({ type: "message", ...message });
       this.workers.broadcast({

@@ -58,6 +58,8 @@ export function relayMetrics(gauges: {
   visitorSockets: () => number;
   workerSockets: () => number;
   openTurns: () => number;
+  /** How long each access-code check waits now (the global failure budget). */
+  accessCodeDelayMs?: () => number;
 }): Metrics {
   const m = new Metrics();
   m.counter("terrarium_http_requests_total", "HTTP requests by route group and status");
@@ -73,5 +75,10 @@ export function relayMetrics(gauges: {
   m.gauge("terrarium_visitor_sockets", "Visitor sockets open", gauges.visitorSockets);
   m.gauge("terrarium_worker_sockets", "Worker sockets open", gauges.workerSockets);
   m.gauge("terrarium_open_turns", "Turns waiting or being answered", gauges.openTurns);
+  m.gauge(
+    "terrarium_access_code_delay_seconds",
+    "Wait before each access-code check (non-zero while many wrong codes arrive)",
+    () => (gauges.accessCodeDelayMs?.() ?? 0) / 1000,
+  );
   return m;
 }

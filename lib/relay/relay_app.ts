@@ -8,12 +8,12 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
 import { adminRoutes } from "./admin_routes.ts";
-import { clientIp } from "./client_ip.ts";
+import { clientIpResolver } from "./client_ip.ts";
 import { clientKey } from "./client_key.ts";
 import type { RelayDeps } from "./deps.ts";
 import { RelayError, storeFailure } from "./errors.ts";
 import { isUpgrade, type RelayContext, type RelayEnv } from "./http.ts";
-import { StaticFiles } from "./static_files.ts";
+import { decodePagePath, StaticFiles } from "./static_files.ts";
 import { visitorRoutes } from "./visitor_routes.ts";
 import { visitorSocket } from "./visitor_socket.ts";
 import { workerRoutes } from "./worker_routes.ts";
@@ -35,6 +35,7 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
   const { config, metrics, log, auth } = deps;
   const app = new Hono<RelayEnv>();
   const headers = secureHeaders({ crossOriginResourcePolicy: "same-site" });
+  const resolveClientIp = clientIpResolver(config, log);
 
   app.onError((error, c) => {
     if (error instanceof RelayError) return error.toResponse();
@@ -48,7 +49,7 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
   app.use("*", async function context(c, next) {
     const addr = c.env?.remoteAddr;
     const remoteIp = addr && "hostname" in addr ? addr.hostname : "unknown";
-    const ip = clientIp(c.req.raw.headers, remoteIp, config.trustProxy);
+    const ip = resolveClientIp(c.req.raw.headers, remoteIp);
     c.set("clientIp", ip);
     c.set("clientKey", clientKey(ip));
     await next();
@@ -125,12 +126,8 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
     const pageRoot = config.basePath || "";
     if (pageRoot) app.get(pageRoot, (c) => c.redirect(`${pageRoot}/`, 301));
     app.get(`${pageRoot}/*`, async (c) => {
-      let rel: string;
-      try {
-        rel = decodeURIComponent(c.req.path.slice(pageRoot.length + 1));
-      } catch {
-        throw new RelayError(400, "bad_path", "Malformed path");
-      }
+      // The raw path, decoded once here (`c.req.path` is already decoded by Hono).
+      const rel = decodePagePath(new URL(c.req.url).pathname.slice(pageRoot.length + 1));
       const response = await files.serve(rel, c.req.header("if-none-match") ?? null);
       if (!response) throw new RelayError(404, "not_found", "No such page");
       return response;

@@ -26,6 +26,8 @@ export interface TurnRecord {
   cancelRequested: boolean;
   /** Sequence number of the reply message once answered. */
   replySeq: number | null;
+  /** The client key of the visitor who asked (`clientKey()`), for the open-turn caps. */
+  clientKey?: string;
 }
 
 interface OpenTurn {
@@ -81,6 +83,13 @@ export class TurnQueue {
     return null;
   }
 
+  /** Number of open turns asked from client key `key`. */
+  openTurnsFromClient(key: string): number {
+    let n = 0;
+    for (const { record } of this.#open.values()) if (record.clientKey === key) n++;
+    return n;
+  }
+
   /** Number of open turns in total. */
   get size(): number {
     return this.#open.size;
@@ -94,8 +103,14 @@ export class TurnQueue {
   }
 
   /** A new pending turn for a stored visitor message (not yet written). */
-  static newTurn(chatId: string, messageId: string, nowMs: number): TurnRecord {
+  static newTurn(
+    chatId: string,
+    messageId: string,
+    nowMs: number,
+    clientKey?: string,
+  ): TurnRecord {
     return {
+      ...(clientKey === undefined ? {} : { clientKey }),
       id: messageId,
       chatId,
       messageId,
