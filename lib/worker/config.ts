@@ -1,7 +1,16 @@
 /** The worker's configuration (SPEC §4, §9): env names in, a resolved `WorkerConfig` out. */
 import { resolve } from "node:path";
 import { z } from "zod";
-import { envBool, envInt, envList, envSecret, parseEnv, readEnv } from "../env.ts";
+import {
+  envBool,
+  envInt,
+  envList,
+  envNotPlaceholder,
+  envOptionalSecret,
+  envSecret,
+  parseEnv,
+  readEnv,
+} from "../env.ts";
 import { isLogLevel, type LogLevel } from "../log.ts";
 
 /** Every variable the worker reads; `--allow-env` grants exactly these. */
@@ -102,15 +111,15 @@ function httpUrl(required: boolean) {
 
 const schema = z.object({
   API_BASE_URL: httpUrl(true),
-  SERVICE_TOKEN: envSecret(24, false, ""),
+  SERVICE_TOKEN: envSecret("token", false, ""),
   HMAC_ENABLED: envBool(false),
-  HMAC_SECRET: z.string().optional(),
+  HMAC_SECRET: envOptionalSecret("token", false),
   WORKER_WS_URL: z.string().optional().refine((v) => v === undefined || /^wss?:\/\//.test(v), {
     message: "must be a ws:// or wss:// URL",
   }),
   WORKER_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,60}$/).optional(),
   AGENT_API_URL: httpUrl(true),
-  AGENT_MODEL: z.string().min(1).default("terra"),
+  AGENT_MODEL: envNotPlaceholder("terra"),
   AGENT_API_KEY: z.string().optional(),
   AGENT_HEALTH_URL: httpUrl(false),
   AGENT_TIMEOUT_SECONDS: envInt(120, 1, 3600),
@@ -162,7 +171,8 @@ const schema = z.object({
       });
     }
   }
-});
+  // Also with a bad field elsewhere, so every problem is reported at once.
+}, { when: () => true });
 
 /** `…/v1` or `…/v1/chat/completions` → both forms. */
 export function agentUrls(agentApiUrl: string): { baseUrl: string; chatUrl: string } {
