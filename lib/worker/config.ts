@@ -29,6 +29,9 @@ export const WORKER_ENV_NAMES = [
   "AGENT_IDLE_TIMEOUT_SECONDS",
   "AGENT_MAX_RETRIES",
   "MAX_TOOL_STEPS",
+  "MAX_TOOL_CALLS_PER_STEP",
+  "TURN_DEADLINE_SECONDS",
+  "FINAL_ANSWER_SECONDS",
   "HISTORY_TOKEN_BUDGET",
   "POLL_INTERVAL_SECONDS",
   "STATUS_POLL_INTERVAL_SECONDS",
@@ -70,6 +73,12 @@ export interface WorkerConfig {
   agentIdleTimeoutMs: number;
   agentMaxRetries: number;
   maxToolSteps: number;
+  /** Tool calls of one model step that run; more end the tool work. */
+  maxToolCallsPerStep: number;
+  /** Wall-clock time for a turn's tool work, after which the model must answer without tools. */
+  turnDeadlineMs: number;
+  /** Time for that final answer; past it the turn fails (`TurnDeadlineError`). */
+  finalAnswerMs: number;
   historyTokenBudget: number;
   pollIntervalMs: number;
   statusPollIntervalMs: number;
@@ -126,6 +135,9 @@ const schema = z.object({
   AGENT_IDLE_TIMEOUT_SECONDS: envInt(30, 1, 3600),
   AGENT_MAX_RETRIES: envInt(2, 0, 10),
   MAX_TOOL_STEPS: envInt(4, 0, 20),
+  MAX_TOOL_CALLS_PER_STEP: envInt(5, 1, 50),
+  TURN_DEADLINE_SECONDS: envInt(180, 1, 3600),
+  FINAL_ANSWER_SECONDS: envInt(60, 1, 3600),
   HISTORY_TOKEN_BUDGET: envInt(6000, 256, 1_000_000),
   POLL_INTERVAL_SECONDS: envInt(5, 1, 3600),
   STATUS_POLL_INTERVAL_SECONDS: envInt(30, 1, 86_400),
@@ -206,6 +218,9 @@ export function parseWorkerConfig(raw: Record<string, string | undefined>): Work
     agentIdleTimeoutMs: env.AGENT_IDLE_TIMEOUT_SECONDS * 1000,
     agentMaxRetries: env.AGENT_MAX_RETRIES,
     maxToolSteps: env.MAX_TOOL_STEPS,
+    maxToolCallsPerStep: env.MAX_TOOL_CALLS_PER_STEP,
+    turnDeadlineMs: env.TURN_DEADLINE_SECONDS * 1000,
+    finalAnswerMs: env.FINAL_ANSWER_SECONDS * 1000,
     historyTokenBudget: env.HISTORY_TOKEN_BUDGET,
     pollIntervalMs: env.POLL_INTERVAL_SECONDS * 1000,
     statusPollIntervalMs: env.STATUS_POLL_INTERVAL_SECONDS * 1000,
