@@ -46,6 +46,7 @@ export const WORKER_ENV_NAMES = [
   "LIVE_ALLOWED_URLS",
   "CONTENT_DIR",
   "ENHANCEMENT_DIR",
+  "ENHANCEMENT_REQUESTS_PER_DAY",
   "GITHUB_OWNER",
   "CHAT_LOG_DIR",
   "LOG_LEVEL",
@@ -95,6 +96,8 @@ export interface WorkerConfig {
   liveAllowedUrls: string[];
   contentDir: string;
   enhancementDir: string;
+  /** Enhancement requests all chats together may write per UTC day. */
+  enhancementRequestsPerDay: number;
   githubOwner: string;
   /** "" disables chat logs. */
   chatLogDir: string;
@@ -152,6 +155,7 @@ const schema = z.object({
   LIVE_ALLOWED_URLS: envList(),
   CONTENT_DIR: z.string().default("content"),
   ENHANCEMENT_DIR: z.string().default("data/enhancements"),
+  ENHANCEMENT_REQUESTS_PER_DAY: envInt(20, 0, 10_000),
   GITHUB_OWNER: z.string().default(""),
   CHAT_LOG_DIR: z.string().optional(),
   LOG_LEVEL: z.string().default("info").refine(isLogLevel, {
@@ -235,6 +239,7 @@ export function parseWorkerConfig(raw: Record<string, string | undefined>): Work
     liveAllowedUrls: env.LIVE_ALLOWED_URLS,
     contentDir: resolve(env.CONTENT_DIR),
     enhancementDir: resolve(env.ENHANCEMENT_DIR),
+    enhancementRequestsPerDay: env.ENHANCEMENT_REQUESTS_PER_DAY,
     githubOwner: env.GITHUB_OWNER,
     chatLogDir: env.CHAT_LOG_DIR ? resolve(env.CHAT_LOG_DIR) : "",
     logLevel: env.LOG_LEVEL as LogLevel,

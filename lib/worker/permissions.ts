@@ -96,7 +96,8 @@ export function workerGrants(config: WorkerConfig, envFile?: string): WorkerGran
     return !literalIps.some((ip) => inRange(ip, range));
   });
   const write = [config.enhancementDir, config.chatLogDir].filter(Boolean);
-  const read = [config.contentDir, ...(envFile ? [envFile] : [])];
+  // The enhancement dir is read too: the day's request count is the files in it.
+  const read = [config.contentDir, config.enhancementDir, ...(envFile ? [envFile] : [])];
   return { net: netList, read, write, env: [...WORKER_ENV_NAMES], denyNet: [...denyNet] };
 }
 
