@@ -77,8 +77,8 @@ const COMMON_CODES = new Set([
 ]);
 
 /** The least estimated entropy, in bits, of a token (Shannon entropy of its characters × length). */
-const MIN_TOKEN_BITS = 96;
-const MIN_TOKEN_DISTINCT = 10;
+const MIN_TOKEN_BITS = 80;
+const MIN_TOKEN_DISTINCT = 8;
 const MIN_CODE_DISTINCT = 5;
 
 /** The placeholder fragment `value` contains, if any. */
