@@ -11,6 +11,7 @@ import { Logger } from "./lib/log.ts";
 import { Auth } from "./lib/relay/auth.ts";
 import { ChatService } from "./lib/relay/chat_service.ts";
 import { isRemoteKv, loadRelayConfig, type RelayConfig } from "./lib/relay/config.ts";
+import { kvFileProblem } from "./lib/relay/kv_file_check.ts";
 import { relayMetrics } from "./lib/relay/metrics.ts";
 import { RateLimiter } from "./lib/relay/rate_limiter.ts";
 import { relayApp } from "./lib/relay/relay_app.ts";
@@ -21,9 +22,10 @@ const RETENTION_EVERY_MS = 3_600_000;
 
 /**
  * Opens the KV store, or explains in one line why it cannot (a read-only or full disk, a
- * path that is a directory or runs through a file) and returns the exit code: a local store
- * that cannot open will not open on an automatic restart either, so 78 (EX_CONFIG) keeps
- * systemd from crash-looping (see the unit); a remote store may come back, so 1.
+ * path that is a directory or runs through a file, a damaged, foreign or empty file) and
+ * returns the exit code: a local store that cannot open will not open on an automatic
+ * restart either, so 78 (EX_CONFIG) keeps systemd from crash-looping (see the unit); a
+ * remote store may come back, so 1.
  */
 async function openKv(config: RelayConfig): Promise<Deno.Kv | number> {
   const remote = isRemoteKv(config.kvPath);
@@ -37,6 +39,10 @@ async function openKv(config: RelayConfig): Promise<Deno.Kv | number> {
         if ((error as { code?: string }).code !== "EEXIST") throw error;
         throw new Error(`"${dir}" is not a directory`, { cause: error });
       }
+      // Deno KV would take a damaged store and panic on its first bad page, or an empty
+      // file as a new store: judge the file first (issue 11, finding 8).
+      const problem = kvFileProblem(config.kvPath);
+      if (problem) throw new Error(problem);
     }
     return await Deno.openKv(config.kvPath);
   } catch (error) {

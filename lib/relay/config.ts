@@ -2,7 +2,16 @@
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { envBool, envBytes, envInt, envList, envSecret, parseEnv, readEnv } from "../env.ts";
+import {
+  envBool,
+  envBytes,
+  envInt,
+  envList,
+  envOptionalSecret,
+  envSecret,
+  parseEnv,
+  readEnv,
+} from "../env.ts";
 import { isLogLevel, type LogLevel } from "../log.ts";
 
 /** Every variable the relay reads; `--allow-env` grants exactly these. */
@@ -121,16 +130,16 @@ function schema(demo: boolean) {
   return z.object({
     PORT: envInt(4100, 1, 65535),
     HOSTNAME: z.string().default("127.0.0.1"),
-    CHAT_PASSWORD: envSecret(6, demo, "terra-demo"),
-    SERVICE_TOKEN: envSecret(24, demo, "demo-service-token-not-for-production"),
-    ADMIN_TOKEN: z.string().optional(),
+    CHAT_PASSWORD: envSecret("access_code", demo, "terra-demo"),
+    SERVICE_TOKEN: envSecret("token", demo, "demo-service-token-not-for-production"),
+    ADMIN_TOKEN: envOptionalSecret("token", demo),
     BASE_PATH: z.string().default("").refine(
       (v) => v === "" || /^\/[A-Za-z0-9._~\/-]*[^\/]$/.test(v),
       { message: 'must be empty or a path like "/terrarium" without a trailing slash' },
     ),
     KV_PATH: z.string().optional(),
     HMAC_ENABLED: envBool(false),
-    HMAC_SECRET: z.string().optional(),
+    HMAC_SECRET: envOptionalSecret("token", demo),
     HMAC_MAX_SKEW_SECONDS: envInt(300, 1, 3600),
     WORKER_STALE_THRESHOLD_MS: envInt(60_000, 1000),
     MAX_MESSAGE_LENGTH: envInt(4000, 1, 1_000_000),
@@ -171,14 +180,8 @@ function schema(demo: boolean) {
         message: "is required when HMAC_ENABLED is true",
       });
     }
-    if (env.ADMIN_TOKEN !== undefined && env.ADMIN_TOKEN.length < 24 && !demo) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["ADMIN_TOKEN"],
-        message: "looks like a placeholder; use at least 24 random characters",
-      });
-    }
-  });
+    // Also with a bad field elsewhere, so every problem is reported at once.
+  }, { when: () => true });
 }
 
 /** The default KV file: `$STATE_DIRECTORY/relay.kv` under systemd, else `./data/relay.kv`. */
