@@ -100,14 +100,17 @@ export class VisitorHub {
     this.#count--;
   }
 
-  /** Delivers an event to every socket of its chat; returns how many sockets it went to. */
-  broadcast(event: ChatEvent): number {
+  /**
+   * Delivers an event to every socket of its chat (only to legacy ones with `legacyOnly`);
+   * returns how many sockets it went to.
+   */
+  broadcast(event: ChatEvent, legacyOnly = false): number {
     const peers = this.#chats.get(event.chatId);
     if (!peers) return 0;
     const count = peers.size;
     const data = JSON.stringify(event);
     for (const peer of peers) {
-      const frame = peer.legacy ? peer.legacy.frame(event) : data;
+      const frame = peer.legacy ? peer.legacy.frame(event) : legacyOnly ? null : data;
       if (frame === null) continue;
       if (peer.backlog) {
         if (peer.backlog.length >= MAX_BACKLOG) this.#drop(event.chatId, peer, "backlog full");
