@@ -521,8 +521,12 @@ Deno.test("a legacy socket sees only the original frames while our worker stream
 });
 
 Deno.test("the original HMAC scheme is accepted beside ours; wrong, stale and unsigned requests are refused", async () => {
-  await withRelay({ HMAC_ENABLED: "true", HMAC_SECRET }, async (relay) => {
+  await withRelay({ HMAC_ENABLED: "true", HMAC_SECRET, BASE_PATH: "/terrarium" }, async (relay) => {
     const worker = new OriginalWorker(relay.url, HMAC_SECRET);
+    // Behind the base path the original worker still signs the path from /api on.
+    const underBase = new OriginalWorker(`${relay.url}/terrarium`, HMAC_SECRET);
+    assertEquals(await underBase.fetchOpenChats(), []);
+    assertEquals(await underBase.postWorkerStatus(STATUS_REPORT), { ok: true });
     // The test's model of json.dumps against what CPython printed for this body.
     assertEquals(
       pyDumps(STATUS_REPORT, true),
