@@ -16,6 +16,7 @@
  * - The smoke script: `curl -fsSL` of health (with the code), open chats and
  *   `/api/metrics` (with the service token) under the base path.
  */
+import { join } from "node:path";
 import { assert, assertEquals } from "./_assert.ts";
 import {
   assertError,
@@ -26,7 +27,7 @@ import {
   visitorToken,
   workerRequest,
 } from "./_clients.ts";
-import { TEST_SECRETS, withRelay } from "./_relay_process.ts";
+import { freePort, TEST_SECRETS, withRelay } from "./_relay_process.ts";
 
 const CODE = TEST_SECRETS.CHAT_PASSWORD;
 const SERVICE = TEST_SECRETS.SERVICE_TOKEN;
@@ -674,5 +675,89 @@ Deno.test("a page on a refused origin is logged once per minute with the expecte
     assertEquals(line.origin, "https://elsewhere.example");
     assert(String(line.allowedOrigins).includes("unset"), line.allowedOrigins);
     assert(String(line.hint).includes("ALLOWED_ORIGINS"), "names the setting");
+  });
+});
+
+Deno.test("behind the original nginx locations, the smoke script and a legacy turn still work", async () => {
+  await withRelay({ BASE_PATH: "/terrarium" }, async (relay) => {
+    const dir = await Deno.makeTempDir({ prefix: "terrarium-nginx-legacy-" });
+    const port = freePort();
+    const upstream = `http://127.0.0.1:${relay.port}`;
+    // The original DEPLOYMENT.md locations (nginx strips /terrarium), ports changed only.
+    const socketLocation = (path: string) =>
+      `    location /terrarium${path} {\n      proxy_pass ${upstream}${path};\n` +
+      `      proxy_http_version 1.1;\n      proxy_set_header Upgrade $http_upgrade;\n` +
+      `      proxy_set_header Connection "upgrade";\n      proxy_set_header Host $host;\n    }\n`;
+    await Deno.writeTextFile(
+      join(dir, "nginx.conf"),
+      `pid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\nevents {}\nhttp {\n  access_log off;\n` +
+        `  client_body_temp_path ${dir}/body;\n  proxy_temp_path ${dir}/proxy;\n` +
+        `  server {\n    listen 127.0.0.1:${port};\n    server_name localhost;\n` +
+        `    location /terrarium/api/ {\n      proxy_pass ${upstream}/api/;\n` +
+        `      proxy_set_header Host $host;\n      proxy_set_header X-Real-IP $remote_addr;\n    }\n` +
+        socketLocation("/api/chat") + socketLocation("/api/worker/updates") + `  }\n}\n`,
+    );
+    const nginx = new Deno.Command("nginx", {
+      args: ["-p", dir, "-c", join(dir, "nginx.conf"), "-g", "daemon off; master_process off;"],
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    try {
+      const BASE = `http://127.0.0.1:${port}/terrarium`;
+      let health: Json = null;
+      for (let i = 0; i < 100 && !health; i++) {
+        health = await request(`${BASE}/api/health?accessCode=${CODE}`).then(
+          (r) => r.status === 200 ? r.body : null,
+          () => null,
+        );
+        if (!health) await new Promise((r) => setTimeout(r, 50));
+      }
+      assertEquals(health?.relay, "ok", "nginx answers");
+      const smoke = async (path: string) => {
+        const res = await request(`${BASE}${path}`, { headers: { "x-service-token": SERVICE } });
+        assertEquals(res.status, 200, path);
+        return res.body;
+      };
+      assertEquals(await smoke("/api/chats/open"), { chatIds: [] });
+      assertEquals(typeof (await smoke("/api/metrics")).http.requests, "number");
+
+      const chatId = crypto.randomUUID();
+      const page = new OriginalPage(BASE, chatId);
+      // A browser on the site's own host sends its Origin; nginx passes `Host $host`.
+      page.socket = new RecordingSocket(
+        `${wsBase(BASE)}/api/chat?chatId=${chatId}&accessCode=${CODE}`,
+        { origin: "http://127.0.0.1" },
+      );
+      await page.socket.opened;
+      const worker = new OriginalWorker(BASE);
+      const updates = worker.updates();
+      await updates.waitFor((es) => es.some((e) => e.type === "hello"), 10_000, "hello");
+
+      const sent = await page.send("Through the old nginx?");
+      await updates.waitFor((es) => es.some((e) => e.messageId === sent.id), 10_000, "activity");
+      assertEquals((await worker.fetchMessages(chatId)).map((m: Json) => m.id), [sent.id]);
+      await worker.postWorkerState(chatId, "processing");
+      await worker.postAgentChunk(chatId, "Yes, ");
+      await worker.postAgentMessage(chatId, "Yes, through it.");
+      await worker.postAgentChunk(chatId, "", true);
+      await worker.postWorkerState(chatId, "responded");
+      await page.waitFor(
+        "the reply",
+        (p) => p.messages.some((m) => m.sender === "Terra") && p.workerState.state === "responded",
+      );
+      assertEquals(page.errors, []);
+      assertOriginalShapes(page.frames);
+      assertEquals(page.appended, ["Yes, "]);
+      assertEquals((await page.history()).map((m: Json) => m.content), [
+        "Through the old nginx?",
+        "Yes, through it.",
+      ]);
+      await Promise.all([page.socket.close(), updates.close()]);
+    } finally {
+      nginx.kill("SIGTERM");
+      await nginx.status;
+      await nginx.stderr.cancel();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
   });
 });
