@@ -99,11 +99,13 @@ export type HealthLink = z.infer<typeof HealthLink>;
  * are read as UTC and every time is rewritten as `Date#toISOString()`.
  */
 export function normaliseReportTime(value: string): string | null {
-  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/i
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/
     .exec(value);
   if (!match) return null;
   const fraction = (match[2] ?? "").slice(0, 3);
-  const ms = Date.parse(`${match[1]}${fraction ? `.${fraction}` : ""}${match[3] ?? "Z"}`);
+  // Date.parse wants "+HH:MM"; accept "+HHMM" too.
+  const zone = (match[3] ?? "Z").replace(/^([+-]\d{2})(\d{2})$/, "$1:$2");
+  const ms = Date.parse(`${match[1]}${fraction ? `.${fraction}` : ""}${zone}`);
   return Number.isFinite(ms) ? new Date(ms).toISOString() : null;
 }
 
