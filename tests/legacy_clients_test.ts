@@ -27,7 +27,7 @@ import {
   visitorToken,
   workerRequest,
 } from "./_clients.ts";
-import { freePort, TEST_SECRETS, withRelay } from "./_relay_process.ts";
+import { freePort, startRelay, TEST_SECRETS, withRelay } from "./_relay_process.ts";
 
 const CODE = TEST_SECRETS.CHAT_PASSWORD;
 const SERVICE = TEST_SECRETS.SERVICE_TOKEN;
@@ -218,6 +218,7 @@ class OriginalPage {
     url.searchParams.set("chatId", this.chatId);
     url.searchParams.set("accessCode", this.accessCode);
     this.socket = new RecordingSocket(url.toString());
+    this.#handled = 0;
     return this.socket;
   }
 
@@ -760,4 +761,42 @@ Deno.test("behind the original nginx locations, the smoke script and a legacy tu
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   });
+});
+
+Deno.test("after a relay restart mid-answer the original page reconnects to original frames only", async () => {
+  let relay = await startRelay({});
+  const { dir, port } = relay;
+  try {
+    const chatId = crypto.randomUUID();
+    const page = new OriginalPage(relay.url, chatId);
+    page.connect();
+    await page.socket!.opened;
+    const worker = new OriginalWorker(relay.url);
+    const sent = await page.send("Tell me a story");
+    assert((await worker.fetchOpenChats()).includes(chatId), "open");
+    await worker.postWorkerState(chatId, "processing");
+    await worker.postAgentChunk(chatId, "Once upon ");
+    await page.waitFor("the first words", (p) => p.stream === "Once upon ");
+
+    // SIGTERM: sockets get 1001, so the page reconnects (it does on any code but 1000).
+    assertEquals(await relay.stop(), 0);
+    assertEquals(await page.socket!.waitClosed(), 1001);
+    relay = await startRelay({}, { dir, port });
+    page.connect();
+    await page.waitFor("the state again", (p) => p.socket!.events.length > 0);
+    await worker.postAgentChunk(chatId, "a time.");
+    await page.waitFor("more words", (p) => p.stream === "Once upon a time.");
+    await worker.postAgentMessage(chatId, "Once upon a time.");
+    await worker.postAgentChunk(chatId, "", true);
+    await page.waitFor("the reply", (p) => p.messages.some((m) => m.sender === "Terra"));
+
+    assertEquals(page.errors, []);
+    assertOriginalShapes(page.frames);
+    assertEquals(page.messages.map((m) => m.id)[0], sent.id);
+    assertEquals((await page.history()).map((m: Json) => m.sender), ["Visitor", "Terra"]);
+    await page.socket!.close();
+  } finally {
+    await relay.kill();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
 });
