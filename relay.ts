@@ -13,6 +13,7 @@ import { ChatService } from "./lib/relay/chat_service.ts";
 import { isRemoteKv, loadRelayConfig, type RelayConfig } from "./lib/relay/config.ts";
 import { kvFileProblem } from "./lib/relay/kv_file_check.ts";
 import { relayMetrics } from "./lib/relay/metrics.ts";
+import { LogRing } from "./lib/relay/metrics_snapshot.ts";
 import { RateLimiter } from "./lib/relay/rate_limiter.ts";
 import { relayApp } from "./lib/relay/relay_app.ts";
 import { CLOSE_GOING_AWAY } from "./lib/relay/visitor_socket.ts";
@@ -63,7 +64,17 @@ async function main(): Promise<number> {
     console.error(`terrarium-relay: ${error.message}`);
     return 78; // EX_CONFIG: systemd will not hammer-restart a misconfigured unit (see the unit)
   }
-  const log = new Logger("relay", config.logLevel);
+  const recentLogs = new LogRing(50, [
+    config.chatPassword,
+    config.serviceToken,
+    config.adminToken,
+    config.hmacSecret,
+  ]);
+  const log = new Logger("relay", config.logLevel, (line) => {
+    // deno-lint-ignore no-console
+    console.log(line);
+    recentLogs.push(line);
+  });
   if (config.demoMode) {
     log.warn("demo mode: default secrets are accepted; do not expose this relay");
   }
@@ -88,6 +99,7 @@ async function main(): Promise<number> {
     ipLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerIp),
     chatLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerChat),
     frontendServed: config.webDir !== "" && existsSync(join(config.webDir, "index.html")),
+    recentLogs,
   };
   if (!deps.frontendServed) log.info("no page to serve", { webDir: config.webDir });
   const app = relayApp(deps);

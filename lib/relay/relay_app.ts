@@ -13,6 +13,7 @@ import { clientKey } from "./client_key.ts";
 import type { RelayDeps } from "./deps.ts";
 import { RelayError, storeFailure } from "./errors.ts";
 import { isUpgrade, type RelayContext, type RelayEnv } from "./http.ts";
+import { metricsSnapshot } from "./metrics_snapshot.ts";
 import { decodePagePath, StaticFiles } from "./static_files.ts";
 import { visitorRoutes } from "./visitor_routes.ts";
 import { visitorSocket } from "./visitor_socket.ts";
@@ -26,6 +27,7 @@ function routeGroup(path: string, basePath: string): string {
     return "worker";
   }
   if (p.startsWith("/api/admin")) return "admin";
+  if (p === "/api/metrics") return "metrics";
   if (p.startsWith("/api/")) return "visitor";
   return p === "/metrics" || p === "/healthz" ? p.slice(1) : "page";
 }
@@ -52,7 +54,13 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
     const ip = resolveClientIp(c.req.raw.headers, remoteIp);
     c.set("clientIp", ip);
     c.set("clientKey", clientKey(ip));
+    const startedAt = performance.now();
     await next();
+    metrics.inc(
+      "terrarium_http_request_seconds_total",
+      undefined,
+      (performance.now() - startedAt) / 1000,
+    );
     metrics.inc("terrarium_http_requests_total", {
       group: routeGroup(c.req.path, config.basePath),
       status: String(c.res.status),
@@ -93,7 +101,11 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
     }),
   );
   api.get("/chat", (c) => visitorSocket(c, deps));
-  api.get("/worker/updates", auth.requireWorker(), (c) => workerSocket(c, deps));
+  api.get("/worker/updates", async (c) => workerSocket(c, deps, await auth.workerSocket(c)));
+  api.get("/metrics", async (c) => {
+    await auth.serviceOrAdmin(c);
+    return c.json(metricsSnapshot(deps));
+  });
   api.route("/", visitorRoutes(deps));
   api.route("/", workerRoutes(deps));
   api.route("/", adminRoutes(deps));
@@ -102,14 +114,8 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
   });
 
   const healthz = () => new Response("ok\n", { headers: { "content-type": "text/plain" } });
-  const metricsRoute = (c: RelayContext) => {
-    if (!auth.serviceOrAdmin(c)) {
-      throw new RelayError(
-        401,
-        "missing_credentials",
-        "Metrics need the service token or the admin token",
-      );
-    }
+  const metricsRoute = async (c: RelayContext) => {
+    await auth.serviceOrAdmin(c);
     return new Response(metrics.render(), {
       headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
     });
