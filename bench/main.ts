@@ -1,12 +1,16 @@
 /**
- * `deno task bench [--quick] [--out=PATH] [--only=memory,fanout,pipeline] [--target=relay,bare]
- * [--sockets=1,100]
+ * `deno task bench [--quick] [--out=PATH] [--only=memory,fanout,pipeline,capacity]
+ * [--target=relay,bare] [--sockets=1,100]
+ * [--capacity-steps=100,300] [--capacity-post-steps=50,100] [--capacity-via=socket,http]
+ * [--capacity-seconds=N] [--capacity-procs=N]
  * [--relay-flags=--cpu-prof,--cpu-prof-dir=DIR]`: measures the relay against a bare Deno
  * WebSocket forwarder (SPEC §8, issue 7), prints a table and writes it into
  * docs/BENCHMARKS.md. Every server under test and every load generator is its own process,
  * pinned to its own core when `taskset` is there; everything runs on 127.0.0.1.
  */
 import { fileURLToPath } from "node:url";
+import { type CapacitySettings, loadAverage, runCapacity } from "./capacity.ts";
+import { CAPACITY_BEGIN, CAPACITY_END, renderCapacity } from "./capacity_report.ts";
 import type { FanoutResult } from "./fanout.ts";
 import type { LoadJob, MemoryPoint } from "./load.ts";
 import type { PipelineResult } from "./pipeline.ts";
@@ -34,6 +38,17 @@ const FULL = {
   turns: 5,
   words: 100,
   modelDelayMs: 20,
+  capacity: {
+    socketSteps: [100, 300, 1000, 2000],
+    postSteps: [50, 100, 300],
+    vias: ["socket", "http"],
+    chunksPerSecond: 20,
+    seconds: 10,
+    multiEvery: 50,
+    multiVisitors: 5,
+    chatsPerWorker: 50,
+    chatsPerProcess: 1000,
+  } as CapacitySettings,
 };
 const QUICK: typeof FULL = {
   ...FULL,
@@ -44,6 +59,7 @@ const QUICK: typeof FULL = {
   settleMs: 800,
   turns: 2,
   words: 40,
+  capacity: { ...FULL.capacity, socketSteps: [100, 300], postSteps: [50, 100], seconds: 3 },
 };
 
 function flag(name: string): string | undefined {
@@ -53,8 +69,17 @@ function flag(name: string): string | undefined {
 const quick = Deno.args.includes("--quick");
 const settings = { ...(quick ? QUICK : FULL) };
 if (flag("sockets")) settings.socketCounts = flag("sockets")!.split(",").map(Number);
+const numbers = (name: string) => flag(name)?.split(",").map(Number);
+settings.capacity = {
+  ...settings.capacity,
+  socketSteps: numbers("capacity-steps") ?? settings.capacity.socketSteps,
+  postSteps: numbers("capacity-post-steps") ?? settings.capacity.postSteps,
+  vias: (flag("capacity-via")?.split(",") as CapacitySettings["vias"]) ?? settings.capacity.vias,
+  seconds: Number(flag("capacity-seconds") ?? settings.capacity.seconds),
+  processes: flag("capacity-procs") ? Number(flag("capacity-procs")) : undefined,
+};
 const out = flag("out") ?? "docs/BENCHMARKS.md";
-const only = new Set((flag("only") ?? "memory,fanout,pipeline").split(","));
+const only = new Set((flag("only") ?? "memory,fanout,pipeline,capacity").split(","));
 const targets = new Set((flag("target") ?? "bare,relay").split(","));
 const relayFlags = flag("relay-flags")?.split(",") ?? [];
 const { server: serverCore, load: loadCore } = cores();
@@ -161,10 +186,29 @@ if (only.has("pipeline") && targets.has("relay")) {
     }));
 }
 
-const section = renderReport(results);
+let capacitySection: string | null = null;
+if (only.has("capacity")) {
+  const loadBefore = loadAverage();
+  const capacity = await runCapacity(settings.capacity, { loadCore, targets, withServer, log });
+  const m = results.machine;
+  capacitySection = renderCapacity(capacity, {
+    date: results.date,
+    command: results.command,
+    machine: `${m.cpu}, ${m.cores} cores, Deno ${m.deno}`,
+    pinned: results.pinned,
+    load: `${loadBefore} before, ${loadAverage()} after`,
+  });
+}
+
+// A capacity-only run leaves the other generated section (and its figures) as it was.
+const mainPhases = ["memory", "fanout", "pipeline"].some((p) => only.has(p));
+const section = mainPhases ? renderReport(results) : null;
 // deno-lint-ignore no-console
-console.log(section);
+console.log([section, capacitySection].filter(Boolean).join("\n\n"));
 if (out !== "-") {
-  await writeReport(out, section);
+  if (section) await writeReport(out, section);
+  if (capacitySection) {
+    await writeReport(out, capacitySection, { begin: CAPACITY_BEGIN, end: CAPACITY_END });
+  }
   log(`wrote ${out} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }
