@@ -9,16 +9,20 @@
  */
 import { newId } from "../id.ts";
 import type { Logger } from "../log.ts";
-import type {
-  AgentChunkRequest,
-  AgentReplyRequest,
-  AssistantChunkEvent,
-  ChatEvent,
-  ChatMessage,
-  RenewResponse,
-  Turn,
-  WorkerStateEvent,
-  WorkerStateName,
+import {
+  type AgentChunkRequest,
+  type AgentReplyRequest,
+  type AssistantChunkEvent,
+  type ChatEvent,
+  type ChatMessage,
+  DEFAULT_SITE_PROFILE,
+  type RenewResponse,
+  type SiteProfile,
+  type Turn,
+  type TurnFailRequest,
+  type TurnFailure,
+  type WorkerStateEvent,
+  type WorkerStateName,
 } from "../protocol.ts";
 import { chatKey, messageKey, partialKey } from "./_kv_keys.ts";
 import { ChatLanes } from "./chat_lanes.ts";
@@ -55,6 +59,8 @@ export class ChatService {
   /** Queue position last announced per waiting chat. */
   #announced = new Map<string, number>();
   #announcing: Promise<void> = Promise.resolve();
+  /** The operator's site words, read once at start and on every publish. */
+  #site: SiteProfile | null = null;
 
   constructor(kv: Deno.Kv, config: RelayConfig, log: Logger) {
     this.#config = config;
@@ -80,6 +86,7 @@ export class ChatService {
     this.#metrics = metrics;
     const open = await this.queue.load();
     await this.registry.load();
+    this.#site = await this.store.getSiteProfile();
     this.#log.info("store loaded", { openTurns: open });
     void this.#announcePositions();
   }
@@ -123,7 +130,10 @@ export class ChatService {
       const atomic = this.store.kv.atomic()
         .set(messageKey(chatId, seq), message)
         .set(chatKey(chatId), chat);
-      await this.queue.enqueue(TurnQueue.newTurn(chatId, message.id, now.getTime()), atomic);
+      await this.queue.enqueue(
+        { ...TurnQueue.newTurn(chatId, message.id, now.getTime()), messageSeq: seq },
+        atomic,
+      );
       this.#metrics?.inc("terrarium_messages_total", { sender: "Visitor" });
       this.visitors.broadcast({ type: "message", ...message });
       this.workers.broadcast({
@@ -182,6 +192,66 @@ export class ChatService {
     });
     await this.setWorkerState(chatId, "processing", "Stopping…");
     return { cancelled: true };
+  }
+
+  /**
+   * The visitor retries a message whose turn failed: the failure is cleared and the turn
+   * waits in the queue again. 404 for a message that is not the visitor's in this chat,
+   * 409 `not_failed` when its turn did not fail.
+   */
+  retry(chatId: string, messageId: string): Promise<void> {
+    return this.#lanes.run(chatId, async () => {
+      const turn = await this.queue.get(messageId);
+      if (!turn || turn.chatId !== chatId) {
+        throw new RelayError(
+          404,
+          "unknown_message",
+          `No message "${messageId}" of yours in this chat`,
+        );
+      }
+      if (turn.status !== "failed") throw notFailed();
+      // Each re-opened turn counts against the same cap as a new message.
+      if (this.queue.openTurnsOf(chatId).length >= this.#config.maxPendingTurnsPerChat) {
+        throw new RelayError(
+          429,
+          "too_many_pending",
+          "Terra is still working on your other messages, so wait for those answers before you retry.",
+          { retryAfterSeconds: 5 },
+        );
+      }
+      const visitor = await this.#visitorMessage(turn);
+      const atomic = this.store.kv.atomic();
+      if (visitor) {
+        const { failure: _failure, ...cleared } = visitor;
+        atomic.set(messageKey(chatId, visitor.seq), cleared);
+      }
+      const reopened = await this.queue.reopen(turn.id, atomic);
+      if (!reopened) throw notFailed();
+      this.#metrics?.inc("terrarium_turns_total", { transition: "retried" });
+      this.#log.info("turn retried", { chatId, turnId: turn.id });
+      this.workers.broadcast({
+        type: "chat_activity",
+        chatId,
+        messageId: turn.messageId,
+        emittedAt: new Date().toISOString(),
+      });
+      this.#announced.delete(chatId);
+      await this.#setStateInLane(chatId, "queued", "Waiting for Terra", undefined, {
+        turnId: turn.id,
+      });
+      void this.#announcePositions();
+    });
+  }
+
+  /** The operator's site words, or the built-in defaults before a worker published any. */
+  siteProfile(): SiteProfile {
+    return this.#site ?? DEFAULT_SITE_PROFILE;
+  }
+
+  /** Stores the site words a worker publishes. */
+  async publishSite(profile: SiteProfile): Promise<void> {
+    await this.store.setSiteProfile(profile);
+    this.#site = profile;
   }
 
   /**
@@ -276,7 +346,7 @@ export class ChatService {
         ? await this.queue.get(chunk.turnId)
         : this.queue.currentTurn(chatId);
       if (chunk.turnId && (!turn || turn.chatId !== chatId)) throw unknownTurn(chunk.turnId);
-      if (turn && (turn.status === "done" || turn.status === "cancelled")) return null;
+      if (turn && (turn.status !== "pending" && turn.status !== "leased")) return null;
       if (turn && chunk.leaseId && turn.leaseId !== chunk.leaseId) {
         throw new RelayError(409, "lease_lost", "This worker no longer holds the turn's lease");
       }
@@ -333,6 +403,25 @@ export class ChatService {
     reply: AgentReplyRequest,
   ): Promise<{ message: ChatMessage; duplicate: boolean }> {
     return this.#lanes.run(chatId, () => this.#storeReply(chatId, reply));
+  }
+
+  /**
+   * A worker reports that the turn failed: the turn closes as `failed`, the failure is kept
+   * on the visitor message (for the operator and the Retry row), text streamed before the
+   * failure is stored as an `interrupted` reply, and the visitor gets an `error` state.
+   * The error sentence is never stored as Terra's words. A repeated report is a no-op.
+   */
+  async failTurn(
+    turnId: string,
+    report: TurnFailRequest,
+    chatId?: string,
+  ): Promise<{ ok: true; duplicate: boolean }> {
+    const found = await this.queue.get(turnId);
+    if (!found || (chatId !== undefined && found.chatId !== chatId)) throw unknownTurn(turnId);
+    return await this.#lanes.run(
+      found.chatId,
+      () => this.#failInLane(found.chatId, turnId, report),
+    );
   }
 
   /** Sets and broadcasts a chat's worker state. */
@@ -401,6 +490,13 @@ export class ChatService {
     if (turn && (turn.status === "done" || turn.status === "cancelled")) {
       return { message: await this.#existingReply(turn), duplicate: true };
     }
+    if (turn?.status === "failed") {
+      throw new RelayError(
+        409,
+        "turn_failed",
+        "This message's turn failed; it is answered after a retry",
+      );
+    }
     const now = new Date().toISOString();
     const seq = await this.store.nextSeq(chatId);
     const message: ChatMessage = {
@@ -413,6 +509,7 @@ export class ChatService {
     };
     if (turn) message.replyTo = turn.id;
     if (reply.stopped) message.stopped = true;
+    if (reply.sources?.length) message.sources = reply.sources;
     if (!ChatStore.fits(message)) {
       throw new RelayError(
         413,
@@ -445,6 +542,81 @@ export class ChatService {
     );
     void this.#announcePositions();
     return { message, duplicate: false };
+  }
+
+  async #failInLane(
+    chatId: string,
+    turnId: string,
+    report: TurnFailRequest,
+  ): Promise<{ ok: true; duplicate: boolean }> {
+    const turn = await this.queue.get(turnId);
+    if (!turn) throw unknownTurn(turnId);
+    if (turn.status === "failed") return { ok: true, duplicate: true };
+    if (turn.status === "done" || turn.status === "cancelled") {
+      throw new RelayError(409, "turn_closed", "This turn was already answered or stopped");
+    }
+    if (turn.leaseId !== report.leaseId) {
+      throw new RelayError(409, "lease_lost", "This worker no longer holds the turn's lease");
+    }
+    const now = new Date().toISOString();
+    const failure: TurnFailure = { code: report.code, error: report.error, failedAt: now };
+    const atomic = this.store.kv.atomic().delete(partialKey(chatId));
+    const visitor = await this.#visitorMessage(turn);
+    if (visitor) atomic.set(messageKey(chatId, visitor.seq), { ...visitor, failure });
+    let interrupted: ChatMessage | null = null;
+    if (report.partial?.trim()) {
+      interrupted = {
+        id: newId(),
+        chatId,
+        sender: "Terra",
+        content: report.partial,
+        createdAt: now,
+        seq: await this.store.nextSeq(chatId),
+        replyTo: turn.id,
+        interrupted: true,
+      };
+      // What the visitor saw is worth more than its tail: cut it until it fits a KV value.
+      while (!ChatStore.fits(interrupted)) {
+        interrupted.content = interrupted.content.slice(
+          0,
+          Math.floor(interrupted.content.length * 0.8),
+        );
+      }
+      atomic.set(messageKey(chatId, interrupted.seq), interrupted);
+    }
+    const closed = await this.queue.close(
+      turn.id,
+      "failed",
+      interrupted?.seq ?? null,
+      atomic,
+      failure,
+    );
+    if (!closed) {
+      throw new RelayError(409, "conflict", "The turn changed while its failure was stored; retry");
+    }
+    this.#partials.forget(chatId);
+    this.#metrics?.inc("terrarium_turns_total", { transition: "failed" });
+    this.#log.warn("turn failed", { chatId, turnId, code: report.code });
+    if (interrupted) {
+      this.#metrics?.inc("terrarium_messages_total", { sender: "Terra" });
+      this.visitors.broadcast({ type: "message", ...interrupted });
+    }
+    await this.#setStateInLane(chatId, "error", report.error, undefined, {
+      turnId,
+      code: report.code,
+    });
+    void this.#announcePositions();
+    return { ok: true, duplicate: false };
+  }
+
+  /** The visitor message a turn answers (found by scanning for turns stored without its seq). */
+  async #visitorMessage(turn: TurnRecord): Promise<ChatMessage | null> {
+    if (turn.messageSeq !== undefined) {
+      const message = await this.store.getMessage(turn.chatId, turn.messageSeq);
+      if (message?.id === turn.messageId) return message;
+    }
+    const messages = await this.store.listMessages(turn.chatId);
+    return messages.find((m) => m.id === turn.messageId) ?? null;
   }
 
   async #existingReply(turn: TurnRecord): Promise<ChatMessage> {
@@ -494,6 +666,7 @@ export class ChatService {
     state: WorkerStateName,
     detail: string,
     queuePosition?: number,
+    about: { turnId?: string; code?: string } = {},
   ): Promise<WorkerStateEvent> {
     const event: WorkerStateEvent = {
       type: "workerState",
@@ -504,6 +677,8 @@ export class ChatService {
       seq: await this.store.nextSeq(chatId),
     };
     if (queuePosition !== undefined) event.queuePosition = queuePosition;
+    if (about.turnId) event.turnId = about.turnId;
+    if (about.code) event.code = about.code;
     await this.store.setWorkerState(event);
     this.visitors.broadcast(event);
     return event;
@@ -524,6 +699,14 @@ export class ChatService {
     }).catch((error) => this.#log.error("queue announcement failed", { error }));
     return this.#announcing;
   }
+}
+
+function notFailed(): RelayError {
+  return new RelayError(
+    409,
+    "not_failed",
+    "This message has not failed, so there is nothing to retry",
+  );
 }
 
 function unknownTurn(turnId: string): RelayError {

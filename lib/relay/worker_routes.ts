@@ -5,6 +5,8 @@ import {
   AgentReplyRequest,
   ClaimRequest,
   LeaseRequest,
+  SiteProfile,
+  TurnFailRequest,
   WorkerStateRequest,
   WorkerStatusRequest,
 } from "../protocol.ts";
@@ -72,6 +74,16 @@ export function workerRoutes(deps: RelayDeps): Hono<RelayEnv> {
   app.post("/worker/turns/:turnId/release", async (c) => {
     const body = await readBody(c, LeaseRequest);
     await service.release(turnIdParam(c.req.param("turnId")), body.leaseId);
+    return c.json({ ok: true });
+  });
+
+  app.post("/worker/turns/:turnId/fail", async (c) => {
+    const body = await readBody(c, TurnFailRequest);
+    return c.json(await service.failTurn(turnIdParam(c.req.param("turnId")), body));
+  });
+
+  app.put("/worker/site", async (c) => {
+    await service.publishSite(await readBody(c, SiteProfile));
     return c.json({ ok: true });
   });
 
