@@ -40,6 +40,38 @@ export type ErrorBody = z.infer<typeof ErrorBody>;
 // ---------------------------------------------------------------------------------------
 // Stored records as they appear on the wire
 
+/** Most sources one reply carries (issue 16: compact links under the answer). */
+export const MAX_SOURCES = 8;
+
+/** Where a source came from: a cached site page, a GitHub file, a live fetch, a web search. */
+export const SourceKind = z.enum(["page", "github", "live", "web"]);
+export type SourceKind = z.infer<typeof SourceKind>;
+
+/** A page a turn's tools returned; `url` is http(s) only, so the page can link it safely. */
+export const Source = z.object({
+  url: z.string().max(2048).url().refine((u) => /^https?:\/\//i.test(u), {
+    message: "source url must be http or https",
+  }),
+  title: z.string().max(300),
+  kind: SourceKind,
+});
+export type Source = z.infer<typeof Source>;
+
+/** A reply's sources: at most `MAX_SOURCES`, deduplicated by url. */
+export const Sources = z.array(Source).max(MAX_SOURCES).refine(
+  (list) => new Set(list.map((s) => s.url)).size === list.length,
+  { message: "sources must not repeat a url" },
+);
+
+/** Why a turn failed: kept on the visitor message for the operator and the Retry row. */
+export const TurnFailure = z.object({
+  code: z.string().max(80),
+  /** A whole visitor-facing sentence. */
+  error: z.string().max(500),
+  failedAt: IsoTime,
+});
+export type TurnFailure = z.infer<typeof TurnFailure>;
+
 /** A chat message; `seq` orders it among the chat's events, `replyTo` links Terra's answer. */
 export const ChatMessage = z.object({
   id: Id,
@@ -52,6 +84,12 @@ export const ChatMessage = z.object({
   replyTo: z.string().optional(),
   /** Terra only: the visitor stopped the answer; `content` is what was generated. */
   stopped: z.boolean().optional(),
+  /** Terra only: a failure cut the stream after some text; `content` is the partial text. */
+  interrupted: z.boolean().optional(),
+  /** Terra only: the pages the turn's tools returned (at most 8, one per url). */
+  sources: Sources.optional(),
+  /** Visitor only: this message's turn failed; cleared when a retry re-opens it. */
+  failure: TurnFailure.optional(),
 });
 export type ChatMessage = z.infer<typeof ChatMessage>;
 
@@ -160,6 +198,8 @@ export const AgentReplyRequest = z.object({
   replyTo: Id.optional(),
   leaseId: Id.optional(),
   stopped: z.boolean().optional(),
+  /** The pages the turn's tools returned (at most 8, one per url). */
+  sources: Sources.optional(),
 });
 export type AgentReplyRequest = z.infer<typeof AgentReplyRequest>;
 
@@ -175,6 +215,51 @@ export const AgentChunkRequest = z.object({
   leaseId: Id.optional(),
 });
 export type AgentChunkRequest = z.input<typeof AgentChunkRequest>;
+
+/**
+ * `POST /api/worker/turns/:turnId/fail` (worker): the turn failed. Closes the turn and
+ * records the failure on its visitor message; a non-empty `partial` is also stored as a
+ * Terra message marked `interrupted`.
+ */
+export const TurnFailRequest = z.object({
+  leaseId: Id,
+  code: z.string().min(1).max(80),
+  /** A whole visitor-facing sentence. */
+  error: z.string().min(1).max(500),
+  partial: z.string().optional(),
+});
+export type TurnFailRequest = z.infer<typeof TurnFailRequest>;
+
+/** The operator's words for the page: `GET /api/site` (public), `PUT /api/worker/site`. */
+export const SiteProfile = z.object({
+  siteName: z.string().max(80),
+  assistantName: z.string().max(40),
+  /** Shown on the gate above the code field: who Terra is. */
+  gateText: z.string().max(600),
+  /** How a visitor gets an access code. */
+  accessHelp: z.string().max(600),
+  /** The first thing Terra says in a new chat; Markdown. */
+  greeting: z.string().max(1200),
+  suggestions: z.array(z.string().min(1).max(160)).max(4),
+  /** Shown while no worker or model is there to answer. */
+  offlineText: z.string().max(600),
+});
+export type SiteProfile = z.infer<typeof SiteProfile>;
+
+/** What `GET /api/site` answers before an operator published anything. */
+export const DEFAULT_SITE_PROFILE: SiteProfile = {
+  siteName: "Terrarium",
+  assistantName: "Terra",
+  gateText: "Terra is an AI assistant that answers questions about this site and its author.",
+  accessHelp: "Ask the site owner for an access code.",
+  greeting: "Hi, I'm Terra. Ask me anything about this site.",
+  suggestions: [],
+  offlineText:
+    "Terra is offline right now — leave a question and it will be answered when Terra is back.",
+};
+
+/** `POST /api/chat/:chatId/messages/:messageId/retry` (visitor): re-open a failed turn. */
+export const RetryResponse = z.object({ ok: z.literal(true) });
 
 /** `POST /api/chat/:chatId/worker-state` (worker). */
 export const WorkerStateRequest = z.object({
@@ -233,6 +318,10 @@ export const WorkerStateEvent = z.object({
   seq: z.number().int().nonnegative(),
   /** While queued: distinct chats ahead of this one (SPEC §3 queue position). */
   queuePosition: z.number().int().nonnegative().optional(),
+  /** The visitor message whose turn this is about (a failure's or a retry's). */
+  turnId: z.string().optional(),
+  /** With `state: "error"` for a failed turn: its `TurnFailure.code`. */
+  code: z.string().optional(),
 });
 export type WorkerStateEvent = z.infer<typeof WorkerStateEvent>;
 
@@ -344,6 +433,12 @@ export const WorkerClientEvent = z.discriminatedUnion("type", [
     requestId: RequestId.optional(),
   }),
   AgentReplyRequest.extend({ type: z.literal("reply"), chatId: ChatId, requestId: RequestId }),
+  TurnFailRequest.extend({
+    type: z.literal("fail"),
+    requestId: RequestId,
+    chatId: ChatId,
+    turnId: Id,
+  }),
   WorkerStatusRequest.extend({ type: z.literal("status") }),
   z.object({ type: z.literal("ping") }),
 ]);

@@ -66,7 +66,7 @@ Deno.test("slow tool calls cannot hold the worker's slot past the turn deadline"
 
     // Without the deadline the first turn alone would take 20 steps × 5 calls × 15 s.
     const injected = await replyIn(relay.url, token, "injected", 30_000);
-    assert(injected.content.startsWith("From fetch_live_page:"), injected.content);
+    assert(injected.content.startsWith("I could not fetch that page:"), injected.content);
     const honest = await replyIn(relay.url, token, "honest", 30_000);
     assertEquals(honest.content, "Hello there");
     // The cap per step (5 by default) ran at most 5 of the 8 calls; the deadline cut the rest.

@@ -21,3 +21,5 @@ export const openTurnsPrefix = () => ["open_turns"] as const;
 /** A worker's last heartbeat and component report. */
 export const workerKey = (workerId: string) => ["workers", workerId] as const;
 export const workersPrefix = () => ["workers"] as const;
+/** The operator's site words (`SiteProfile`), published by a worker. */
+export const siteProfileKey = () => ["site_profile"] as const;

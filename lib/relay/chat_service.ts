@@ -9,16 +9,19 @@
  */
 import { newId } from "../id.ts";
 import type { Logger } from "../log.ts";
-import type {
-  AgentChunkRequest,
-  AgentReplyRequest,
-  AssistantChunkEvent,
-  ChatEvent,
-  ChatMessage,
-  RenewResponse,
-  Turn,
-  WorkerStateEvent,
-  WorkerStateName,
+import {
+  type AgentChunkRequest,
+  type AgentReplyRequest,
+  type AssistantChunkEvent,
+  type ChatEvent,
+  type ChatMessage,
+  DEFAULT_SITE_PROFILE,
+  type RenewResponse,
+  type SiteProfile,
+  type Turn,
+  type TurnFailRequest,
+  type WorkerStateEvent,
+  type WorkerStateName,
 } from "../protocol.ts";
 import { chatKey, messageKey, partialKey } from "./_kv_keys.ts";
 import { ChatLanes } from "./chat_lanes.ts";
@@ -29,6 +32,7 @@ import { RelayError } from "./errors.ts";
 import type { Metrics } from "./metrics.ts";
 import { OpenTurnCaps } from "./open_turn_caps.ts";
 import { PartialAnswers } from "./partial_answers.ts";
+import { TurnFailures } from "./turn_failures.ts";
 import { toWireTurn, TurnQueue, type TurnRecord } from "./turn_queue.ts";
 import { VisitorHub } from "./visitor_hub.ts";
 import { WorkerHub } from "./worker_hub.ts";
@@ -58,6 +62,9 @@ export class ChatService {
   /** Queue position last announced per waiting chat. */
   #announced = new Map<string, number>();
   #announcing: Promise<void> = Promise.resolve();
+  /** The operator's site words, read once at start and on every publish. */
+  #site: SiteProfile | null = null;
+  readonly #failures: TurnFailures;
 
   constructor(kv: Deno.Kv, config: RelayConfig, log: Logger) {
     this.#config = config;
@@ -65,6 +72,20 @@ export class ChatService {
     this.store = new ChatStore(kv);
     this.#partials = new PartialAnswers(this.store, this.#lanes, log);
     this.queue = new TurnQueue(kv, config.turnLeaseMs);
+    this.#failures = new TurnFailures({
+      service: this,
+      lanes: this.#lanes,
+      partials: this.#partials,
+      log,
+      metrics: () => this.#metrics,
+      maxPendingTurnsPerChat: config.maxPendingTurnsPerChat,
+      setStateInLane: (chatId, state, detail, about) =>
+        this.#setStateInLane(chatId, state, detail, undefined, about),
+      requeued: (chatId) => {
+        this.#announced.delete(chatId);
+        void this.#announcePositions();
+      },
+    });
     this.registry = new WorkerRegistry(kv, config.workerStaleThresholdMs);
     this.#caps = new OpenTurnCaps(
       { perClient: config.maxOpenTurnsPerClient, total: config.maxOpenTurns },
@@ -87,6 +108,7 @@ export class ChatService {
     this.#metrics = metrics;
     const open = await this.queue.load();
     await this.registry.load();
+    this.#site = await this.store.getSiteProfile();
     this.#log.info("store loaded", { openTurns: open });
     void this.#announcePositions();
   }
@@ -149,7 +171,7 @@ export class ChatService {
         .set(messageKey(chatId, seq), message)
         .set(chatKey(chatId), chat);
       await this.queue.enqueue(
-        TurnQueue.newTurn(chatId, message.id, now.getTime(), key),
+        { ...TurnQueue.newTurn(chatId, message.id, now.getTime(), key), messageSeq: seq },
         atomic,
       );
       this.#metrics?.inc("terrarium_messages_total", { sender: "Visitor" });
@@ -210,6 +232,31 @@ export class ChatService {
     });
     await this.setWorkerState(chatId, "processing", "Stopping…");
     return { cancelled: true };
+  }
+
+  /**
+   * The visitor retries a message whose turn failed: the failure is cleared and the turn
+   * waits in the queue again (`turn_failures.ts`).
+   */
+  async retry(chatId: string, messageId: string, key: string): Promise<void> {
+    // A re-opened turn is an open turn again: it counts toward the same caps as a message.
+    const release = this.#caps.reserve(key);
+    try {
+      await this.#failures.retry(chatId, messageId, key);
+    } finally {
+      release();
+    }
+  }
+
+  /** The operator's site words, or the built-in defaults before a worker published any. */
+  siteProfile(): SiteProfile {
+    return this.#site ?? DEFAULT_SITE_PROFILE;
+  }
+
+  /** Stores the site words a worker publishes. */
+  async publishSite(profile: SiteProfile): Promise<void> {
+    await this.store.setSiteProfile(profile);
+    this.#site = profile;
   }
 
   /**
@@ -304,7 +351,7 @@ export class ChatService {
         ? await this.queue.get(chunk.turnId)
         : this.queue.currentTurn(chatId);
       if (chunk.turnId && (!turn || turn.chatId !== chatId)) throw unknownTurn(chunk.turnId);
-      if (turn && (turn.status === "done" || turn.status === "cancelled")) return null;
+      if (turn && (turn.status !== "pending" && turn.status !== "leased")) return null;
       if (turn && chunk.leaseId && turn.leaseId !== chunk.leaseId) {
         throw new RelayError(409, "lease_lost", "This worker no longer holds the turn's lease");
       }
@@ -361,6 +408,18 @@ export class ChatService {
     reply: AgentReplyRequest,
   ): Promise<{ message: ChatMessage; duplicate: boolean }> {
     return this.#lanes.run(chatId, () => this.#storeReply(chatId, reply));
+  }
+
+  /**
+   * A worker reports that the turn failed: kept on the visitor message, never stored as
+   * Terra's words (`turn_failures.ts`). A repeated report is a no-op.
+   */
+  failTurn(
+    turnId: string,
+    report: TurnFailRequest,
+    chatId?: string,
+  ): Promise<{ ok: true; duplicate: boolean }> {
+    return this.#failures.fail(turnId, report, chatId);
   }
 
   /** Sets and broadcasts a chat's worker state. */
@@ -429,6 +488,13 @@ export class ChatService {
     if (turn && (turn.status === "done" || turn.status === "cancelled")) {
       return { message: await this.#existingReply(turn), duplicate: true };
     }
+    if (turn?.status === "failed") {
+      throw new RelayError(
+        409,
+        "turn_failed",
+        "This message's turn failed; it is answered after a retry.",
+      );
+    }
     const now = new Date().toISOString();
     const seq = await this.store.nextSeq(chatId);
     const message: ChatMessage = {
@@ -441,6 +507,7 @@ export class ChatService {
     };
     if (turn) message.replyTo = turn.id;
     if (reply.stopped) message.stopped = true;
+    if (reply.sources?.length) message.sources = reply.sources;
     if (!ChatStore.fits(message)) {
       throw new RelayError(
         413,
@@ -522,6 +589,7 @@ export class ChatService {
     state: WorkerStateName,
     detail: string,
     queuePosition?: number,
+    about: { turnId?: string; code?: string } = {},
   ): Promise<WorkerStateEvent> {
     const event: WorkerStateEvent = {
       type: "workerState",
@@ -532,6 +600,8 @@ export class ChatService {
       seq: await this.store.nextSeq(chatId),
     };
     if (queuePosition !== undefined) event.queuePosition = queuePosition;
+    if (about.turnId) event.turnId = about.turnId;
+    if (about.code) event.code = about.code;
     await this.store.setWorkerState(event);
     this.visitors.broadcast(event);
     return event;

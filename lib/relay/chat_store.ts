@@ -3,7 +3,7 @@
  * the latest worker state and the partial answer. Turn records live in `turn_queue.ts`;
  * operations that must change a message and a turn together are committed there.
  */
-import type { ChatMessage, ChunkKind, WorkerStateEvent } from "../protocol.ts";
+import type { ChatMessage, ChunkKind, SiteProfile, WorkerStateEvent } from "../protocol.ts";
 import {
   chatKey,
   chatsPrefix,
@@ -11,6 +11,7 @@ import {
   messagesPrefix,
   partialKey,
   seqCeilingKey,
+  siteProfileKey,
   turnKey,
   workerStateKey,
 } from "./_kv_keys.ts";
@@ -128,6 +129,16 @@ export class ChatStore {
   /** Deletes the stored partial answer. */
   async deletePartial(chatId: string): Promise<void> {
     await this.kv.delete(partialKey(chatId));
+  }
+
+  /** The site words a worker published last, or null before any. */
+  async getSiteProfile(): Promise<SiteProfile | null> {
+    return (await this.kv.get<SiteProfile>(siteProfileKey())).value;
+  }
+
+  /** Stores the site words. */
+  async setSiteProfile(profile: SiteProfile): Promise<void> {
+    await this.kv.set(siteProfileKey(), profile);
   }
 
   /** Deletes a chat and everything stored under it, its closed turns included (retention). */

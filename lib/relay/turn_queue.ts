@@ -6,11 +6,12 @@
  * open ones in memory (loaded at start) and writes every change with `atomic().check()`.
  */
 import { newId } from "../id.ts";
-import type { Turn } from "../protocol.ts";
+import type { Turn, TurnFailure } from "../protocol.ts";
 import { openTurnKey, openTurnsPrefix, turnKey } from "./_kv_keys.ts";
 import { RelayError } from "./errors.ts";
 
-export type TurnStatus = "pending" | "leased" | "done" | "cancelled";
+/** `failed`: closed by a worker's failure report; a visitor retry re-opens it. */
+export type TurnStatus = "pending" | "leased" | "done" | "cancelled" | "failed";
 
 /** A turn as stored. `id` is the id of the visitor message it answers. */
 export interface TurnRecord {
@@ -24,8 +25,12 @@ export interface TurnRecord {
   workerId: string | null;
   leaseExpiresAtMs: number;
   cancelRequested: boolean;
-  /** Sequence number of the reply message once answered. */
+  /** Sequence number of the reply message once answered (or of an interrupted reply). */
   replySeq: number | null;
+  /** Sequence number of the visitor message (turns stored before issue 16 lack it). */
+  messageSeq?: number;
+  /** Why the turn failed, while it is `failed`. */
+  failure?: TurnFailure;
   /** The client key of the visitor who asked (`clientKey()`), for the open-turn caps. */
   clientKey?: string;
 }
@@ -199,19 +204,21 @@ export class TurnQueue {
   }
 
   /**
-   * Closes an open turn as `done` (answered; `replySeq` set) or `cancelled`, committing
-   * `atomic` (the caller's writes) in the same transaction. Returns false when the turn was
-   * already closed or changed under us.
+   * Closes an open turn as `done` (answered; `replySeq` set), `cancelled` or `failed` (with
+   * its `failure`), committing `atomic` (the caller's writes) in the same transaction.
+   * Returns null when the turn was already closed or changed under us.
    */
   async close(
     turnId: string,
-    status: "done" | "cancelled",
+    status: "done" | "cancelled" | "failed",
     replySeq: number | null,
     atomic: Deno.AtomicOperation,
+    failure?: TurnFailure,
   ): Promise<TurnRecord | null> {
     const open = this.#open.get(turnId);
     if (!open) return null;
     const next: TurnRecord = { ...open.record, status, replySeq, leaseId: null };
+    if (failure) next.failure = failure;
     const result = await atomic
       .check({ key: turnKey(turnId), versionstamp: open.versionstamp })
       .set(turnKey(turnId), next)
@@ -220,6 +227,42 @@ export class TurnQueue {
     if (!result.ok) return null;
     this.#open.delete(turnId);
     this.#announcedExpiry.delete(turnId);
+    return next;
+  }
+
+  /**
+   * Re-opens a `failed` turn as pending at the back of the queue (a visitor's retry),
+   * committing `atomic` with it. Returns null when the turn is not failed (any more).
+   */
+  async reopen(
+    turnId: string,
+    atomic: Deno.AtomicOperation,
+    nowMs = Date.now(),
+    clientKey?: string,
+  ): Promise<TurnRecord | null> {
+    const stored = await this.#kv.get<TurnRecord>(turnKey(turnId));
+    if (stored.value?.status !== "failed" || this.#open.has(turnId)) return null;
+    const { failure: _failure, ...rest } = stored.value;
+    // A new arrival time keeps the memory order and the KV index (after a restart) alike.
+    const next: TurnRecord = {
+      ...rest,
+      status: "pending",
+      createdAtMs: nowMs,
+      leaseId: null,
+      workerId: null,
+      leaseExpiresAtMs: 0,
+      cancelRequested: false,
+      replySeq: null,
+      // Whoever retries owns the open turn now (the open-turn caps count it for them).
+      ...(clientKey === undefined ? {} : { clientKey }),
+    };
+    const result = await atomic
+      .check({ key: turnKey(turnId), versionstamp: stored.versionstamp })
+      .set(turnKey(turnId), next)
+      .set(openTurnKey(nowMs, turnId), turnId)
+      .commit();
+    if (!result.ok) return null;
+    this.#open.set(turnId, { record: next, versionstamp: result.versionstamp });
     return next;
   }
 

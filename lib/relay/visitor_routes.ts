@@ -1,9 +1,18 @@
 /** Visitor HTTP routes (SPEC §3): session, messages, worker state, cancel, health. */
 import { Hono } from "hono";
-import { SessionRequest, VisitorMessageRequest } from "../protocol.ts";
+import { Id, SessionRequest, VisitorMessageRequest } from "../protocol.ts";
 import type { RelayDeps } from "./deps.ts";
 import { RelayError } from "./errors.ts";
-import { chatIdParam, intQuery, readBody, type RelayContext, type RelayEnv } from "./http.ts";
+import {
+  chatIdParam,
+  intQuery,
+  parseWith,
+  readBody,
+  type RelayContext,
+  type RelayEnv,
+} from "./http.ts";
+
+const RetryRequest = VisitorMessageRequest.pick({ accessCode: true });
 
 /** Throws 429 `rate_limited` when a limiter asked to `wait` seconds. */
 function limit(wait: number, what: string): void {
@@ -64,6 +73,35 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
       userAgent: c.req.header("user-agent") ?? "",
     });
     return c.json(message, 201);
+  });
+
+  // The gate shows the site words before any code is entered, so this needs no auth; a
+  // worker may publish new words at any time, so caches must ask again.
+  app.get("/site", (c) => {
+    c.header("cache-control", "no-cache");
+    return c.json(service.siteProfile());
+  });
+
+  app.post("/chat/:chatId/messages/:messageId/retry", async (c) => {
+    const chatId = chatIdParam(c);
+    // A bearer-token retry may have no body at all; a legacy one carries `{accessCode}`.
+    const text = await c.req.text();
+    let json: unknown = {};
+    try {
+      if (text.trim()) json = JSON.parse(text);
+    } catch {
+      throw new RelayError(400, "malformed_json", "The request body is not valid JSON.");
+    }
+    const body = parseWith(RetryRequest, json);
+    await auth.visitor(c, body.accessCode);
+    limit(ipLimiter.hit(c.get("clientKey")), "messages from your network");
+    limit(chatLimiter.hit(chatId), "messages in this chat");
+    const messageId = Id.safeParse(c.req.param("messageId"));
+    if (!messageId.success) {
+      throw new RelayError(404, "unknown_message", "No such message in this chat.");
+    }
+    await service.retry(chatId, messageId.data, c.get("clientKey"));
+    return c.json({ ok: true }, 202);
   });
 
   app.get("/chat/:chatId/worker-state", async (c) => {

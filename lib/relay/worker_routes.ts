@@ -6,6 +6,8 @@ import {
   type AssistantChunkEvent,
   ClaimRequest,
   LeaseRequest,
+  SiteProfile,
+  TurnFailRequest,
   WorkerStateRequest,
   WorkerStatusRequest,
 } from "../protocol.ts";
@@ -76,6 +78,16 @@ export function workerRoutes(deps: RelayDeps): Hono<RelayEnv> {
   app.post("/worker/turns/:turnId/release", async (c) => {
     const body = await readBody(c, LeaseRequest);
     await service.release(turnIdParam(c.req.param("turnId")), body.leaseId);
+    return c.json({ ok: true });
+  });
+
+  app.post("/worker/turns/:turnId/fail", async (c) => {
+    const body = await readBody(c, TurnFailRequest);
+    return c.json(await service.failTurn(turnIdParam(c.req.param("turnId")), body));
+  });
+
+  app.put("/worker/site", async (c) => {
+    await service.publishSite(await readBody(c, SiteProfile));
     return c.json({ ok: true });
   });
 

@@ -135,6 +135,8 @@ async function handle(
       const { message, duplicate } = await service.postReply(event.chatId, event);
       return { ...message, duplicate };
     }
+    case "fail":
+      return await service.failTurn(event.turnId, event, event.chatId);
     case "status":
       await service.registry.report(event.workerId ?? workerId, event);
       return {};

@@ -101,14 +101,14 @@ Deno.test("runToolLoop() feeds tool results back and streams the final answer", 
   assertEquals(reasoning.split("\n\n").length, 2, reasoning);
   assertEquals(offeredTools, [true, true]);
   assertEquals(activity, "Reading the profile…\n");
-  assertEquals(answer.startsWith("From get_profile:"), true);
+  assertEquals(answer.startsWith("From Morgan's profile:"), true, answer);
 });
 
 Deno.test("runToolLoop() stops offering tools after maxToolSteps and asks for an answer", async () => {
   const { result, answer, offeredTools } = await loop("[loop] [tool get_profile {}] Again!", 2);
   assertEquals(result.toolsUsed, ["get_profile", "get_profile"]);
   assertEquals(offeredTools, [true, true, false]);
-  assertEquals(answer.startsWith("From get_profile:"), true);
+  assertEquals(answer.startsWith("From Morgan's profile:"), true, answer);
 });
 
 Deno.test("runToolLoop() runs at most maxToolCallsPerStep calls, then asks for an answer", async () => {
@@ -123,7 +123,7 @@ Deno.test("runToolLoop() runs at most maxToolCallsPerStep calls, then asks for a
   // Every call the model made got an answer; the four over the cap say why they did not run.
   const codes = toolMessages[1]!.map((m) => m.code ?? "ran");
   assertEquals(codes, ["ran", "ran", ...Array(4).fill("too_many_tool_calls")]);
-  assertEquals(answer.startsWith("From get_profile:"), true);
+  assertEquals(answer.startsWith("From Morgan's profile:"), true, answer);
 });
 
 Deno.test("runToolLoop() cuts slow tools at the turn deadline and still answers", async () => {
@@ -138,7 +138,7 @@ Deno.test("runToolLoop() cuts slow tools at the turn deadline and still answers"
   assertEquals(result.toolsUsed, ["slow"]);
   assertEquals(toolMessages[1]!.map((m) => m.code), ["aborted", "turn_deadline", "turn_deadline"]);
   assertEquals(offeredTools, [true, false]);
-  assertEquals(answer.startsWith("From slow:"), true);
+  assertEquals(answer.startsWith("I could not use slow:"), true, answer);
 });
 
 Deno.test("a final answer that also runs out of time ends the turn with TurnDeadlineError", async () => {
