@@ -16,6 +16,7 @@ import { relayMetrics } from "./lib/relay/metrics.ts";
 import { LogRing } from "./lib/relay/metrics_snapshot.ts";
 import { RateLimiter } from "./lib/relay/rate_limiter.ts";
 import { relayApp } from "./lib/relay/relay_app.ts";
+import { kvStore } from "./lib/relay/store/kv_store.ts";
 import { CLOSE_GOING_AWAY } from "./lib/relay/visitor_socket.ts";
 
 const HOUSEKEEPING_MS = 1_000;
@@ -81,7 +82,8 @@ async function main(): Promise<number> {
 
   const kv = await openKv(config);
   if (typeof kv === "number") return kv;
-  const service = new ChatService(kv, config, log);
+  const store = kvStore(kv);
+  const service = new ChatService(store, config, log);
   const auth = new Auth(config, log);
   const metrics = relayMetrics({
     visitorSockets: () => service.visitors.size,
@@ -132,7 +134,7 @@ async function main(): Promise<number> {
     shutdown.abort();
     await server.finished;
     await service.flush();
-    kv.close();
+    await store.close();
     log.info("stopped");
   };
   const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];

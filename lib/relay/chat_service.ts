@@ -23,16 +23,20 @@ import {
   type WorkerStateEvent,
   type WorkerStateName,
 } from "../protocol.ts";
-import { chatKey, messageKey, partialKey } from "./_kv_keys.ts";
 import { ChatLanes } from "./chat_lanes.ts";
 import { clientKey } from "./client_key.ts";
-import { type ChatRecord, ChatStore } from "./chat_store.ts";
 import type { RelayConfig } from "./config.ts";
 import { RelayError } from "./errors.ts";
 import type { Metrics } from "./metrics.ts";
 import { OpenTurnCaps } from "./open_turn_caps.ts";
 import { PartialAnswers } from "./partial_answers.ts";
 import { TurnFailures } from "./turn_failures.ts";
+import {
+  type ChatRecord,
+  type ChatStore,
+  type ChatWrites,
+  fitsStoredValue,
+} from "./store/chat_store.ts";
 import { toWireTurn, TurnQueue, type TurnRecord } from "./turn_queue.ts";
 import { VisitorHub } from "./visitor_hub.ts";
 import { WorkerHub } from "./worker_hub.ts";
@@ -66,12 +70,12 @@ export class ChatService {
   #site: SiteProfile | null = null;
   readonly #failures: TurnFailures;
 
-  constructor(kv: Deno.Kv, config: RelayConfig, log: Logger) {
+  constructor(store: ChatStore, config: RelayConfig, log: Logger) {
     this.#config = config;
     this.#log = log;
-    this.store = new ChatStore(kv);
+    this.store = store;
     this.#partials = new PartialAnswers(this.store, this.#lanes, log);
-    this.queue = new TurnQueue(kv, config.turnLeaseMs);
+    this.queue = new TurnQueue(store, config.turnLeaseMs);
     this.#failures = new TurnFailures({
       service: this,
       lanes: this.#lanes,
@@ -86,7 +90,7 @@ export class ChatService {
         void this.#announcePositions();
       },
     });
-    this.registry = new WorkerRegistry(kv, config.workerStaleThresholdMs);
+    this.registry = new WorkerRegistry(store, config.workerStaleThresholdMs);
     this.#caps = new OpenTurnCaps(
       { perClient: config.maxOpenTurnsPerClient, total: config.maxOpenTurns },
       { total: () => this.queue.size, ofClient: (key) => this.queue.openTurnsFromClient(key) },
@@ -103,7 +107,7 @@ export class ChatService {
     });
   }
 
-  /** Loads queue and worker state from KV; call once before serving. */
+  /** Loads queue and worker state from the store; call once before serving. */
   async start(metrics: Metrics): Promise<void> {
     this.#metrics = metrics;
     const open = await this.queue.load();
@@ -167,12 +171,10 @@ export class ChatService {
         clientIp: client.ip,
         userAgent: client.userAgent.slice(0, 512),
       };
-      const atomic = this.store.kv.atomic()
-        .set(messageKey(chatId, seq), message)
-        .set(chatKey(chatId), chat);
       await this.queue.enqueue(
         { ...TurnQueue.newTurn(chatId, message.id, now.getTime(), key), messageSeq: seq },
-        atomic,
+        chat,
+        message,
       );
       this.#metrics?.inc("terrarium_messages_total", { sender: "Visitor" });
       this.visitors.broadcast({ type: "message", ...message });
@@ -214,7 +216,7 @@ export class ChatService {
     if (turn.status === "pending") {
       const closed = await this.#lanes.run(
         chatId,
-        () => this.queue.close(turn.id, "cancelled", null, this.store.kv.atomic()),
+        () => this.queue.close(turn.id, "cancelled", null, {}),
       );
       if (!closed) return { cancelled: false };
       this.#metrics?.inc("terrarium_turns_total", { transition: "cancelled" });
@@ -508,18 +510,16 @@ export class ChatService {
     if (turn) message.replyTo = turn.id;
     if (reply.stopped) message.stopped = true;
     if (reply.sources?.length) message.sources = reply.sources;
-    if (!ChatStore.fits(message)) {
+    if (!fitsStoredValue(message)) {
       throw new RelayError(
         413,
         "reply_too_large",
         "The reply is larger than the store allows (60 KiB)",
       );
     }
-    const atomic = this.store.kv.atomic()
-      .set(messageKey(chatId, seq), message)
-      .delete(partialKey(chatId));
+    const writes: ChatWrites = { messages: [message], deletePartialOf: chatId };
     if (turn) {
-      const closed = await this.queue.close(turn.id, "done", seq, atomic);
+      const closed = await this.queue.close(turn.id, "done", seq, writes);
       if (!closed) {
         const current = await this.queue.get(turn.id);
         if (current) return { message: await this.#existingReply(current), duplicate: true };
@@ -527,8 +527,9 @@ export class ChatService {
       }
       this.#metrics?.inc("terrarium_turns_total", { transition: "answered" });
     } else {
-      const result = await atomic.commit();
-      if (!result.ok) throw new RelayError(503, "store_busy", "The store refused the write; retry");
+      if (!(await this.store.writeChat(writes))) {
+        throw new RelayError(503, "store_busy", "The store refused the write; retry");
+      }
     }
     this.#partials.forget(chatId);
     this.#metrics?.inc("terrarium_messages_total", { sender: "Terra" });
@@ -563,7 +564,7 @@ export class ChatService {
         turn.id,
         "cancelled",
         null,
-        this.store.kv.atomic().delete(partialKey(turn.chatId)),
+        { deletePartialOf: turn.chatId },
       );
       this.#partials.forget(turn.chatId);
       await this.#setStateInLane(turn.chatId, "idle", "Stopped before Terra started");

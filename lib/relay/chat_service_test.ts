@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertRejects } from "../../tests/_assert.ts";
 import { Logger } from "../log.ts";
+import { kvStore } from "./store/kv_store.ts";
 import { ChatService, queueDetail } from "./chat_service.ts";
 import { parseRelayConfig } from "./config.ts";
 import { relayMetrics } from "./metrics.ts";
@@ -7,7 +8,7 @@ import { relayMetrics } from "./metrics.ts";
 async function service(env: Record<string, string> = {}) {
   const kv = await Deno.openKv(":memory:");
   const config = parseRelayConfig({ DEMO_MODE: "true", KV_PATH: ":memory:", ...env });
-  const svc = new ChatService(kv, config, new Logger("test", "error", () => {}));
+  const svc = new ChatService(kvStore(kv), config, new Logger("test", "error", () => {}));
   await svc.start(
     relayMetrics({ visitorSockets: () => 0, workerSockets: () => 0, openTurns: () => 0 }),
   );

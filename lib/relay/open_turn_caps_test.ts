@@ -1,5 +1,6 @@
 import { assertEquals, assertRejects, assertThrows } from "../../tests/_assert.ts";
 import { Logger } from "../log.ts";
+import { kvStore } from "./store/kv_store.ts";
 import { ChatService } from "./chat_service.ts";
 import { parseRelayConfig } from "./config.ts";
 import { RelayError } from "./errors.ts";
@@ -45,14 +46,14 @@ Deno.test("ChatService: the per-key cap counts the raw IP's key and survives a r
   const quiet = new Logger("test", "error", () => {});
   const metrics = () =>
     relayMetrics({ visitorSockets: () => 0, workerSockets: () => 0, openTurns: () => 0 });
-  const first = new ChatService(kv, config, quiet);
+  const first = new ChatService(kvStore(kv), config, quiet);
   await first.start(metrics());
   const from = (ip: string) => ({ ip, userAgent: "t" });
   await first.postVisitorMessage("a", "1", from("2001:db8:5:5::1"));
   await first.postVisitorMessage("b", "2", from("2001:db8:5:5::2"));
   await assertRejects(() => first.postVisitorMessage("c", "3", from("2001:db8:5:5::3")), "wait");
   await first.flush();
-  const second = new ChatService(kv, config, quiet);
+  const second = new ChatService(kvStore(kv), config, quiet);
   await second.start(metrics());
   await assertRejects(() => second.postVisitorMessage("d", "4", from("2001:db8:5:5::4")), "wait");
   await second.postVisitorMessage("e", "5", from("2001:db8:5:6::1"));

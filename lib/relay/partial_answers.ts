@@ -1,15 +1,15 @@
 /**
  * The answers being streamed, one per chat: kept in memory for the hot path and written
- * through to KV at most every 250 ms, so a visitor who reconnects after a relay restart
+ * through to the store at most every 250 ms, so a visitor who reconnects after a relay restart
  * still gets what was streamed so far.
  */
 import type { ChunkKind } from "../protocol.ts";
 import type { ChatLanes } from "./chat_lanes.ts";
-import type { ChatStore, PartialAnswer } from "./chat_store.ts";
+import type { ChatStore, PartialAnswer } from "./store/chat_store.ts";
 import type { Logger } from "../log.ts";
 
 const PERSIST_EVERY_MS = 250;
-/** Chats remembered as having no partial in KV; past this the memory is simply dropped. */
+/** Chats remembered as having no stored partial; past this the memory is simply dropped. */
 const MAX_KNOWN_ABSENT = 10_000;
 
 /** A partial answer with its pending write-through. */
@@ -32,8 +32,8 @@ export class PartialAnswers {
   #log: Logger;
   #live = new Map<string, LivePartial>();
   /**
-   * Chats whose KV copy this relay deleted (a claim starts a turn from nothing), so the
-   * first chunk of the turn need not read KV to learn there is none: that read was on the
+   * Chats whose stored copy this relay deleted (a claim starts a turn from nothing), so the
+   * first chunk of the turn need not read the store to learn there is none: that read was on the
    * path of the answer's first token (docs/BENCHMARKS.md).
    */
   #absent = new Set<string>();
@@ -44,7 +44,7 @@ export class PartialAnswers {
     this.#log = log;
   }
 
-  /** The chat's partial answer from memory, or from KV after a restart. */
+  /** The chat's partial answer from memory, or from the store after a restart. */
   async get(chatId: string): Promise<LivePartial | null> {
     const live = this.#live.get(chatId);
     if (live) return live;
@@ -72,14 +72,14 @@ export class PartialAnswers {
     return partial;
   }
 
-  /** Forgets the chat's partial in memory (its KV copy goes in the caller's transaction). */
+  /** Forgets the chat's partial in memory (its stored copy goes in the caller's transaction). */
   forget(chatId: string): void {
     const partial = this.#live.get(chatId);
     if (partial?.timer) clearTimeout(partial.timer);
     this.#live.delete(chatId);
   }
 
-  /** Forgets the chat's partial in memory and in KV. */
+  /** Forgets the chat's partial in memory and in the store. */
   async drop(chatId: string): Promise<void> {
     this.forget(chatId);
     this.#absent.delete(chatId);

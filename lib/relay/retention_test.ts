@@ -1,5 +1,6 @@
 import { assertEquals } from "../../tests/_assert.ts";
 import { Logger } from "../log.ts";
+import { kvStore } from "./store/kv_store.ts";
 import { ChatService } from "./chat_service.ts";
 import { parseRelayConfig } from "./config.ts";
 import { relayMetrics } from "./metrics.ts";
@@ -26,7 +27,7 @@ Deno.test("retention is on by default: a chat idle for 31 days is deleted with a
   );
 
   const kv = await Deno.openKv(":memory:");
-  const svc = new ChatService(kv, config, new Logger("test", "error", () => {}));
+  const svc = new ChatService(kvStore(kv), config, new Logger("test", "error", () => {}));
   await svc.start(
     relayMetrics({ visitorSockets: () => 0, workerSockets: () => 0, openTurns: () => 0 }),
   );

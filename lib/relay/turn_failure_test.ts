@@ -8,6 +8,7 @@ import { assert, assertEquals } from "../../tests/_assert.ts";
 import { Logger } from "../log.ts";
 import { DEFAULT_SITE_PROFILE, type SiteProfile } from "../protocol.ts";
 import { Auth } from "./auth.ts";
+import { kvStore } from "./store/kv_store.ts";
 import { ChatService } from "./chat_service.ts";
 import { parseRelayConfig } from "./config.ts";
 import { relayMetrics } from "./metrics.ts";
@@ -32,7 +33,7 @@ async function relay(kvPath = ":memory:", env: Record<string, string> = {}) {
   });
   const kv = await Deno.openKv(kvPath);
   const log = new Logger("test", "error", () => {});
-  const service = new ChatService(kv, config, log);
+  const service = new ChatService(kvStore(kv), config, log);
   await service.start(
     relayMetrics({ visitorSockets: () => 0, workerSockets: () => 0, openTurns: () => 0 }),
   );

@@ -15,14 +15,12 @@ import type {
   WorkerStateEvent,
   WorkerStateName,
 } from "../protocol.ts";
-import { messageKey, partialKey } from "./_kv_keys.ts";
 import type { ChatLanes } from "./chat_lanes.ts";
 import type { ChatService } from "./chat_service.ts";
-import { ChatStore } from "./chat_store.ts";
 import { RelayError } from "./errors.ts";
 import type { Metrics } from "./metrics.ts";
 import type { PartialAnswers } from "./partial_answers.ts";
-import type { TurnRecord } from "./turn_queue.ts";
+import { type ChatWrites, fitsStoredValue, type TurnRecord } from "./store/chat_store.ts";
 
 /** What failures work with: the chat service's parts and its in-lane state setter. */
 export interface TurnFailuresDeps {
@@ -90,12 +88,12 @@ export class TurnFailures {
         );
       }
       const visitor = await this.#visitorMessage(turn);
-      const atomic = service.store.kv.atomic();
+      const writes: ChatWrites = {};
       if (visitor) {
         const { failure: _failure, ...cleared } = visitor;
-        atomic.set(messageKey(chatId, visitor.seq), cleared);
+        writes.messages = [cleared];
       }
-      const reopened = await service.queue.reopen(turn.id, atomic, Date.now(), clientKey);
+      const reopened = await service.queue.reopen(turn.id, writes, Date.now(), clientKey);
       if (!reopened) throw notFailed();
       this.#deps.metrics()?.inc("terrarium_turns_total", { transition: "retried" });
       log.info("turn retried", { chatId, turnId: turn.id });
@@ -127,9 +125,9 @@ export class TurnFailures {
     }
     const now = new Date().toISOString();
     const failure: TurnFailure = { code: report.code, error: report.error, failedAt: now };
-    const atomic = service.store.kv.atomic().delete(partialKey(chatId));
+    const messages: ChatMessage[] = [];
     const visitor = await this.#visitorMessage(turn);
-    if (visitor) atomic.set(messageKey(chatId, visitor.seq), { ...visitor, failure });
+    if (visitor) messages.push({ ...visitor, failure });
     let interrupted: ChatMessage | null = null;
     if (report.partial?.trim()) {
       interrupted = {
@@ -142,20 +140,20 @@ export class TurnFailures {
         replyTo: turn.id,
         interrupted: true,
       };
-      // What the visitor saw is worth more than its tail: cut it until it fits a KV value.
-      while (!ChatStore.fits(interrupted)) {
+      // What the visitor saw is worth more than its tail: cut it until it fits a stored value.
+      while (!fitsStoredValue(interrupted)) {
         interrupted.content = interrupted.content.slice(
           0,
           Math.floor(interrupted.content.length * 0.8),
         );
       }
-      atomic.set(messageKey(chatId, interrupted.seq), interrupted);
+      messages.push(interrupted);
     }
     const closed = await service.queue.close(
       turn.id,
       "failed",
       interrupted?.seq ?? null,
-      atomic,
+      { messages, deletePartialOf: chatId },
       failure,
     );
     if (!closed) {
