@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { ConfigError, envFileArg } from "./lib/env.ts";
 import { Logger } from "./lib/log.ts";
 import { Auth } from "./lib/relay/auth.ts";
-import { ChatService } from "./lib/relay/chat_service.ts";
+import { ChatService, chatServiceParts } from "./lib/relay/chat_service.ts";
 import { isRemoteKv, loadRelayConfig, type RelayConfig } from "./lib/relay/config.ts";
 import { kvFileProblem } from "./lib/relay/kv_file_check.ts";
 import { relayMetrics } from "./lib/relay/metrics.ts";
@@ -83,19 +83,24 @@ async function main(): Promise<number> {
   const kv = await openKv(config);
   if (typeof kv === "number") return kv;
   const store = kvStore(kv);
-  const service = new ChatService(store, config, log);
   const auth = new Auth(config, log);
+  // The gauges are read at scrape time, when `parts` and `service` exist.
   const metrics = relayMetrics({
-    visitorSockets: () => service.visitors.size,
-    workerSockets: () => service.workers.size,
-    openTurns: () => service.queue.size,
+    visitorSockets: () => parts.visitors.size,
+    workerSockets: () => parts.workers.size,
+    openTurns: () => service.openTurns,
     accessCodeDelayMs: () => auth.guard.delayMs(),
   });
-  await service.start(metrics);
+  const parts = chatServiceParts(store, config, log, metrics);
+  const service = new ChatService(parts);
+  await service.start();
   const deps = {
     config,
     log,
     service,
+    visitors: parts.visitors,
+    workers: parts.workers,
+    registry: parts.registry,
     metrics,
     auth,
     ipLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerIp),
@@ -129,8 +134,8 @@ async function main(): Promise<number> {
     clearInterval(housekeeping);
     clearInterval(retention);
     // 1001 Going Away: clients reconnect and resume from their last sequence number.
-    service.visitors.closeAll(CLOSE_GOING_AWAY, "Relay restarting");
-    service.workers.closeAll(CLOSE_GOING_AWAY, "Relay restarting");
+    parts.visitors.closeAll(CLOSE_GOING_AWAY, "Relay restarting");
+    parts.workers.closeAll(CLOSE_GOING_AWAY, "Relay restarting");
     shutdown.abort();
     await server.finished;
     await service.flush();

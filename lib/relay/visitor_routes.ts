@@ -41,7 +41,7 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
     return c.json({ ...await auth.sessions.issue(), maxMessageLength: config.maxMessageLength });
   });
 
-  app.get("/health", (c) => c.json(service.registry.health(deps.frontendServed)));
+  app.get("/health", (c) => c.json(deps.registry.health(deps.frontendServed)));
 
   app.get("/chat/:chatId/messages", async (c) => {
     const chatId = chatIdParam(c);
