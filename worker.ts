@@ -28,6 +28,22 @@ function fail(message: string): number {
   return EX_CONFIG;
 }
 
+/** The one line for a relay that refuses this worker's credentials, naming what to fix. */
+function rejectedMessage(
+  config: WorkerConfig,
+  envFile: string | undefined,
+  error: { code: string; message: string },
+): string {
+  const where = envFile ? ` in ${envFile}` : "";
+  if (error.code === "bad_signature") {
+    return `The relay at ${config.apiBaseUrl} refused the request signature (401 bad_signature: ` +
+      `${error.message}); set HMAC_SECRET${where} to the relay's HMAC_SECRET and check this ` +
+      "host's clock";
+  }
+  return `The relay at ${config.apiBaseUrl} refused SERVICE_TOKEN (401 ${error.code}); set ` +
+    `SERVICE_TOKEN${where} to the relay's SERVICE_TOKEN`;
+}
+
 async function main(): Promise<number> {
   const envFile = envFileArg(Deno.args);
   let config: WorkerConfig;
@@ -37,7 +53,8 @@ async function main(): Promise<number> {
     if (error instanceof ConfigError) return fail(error.message);
     throw error;
   }
-  const log = new Logger("worker", config.logLevel);
+  // Folded: during a relay outage every token's failed chunk would be a line of its own.
+  const log = new Logger("worker", config.logLevel, undefined, { foldWindowMs: 10_000 });
 
   const grants = await checkGrants(workerGrants(config, envFile));
   if (grants.missing.length) {
@@ -83,6 +100,12 @@ async function main(): Promise<number> {
   relay.onActivity((chatId) => scheduler.hint(chatId));
   relay.onCancel((_chatId, turnId) => runner.cancel(turnId));
   relay.onConnection((connected) => connected && scheduler.hint(null));
+  // A refused token is a configuration error: say so once and stop with 78, which the
+  // unit does not restart, instead of retrying quietly forever (issue 15).
+  relay.onRejected((error) => {
+    log.flush();
+    Deno.exit(fail(rejectedMessage(config, envFile, error)));
+  });
 
   relay.start();
   scheduler.start();
@@ -111,6 +134,7 @@ async function main(): Promise<number> {
   await finishing;
   health.stop();
   await relay.stop();
+  log.flush();
   log.info("stopped");
   return 0;
 }
