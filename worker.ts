@@ -3,7 +3,8 @@
  * turns, runs the tool loop against the OpenAI-compatible agent and streams answers back.
  * It checks at start that it runs under exactly the grants its config needs.
  *
- * Usage: worker.ts [--env-file=PATH]
+ * Usage: worker.ts [--env-file=PATH] [--check]
+ * `--check` stops after the start-up checks (config, grants, prompt files) with 0 or 78.
  */
 import { ConfigError, envFileArg } from "./lib/env.ts";
 import { Logger } from "./lib/log.ts";
@@ -75,6 +76,12 @@ async function main(): Promise<number> {
     systemPrompt = await loadSystemPrompt(config.contentDir, registry);
   } catch (error) {
     return fail((error as Error).message);
+  }
+  if (Deno.args.includes("--check")) {
+    // `deno task doctor`: config, grants and prompt files are fine; connect to nothing.
+    // deno-lint-ignore no-console
+    console.log("terrarium-worker: config, permission grants and prompt files are fine");
+    return 0;
   }
   const agent = new AgentClient({
     baseUrl: config.agentBaseUrl,
