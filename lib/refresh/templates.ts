@@ -4,6 +4,7 @@
  * sample made Terra speak for "Morgan Example". Each template starts with `TEMPLATE_MARKER`
  * so `deno task doctor` can say which file still needs the operator's words.
  */
+import { join } from "node:path";
 
 /** The first line of every template; delete it once the file says what you mean. */
 export const TEMPLATE_MARKER =
@@ -55,7 +56,7 @@ export async function writeMissingTemplates(contentDir: string): Promise<string[
   for (const [file, text] of Object.entries(CONTENT_TEMPLATES)) {
     try {
       // createNew: an operator's file that appeared meanwhile is never replaced.
-      await Deno.writeTextFile(`${contentDir}/${file}`, text, { createNew: true });
+      await Deno.writeTextFile(join(contentDir, file), text, { createNew: true });
       written.push(file);
     } catch (error) {
       if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
