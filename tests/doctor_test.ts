@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { startModelServer } from "../lib/demo_model/model_server.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { spawnDeno } from "./_process.ts";
-import { freePort, TEST_SECRETS, withRelay, writeRelayEnv } from "./_relay_process.ts";
+import { freePort, withRelay, writeRelayEnv } from "./_relay_process.ts";
 import { CONTENT_DIR, workerEnv, writeWorkerEnv } from "./_worker_process.ts";
 
 const DOCTOR = new URL("../lib/doctor/main.ts", import.meta.url).pathname;
@@ -33,6 +33,12 @@ async function doctor(part: string, envFile: string) {
   const status = await child.status;
   clearTimeout(timer);
   return { code: status.code, lines: child.lines.filter((l) => l.trim() && !/Download/.test(l)) };
+}
+
+/** `bytes` random bytes as hex: a well-formed token the relay does not know. */
+function randomHex(bytes: number): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)))
+    .map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 /** The line of check `name`. */
@@ -104,17 +110,18 @@ Deno.test("doctor worker: passes against a real relay and model, and names each 
       assert(line(goodRun.lines, "SearxNG").startsWith("skip"), all);
 
       // A token the relay refuses, and a live-fetch host that is not public.
-      const wrongToken = await writeWorkerEnv(relay.dir, {
+      const wrongToken = randomHex(24);
+      const wrongEnv = await writeWorkerEnv(relay.dir, {
         ...good,
-        SERVICE_TOKEN: TEST_SECRETS.SERVICE_TOKEN.replace("svc-", "bad-"),
+        SERVICE_TOKEN: wrongToken,
         LIVE_ALLOWED_HOSTS: "localhost",
       });
-      const refused = await doctor("worker", wrongToken);
+      const refused = await doctor("worker", wrongEnv);
       assertEquals(refused.code, 1, refused.lines.join("\n"));
       const token = line(refused.lines, "token accepted");
       assert(token.startsWith("FAIL") && token.includes("401"), token);
-      assert(token.includes(`set SERVICE_TOKEN in ${wrongToken}`), token);
-      assert(!refused.lines.join("\n").includes("bad-0123"), "the token is never printed");
+      assert(token.includes(`set SERVICE_TOKEN in ${wrongEnv}`), token);
+      assert(!refused.lines.join("\n").includes(wrongToken), "the token is never printed");
       const live = line(refused.lines, "live hosts");
       assert(/^FAIL\s+live hosts: localhost resolves to \S+ \(loopback\)/.test(live), live);
 

@@ -5,6 +5,7 @@ import { CONTENT_TEMPLATES, TEMPLATE_MARKER } from "../lib/refresh/templates.ts"
 import { SiteIndex } from "../lib/worker/site_index.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { spawnDeno } from "./_process.ts";
+import { TEST_SECRETS } from "./_relay_process.ts";
 import { writeWorkerEnv } from "./_worker_process.ts";
 
 const PAGE = (title: string, body: string, links: string[]) =>
@@ -238,7 +239,7 @@ Deno.test("refresh-content writes a complete content dir: templates for missing 
     // The worker starts on it (its start-up checks pass) …
     const workerEnvFile = await writeWorkerEnv(dir, {
       API_BASE_URL: "http://127.0.0.1:9",
-      SERVICE_TOKEN: "svc-0123456789abcdef0123456789abcdef",
+      SERVICE_TOKEN: TEST_SECRETS.SERVICE_TOKEN,
       AGENT_API_URL: "http://127.0.0.1:9/v1",
       CONTENT_DIR: content,
       ENHANCEMENT_DIR: join(dir, "enhancements"),
