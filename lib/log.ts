@@ -94,9 +94,14 @@ export class Logger {
     this.#log("error", msg, fields);
   }
 
-  #log(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
+  /** Logs at `level` without folding: for events that are rare by design (a status change). */
+  unfolded(level: LogLevel, msg: string, fields?: Record<string, unknown>): void {
+    this.#log(level, msg, fields, false);
+  }
+
+  #log(level: LogLevel, msg: string, fields?: Record<string, unknown>, fold = true): void {
     if (LEVEL_RANK[level] < this.#minRank) return;
-    if (this.#folded(level, msg)) return;
+    if (fold && this.#folded(level, msg)) return;
     const line = { ts: new Date().toISOString(), level, component: this.#component, msg };
     this.#write(JSON.stringify(fields ? { ...line, ...(redact(fields) as object) } : line));
   }

@@ -53,4 +53,10 @@ Deno.test("Logger with foldWindowMs writes a repeated warning once per window, t
   log.warn("chunk not delivered", { chatId: "next window" });
   log.flush();
   assertEquals(lines.map((l) => JSON.parse(l).chatId), ["first", "next window"]);
+
+  // unfolded() writes every time: for events that are rare by design.
+  lines.length = 0;
+  log.unfolded("warn", "agent is down");
+  log.unfolded("warn", "agent is down");
+  assertEquals(lines.length, 2);
 });

@@ -116,11 +116,13 @@ export class HealthReporter {
     if (before === report.status) return;
     this.#logged.set(component, report.status);
     const entry = { ...fields, status: report.status, detail: report.detail, was: before ?? null };
-    if (report.status === "online") this.#log.info(`${component} is up`, entry);
-    else {this.#log.warn(
-        `${component} is ${report.status === "offline" ? "down" : "degraded"}`,
-        entry,
-      );}
+    const state = report.status === "online"
+      ? "up"
+      : report.status === "offline"
+      ? "down"
+      : "degraded";
+    // Logged only on a change, so never folded: a quick down-up-down shows as it happened.
+    this.#log.unfolded(state === "up" ? "info" : "warn", `${component} is ${state}`, entry);
   }
 
   async #report(): Promise<void> {
