@@ -86,9 +86,21 @@ Deno.test("doctor worker: passes against a real relay and model, and names each 
   await withRelay({}, async (relay) => {
     const model = startModelServer();
     let modelOpen = true;
+    // A stand-in for SearxNG's JSON API.
+    const searx = new AbortController();
+    const search = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, signal: searx.signal, onListen: () => {} },
+      (req) =>
+        new URL(req.url).searchParams.get("format") === "json"
+          ? Response.json({ results: [{ title: "t", url: "https://example.com/", content: "c" }] })
+          : new Response("html", { status: 403 }),
+    );
     try {
       const content = await ownContent(relay.dir);
-      const good = workerEnv(relay.url, model.url, relay.dir, { CONTENT_DIR: content });
+      const good = workerEnv(relay.url, model.url, relay.dir, {
+        CONTENT_DIR: content,
+        SEARCH_API_URL: `http://127.0.0.1:${search.addr.port}/search`,
+      });
       const goodRun = await doctor("worker", await writeWorkerEnv(relay.dir, good));
       const all = goodRun.lines.join("\n");
       assertEquals(goodRun.code, 0, all);
@@ -107,7 +119,8 @@ Deno.test("doctor worker: passes against a real relay and model, and names each 
       ) {
         assert(line(goodRun.lines, name).startsWith("ok "), `${name}:\n${all}`);
       }
-      assert(line(goodRun.lines, "SearxNG").startsWith("skip"), all);
+      assert(/^ok\s+SearxNG: .* answered with 1 result$/.test(line(goodRun.lines, "SearxNG")), all);
+      assert(line(goodRun.lines, "live hosts").startsWith("skip"), all);
 
       // A token the relay refuses, and a live-fetch host that is not public.
       const wrongToken = randomHex(24);
@@ -154,6 +167,8 @@ Deno.test("doctor worker: passes against a real relay and model, and names each 
       assert(line(down.lines, "token accepted").startsWith("ok "), "the relay part still passes");
     } finally {
       if (modelOpen) await model.close();
+      searx.abort();
+      await search.finished;
     }
   });
 });

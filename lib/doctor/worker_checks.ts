@@ -131,7 +131,8 @@ async function checkSearch(config: WorkerConfig) {
     const response = await fetch(url, { headers, signal: AbortSignal.timeout(TIMEOUT_MS) });
     const body = await response.json().catch(() => null) as { results?: unknown } | null;
     if (response.ok && Array.isArray(body?.results)) {
-      return ok(`${config.searchApiUrl} answered with ${body.results.length} results`);
+      const n = body.results.length;
+      return ok(`${config.searchApiUrl} answered with ${n} result${n === 1 ? "" : "s"}`);
     }
     return fail(
       `${config.searchApiUrl} answered ${response.status} without JSON results`,
