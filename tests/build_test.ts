@@ -53,8 +53,9 @@ Deno.test("the build compiles each binary with the flags its launcher and tests 
 });
 
 Deno.test("where deno compile cannot fetch its base, the build names the file to get for the target", async () => {
-  // A proxy that refuses every connection: the download fails here as on a machine without
-  // access to dl.deno.land, and nothing leaves this machine (the npm cache is complete).
+  // A proxy that refuses every connection, for everything but the npm registry: the base
+  // download fails here as on a machine without access to dl.deno.land, while npm packages
+  // (the page's bundler, on a fresh cache) come as they do for every other test.
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const closedPort = (listener.addr as Deno.NetAddr).port;
   listener.close();
@@ -71,6 +72,14 @@ Deno.test("where deno compile cannot fetch its base, the build names the file to
   ], {
     DENORT_BIN: "",
     HTTPS_PROXY: `http://127.0.0.1:${closedPort}`,
+    NO_PROXY: new URL(Deno.env.get("NPM_CONFIG_REGISTRY") ?? "https://registry.npmjs.org").hostname,
+    // How this machine trusts the npm registry, if it needs telling.
+    ...Object.fromEntries(
+      ["NODE_EXTRA_CA_CERTS", "SSL_CERT_FILE", "DENO_CERT", "DENO_TLS_CA_STORE"].flatMap((name) => {
+        const value = Deno.env.get(name);
+        return value ? [[name, value]] : [];
+      }),
+    ),
     DENO_DIR: Deno.env.get("DENO_DIR") ?? join(Deno.env.get("HOME") ?? "/tmp", ".cache/deno"),
   });
   assertEquals((await child.status).code, 1);
