@@ -9,7 +9,7 @@ import { ConfigError } from "../env.ts";
 import { isRemoteKv, loadRelayConfig, type RelayConfig } from "../relay/config.ts";
 import { type Check, fail, ok, skip, warn } from "./check.ts";
 
-/** The relay's checks for `envFile`; `config` is null (with its problems) when it does not load. */
+/** The relay's checks for `envFile`; when the config does not load, one failing line per problem. */
 export function relayChecks(envFile: string | undefined): Check[] {
   const where = envFile ?? "the environment";
   let config: RelayConfig | null = null;
