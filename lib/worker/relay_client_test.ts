@@ -305,8 +305,12 @@ Deno.test({
       assertEquals(h.httpCalls.filter((c) => c === "POST /api/chat/read-chat/agent").length, 1);
 
       const wrongToken = harness({ ...workerConfig(relay), serviceToken: "x".repeat(40) });
+      const rejected: string[] = [];
+      wrongToken.client.onRejected((error) => rejected.push(error.code));
       const refused = await rejection(() => wrongToken.client.openChats());
       assertEquals([refused.status, refused.code], [401, "bad_service_token"]);
+      await rejection(() => wrongToken.client.openChats());
+      assertEquals(rejected, ["bad_service_token"], "onRejected() fires once");
     });
   },
 });
