@@ -42,6 +42,9 @@ export const RELAY_ENV_NAMES = [
   "MAX_WS_FRAME_BYTES",
   "MAX_SOCKET_BUFFER_BYTES",
   "WS_IDLE_TIMEOUT_SECONDS",
+  "MAX_PENDING_SOCKETS",
+  "VISITOR_WS_FRAMES_PER_SECOND",
+  "WORKER_WS_FRAMES_PER_SECOND",
 ] as const;
 
 /** The relay's resolved configuration: every field set, units in the name. */
@@ -93,6 +96,12 @@ export interface RelayConfig {
   maxWsFrameBytes: number;
   maxSocketBufferBytes: number;
   wsIdleTimeoutSeconds: number;
+  /** Visitor sockets relay-wide that are upgraded but not yet open. */
+  maxPendingSockets: number;
+  /** Frames a visitor socket may send per second (burst: four seconds' worth). */
+  visitorWsFramesPerSecond: number;
+  /** Frames a worker socket may send per second (burst: four seconds' worth). */
+  workerWsFramesPerSecond: number;
 }
 
 const DEFAULT_WEB_DIR = fileURLToPath(new URL("../../web/dist", import.meta.url));
@@ -139,6 +148,10 @@ function schema(demo: boolean) {
     MAX_WS_FRAME_BYTES: envBytes("64kb"),
     MAX_SOCKET_BUFFER_BYTES: envBytes("1mb"),
     WS_IDLE_TIMEOUT_SECONDS: envInt(30, 0, 3600),
+    MAX_PENDING_SOCKETS: envInt(256, 1),
+    // The page sends a ping every 20 s; a worker streams hundreds of chunks a second.
+    VISITOR_WS_FRAMES_PER_SECOND: envInt(5, 1),
+    WORKER_WS_FRAMES_PER_SECOND: envInt(2000, 1),
   }).superRefine((env, ctx) => {
     if (env.HMAC_ENABLED && !env.HMAC_SECRET && !demo) {
       ctx.addIssue({
@@ -213,6 +226,9 @@ export function parseRelayConfig(raw: Record<string, string | undefined>): Relay
     maxWsFrameBytes: env.MAX_WS_FRAME_BYTES,
     maxSocketBufferBytes: env.MAX_SOCKET_BUFFER_BYTES,
     wsIdleTimeoutSeconds: env.WS_IDLE_TIMEOUT_SECONDS,
+    maxPendingSockets: env.MAX_PENDING_SOCKETS,
+    visitorWsFramesPerSecond: env.VISITOR_WS_FRAMES_PER_SECOND,
+    workerWsFramesPerSecond: env.WORKER_WS_FRAMES_PER_SECOND,
   };
 }
 
