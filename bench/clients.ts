@@ -58,7 +58,7 @@ export async function relaySession(target: Target): Promise<string> {
   return target.kind === "relay" ? await visitorToken(target.url) : "";
 }
 
-/** Opens one visitor socket on `chatId` (the relay authenticates with a token frame). */
+/** Opens one visitor socket on `chatId` (the token goes in the relay's handshake). */
 export async function openVisitor(
   target: Target,
   chatId: string,
@@ -68,13 +68,11 @@ export async function openVisitor(
   const url = target.kind === "relay"
     ? `${wsUrl(target.url)}/api/chat?chatId=${chatId}`
     : `${wsUrl(target.url)}/visitor`;
-  const socket = new WebSocket(url);
+  // The relay takes the token in the handshake, as the page sends it (a subprotocol).
+  const socket = target.kind === "relay"
+    ? new WebSocket(url, ["terrarium.v1", `terrarium.token.${token}`])
+    : new WebSocket(url);
   const ready = target.kind === "relay" ? (d: string) => d.includes('"type":"ready"') : null;
-  if (target.kind === "relay") {
-    socket.addEventListener("open", () => socket.send(JSON.stringify({ type: "auth", token })), {
-      once: true,
-    });
-  }
   await opened(socket, ready);
   socket.onmessage = (e) => onFrame(e.data as string, performance.now());
   socket.onclose = null;
