@@ -19,7 +19,11 @@ export class SocketSlots {
   #perKey = new Map<string, number>();
   #pending = 0;
 
-  constructor(readonly maxPerKey: number, readonly maxPending: number) {}
+  constructor(
+    readonly maxPerKey: number,
+    readonly maxPending: number,
+    readonly openTimeoutMs: number = OPEN_TIMEOUT_MS,
+  ) {}
 
   /** Sockets pending now (upgraded, not yet open). */
   get pending(): number {
@@ -72,7 +76,7 @@ export class SocketSlots {
     const timer = setTimeout(() => {
       release();
       onTimeout();
-    }, OPEN_TIMEOUT_MS);
+    }, this.openTimeoutMs);
     return { opened: endPending, release };
   }
 }
