@@ -1,5 +1,6 @@
 /**
- * `deno task bench [--quick] [--out=PATH] [--only=memory,fanout,pipeline] [--target=relay,bare]
+ * `deno task bench [--quick] [--out=PATH] [--only=memory,fanout,pipeline,hostile]
+ * [--target=relay,bare]
  * [--sockets=1,100]
  * [--relay-flags=--cpu-prof,--cpu-prof-dir=DIR]`: measures the relay against a bare Deno
  * WebSocket forwarder (SPEC §8, issue 7), prints a table and writes it into
@@ -8,14 +9,22 @@
  */
 import { fileURLToPath } from "node:url";
 import type { FanoutResult } from "./fanout.ts";
+import { type HostileJob, type HostileResult, hostileTable } from "./hostile.ts";
 import type { LoadJob, MemoryPoint } from "./load.ts";
 import type { PipelineResult } from "./pipeline.ts";
 import { cores, spawnPinned, taskset } from "./process.ts";
 import { machineInfo } from "./proc.ts";
-import { type BenchResults, renderReport, writeReport } from "./report.ts";
+import {
+  type BenchResults,
+  HOSTILE_BEGIN_MARKER,
+  HOSTILE_END_MARKER,
+  renderReport,
+  writeReport,
+} from "./report.ts";
 import { type Server, startBareForwarder, startRelayServer } from "./servers.ts";
 
 const LOAD_SCRIPT = fileURLToPath(new URL("./load.ts", import.meta.url));
+const HOSTILE_SCRIPT = fileURLToPath(new URL("./hostile.ts", import.meta.url));
 /** No load job may run longer than this; the whole run stays bounded. */
 const LOAD_TIMEOUT_MS = 180_000;
 
@@ -34,6 +43,8 @@ const FULL = {
   turns: 5,
   words: 100,
   modelDelayMs: 20,
+  /** Seconds each hostile attack lasts. */
+  hostileSeconds: 4,
 };
 const QUICK: typeof FULL = {
   ...FULL,
@@ -44,6 +55,7 @@ const QUICK: typeof FULL = {
   settleMs: 800,
   turns: 2,
   words: 40,
+  hostileSeconds: 2,
 };
 
 function flag(name: string): string | undefined {
@@ -54,7 +66,7 @@ const quick = Deno.args.includes("--quick");
 const settings = { ...(quick ? QUICK : FULL) };
 if (flag("sockets")) settings.socketCounts = flag("sockets")!.split(",").map(Number);
 const out = flag("out") ?? "docs/BENCHMARKS.md";
-const only = new Set((flag("only") ?? "memory,fanout,pipeline").split(","));
+const only = new Set((flag("only") ?? "memory,fanout,pipeline,hostile").split(","));
 const targets = new Set((flag("target") ?? "bare,relay").split(","));
 const relayFlags = flag("relay-flags")?.split(",") ?? [];
 const { server: serverCore, load: loadCore } = cores();
@@ -62,9 +74,9 @@ const { server: serverCore, load: loadCore } = cores();
 const log = (text: string) => Deno.stderr.writeSync(new TextEncoder().encode(`${text}\n`));
 
 /** Runs one load job in its own pinned process and returns what it printed as RESULT. */
-async function runLoad<T>(job: LoadJob): Promise<T> {
+async function runLoad<T>(job: LoadJob | HostileJob, script = LOAD_SCRIPT): Promise<T> {
   const child = spawnPinned(
-    ["run", "--allow-all", "--unstable-kv", LOAD_SCRIPT, JSON.stringify(job)],
+    ["run", "--allow-all", "--unstable-kv", script, JSON.stringify(job)],
     { core: loadCore, inheritStderr: true },
   );
   const timer = setTimeout(() => {
@@ -83,9 +95,13 @@ async function runLoad<T>(job: LoadJob): Promise<T> {
 }
 
 /** Starts a fresh server of `kind`, runs `fn` and always stops it. */
-async function withServer<T>(kind: "relay" | "bare", fn: (server: Server) => Promise<T>) {
+async function withServer<T>(
+  kind: "relay" | "bare",
+  fn: (server: Server) => Promise<T>,
+  relayEnv?: Record<string, string>,
+) {
   const server = kind === "relay"
-    ? await startRelayServer(serverCore, relayFlags)
+    ? await startRelayServer(serverCore, relayFlags, relayEnv)
     : await startBareForwarder(serverCore);
   try {
     return await fn(server);
@@ -161,10 +177,41 @@ if (only.has("pipeline") && targets.has("relay")) {
     }));
 }
 
+let hostile: HostileResult | null = null;
+if (only.has("hostile") && targets.has("relay")) {
+  log("relay: memory and an honest visitor's latency under hostile sockets (shipped limits)");
+  // The shipped limits, not the raised ones: the phase measures what they hold. Behind a
+  // proxy (as nginx deploys it), so attackers and the honest visitor have their own keys.
+  hostile = await withServer(
+    "relay",
+    (s) =>
+      runLoad<HostileResult>(
+        { type: "hostile", target: target(s), phaseSeconds: settings.hostileSeconds },
+        HOSTILE_SCRIPT,
+      ),
+    { LOG_LEVEL: "info", TRUST_PROXY: "true" },
+  );
+}
+
+const wroteMain = ["memory", "fanout", "pipeline"].some((phase) => only.has(phase));
 const section = renderReport(results);
+const hostileSection = hostile && [
+  HOSTILE_BEGIN_MARKER,
+  "",
+  `Measured ${results.date} with \`${results.command}\`; ${results.pinned}.`,
+  "",
+  hostileTable(hostile),
+  "",
+  HOSTILE_END_MARKER,
+].join("\n");
 // deno-lint-ignore no-console
-console.log(section);
+if (wroteMain) console.log(section);
+// deno-lint-ignore no-console
+if (hostileSection) console.log(hostileSection);
 if (out !== "-") {
-  await writeReport(out, section);
+  if (wroteMain) await writeReport(out, section);
+  if (hostileSection) {
+    await writeReport(out, hostileSection, [HOSTILE_BEGIN_MARKER, HOSTILE_END_MARKER]);
+  }
   log(`wrote ${out} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }

@@ -171,19 +171,29 @@ markers is rewritten by each run; the notes after it are kept.
 
 `;
 
+/** Markers of the hostile phase's own section (`--only=hostile` rewrites it alone). */
+export const HOSTILE_BEGIN_MARKER =
+  "<!-- bench:hostile:begin (written by `deno task bench --only=hostile`; edit around it) -->";
+export const HOSTILE_END_MARKER = "<!-- bench:hostile:end -->";
+
 /** Writes `section` into `path`, replacing the previous generated section and keeping the rest. */
-export async function writeReport(path: string, section: string): Promise<void> {
+export async function writeReport(
+  path: string,
+  section: string,
+  markers: [string, string] = [BEGIN_MARKER, END_MARKER],
+): Promise<void> {
+  const [beginMarker, endMarker] = markers;
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
-    text = DEFAULT_DOC + `${BEGIN_MARKER}\n${END_MARKER}\n`;
+    text = DEFAULT_DOC + `${beginMarker}\n${endMarker}\n`;
   }
-  const begin = text.indexOf(BEGIN_MARKER);
-  const end = text.indexOf(END_MARKER);
+  const begin = text.indexOf(beginMarker);
+  const end = text.indexOf(endMarker);
   const next = begin >= 0 && end > begin
-    ? text.slice(0, begin) + section + text.slice(end + END_MARKER.length)
+    ? text.slice(0, begin) + section + text.slice(end + endMarker.length)
     : `${text.trimEnd()}\n\n${section}\n`;
   await Deno.mkdir(dirname(path), { recursive: true });
   await Deno.writeTextFile(path, next);

@@ -37,11 +37,21 @@ Deno.test("socket slots: pending sockets relay-wide are capped until they open",
 });
 
 Deno.test("socket slots: a socket that never opens gives its slot back", async () => {
-  const slots = new SocketSlots(1, 1, 20);
+  const slots = new SocketSlots(1, 1, 10, 20);
   let timedOut = false;
   slots.reserve("k", () => timedOut = true);
   for (let i = 0; i < 100 && !timedOut; i++) await new Promise((r) => setTimeout(r, 10));
   assert(timedOut);
   assertEquals([slots.count("k"), slots.pending], [0, 0]);
+  slots.reserve("k", () => {}).release();
+});
+
+Deno.test("socket slots: a key opens at most its sockets for the minute, then waits for the next", () => {
+  let now = 1_000_000;
+  const slots = new SocketSlots(2, 10, 3, 10_000, () => now);
+  for (let i = 0; i < 3; i++) slots.reserve("k", () => {}).release();
+  assertEquals(refusal(() => slots.reserve("k", () => {})), "429 too_many_sockets");
+  slots.reserve("other", () => {}).release();
+  now += 60_000;
   slots.reserve("k", () => {}).release();
 });
