@@ -84,13 +84,15 @@ Deno.test("the right access code buys a session token that works as a Bearer cre
       { cancelled: true },
     );
 
-    // On a socket: in the handshake (non-browser clients) or as the first frame (browsers).
-    const inHandshake = new RecordingSocket(`${wsBase(relay.url)}/api/chat?chatId=c-tok`, auth);
-    await inHandshake.waitFor((es) => es.some((e) => e.type === "ready"), 10_000, "ready");
-    assertEquals(inHandshake.events.filter((e) => e.type === "message").length, 1);
-    const inFrame = await visitorSocket(relay.url, "c-tok", token);
-    assertEquals(inFrame.events.filter((e) => e.type === "message").length, 1);
-    await Promise.all([inHandshake.close(), inFrame.close()]);
+    // On a socket, always in the handshake: a bearer header (non-browser clients) or the
+    // token subprotocol (browsers).
+    const inHeader = new RecordingSocket(`${wsBase(relay.url)}/api/chat?chatId=c-tok`, auth);
+    await inHeader.waitFor((es) => es.some((e) => e.type === "ready"), 10_000, "ready");
+    assertEquals(inHeader.events.filter((e) => e.type === "message").length, 1);
+    const inSubprotocol = await visitorSocket(relay.url, "c-tok", token);
+    assertEquals(inSubprotocol.socket.protocol, "terrarium.v1");
+    assertEquals(inSubprotocol.events.filter((e) => e.type === "message").length, 1);
+    await Promise.all([inHeader.close(), inSubprotocol.close()]);
 
     // Two sessions get two different tokens.
     assert((await visitorToken(relay.url)) !== token, "tokens are unique");
