@@ -73,9 +73,15 @@ export async function visitorSocket(c: RelayContext, deps: RelayDeps): Promise<R
   const visitors = service.visitors;
   let socket: WebSocket | null = null;
   // Counted from here on, before the upgrade, so half-open sockets cannot pile up.
-  const slot = visitors.slots.reserve(c.get("clientKey"), () => {
-    if (socket) closeQuietly(socket, CLOSE_TRY_LATER, "Handshake took too long");
-  });
+  let slot;
+  try {
+    slot = visitors.slots.reserve(c.get("clientKey"), () => {
+      if (socket) closeQuietly(socket, CLOSE_TRY_LATER, "Handshake took too long");
+    });
+  } catch (error) {
+    metrics.inc("terrarium_ws_rejected_total", { reason: "socket_limit" });
+    throw error;
+  }
   let upgrade;
   try {
     upgrade = Deno.upgradeWebSocket(c.req.raw, {
