@@ -11,6 +11,7 @@ import {
   RecordingSocket,
   request,
   sleep,
+  tokenProtocols,
   visitorToken,
 } from "../../tests/_clients.ts";
 import {
@@ -100,9 +101,10 @@ async function waitUntil(predicate: () => boolean, what: string, timeoutMs = 15_
 async function openVisitor(relay: RelayProcess, chatId: string, token: string) {
   const socket = new RecordingSocket(
     `${relay.url.replace("http", "ws")}/api/chat?chatId=${chatId}`,
+    undefined,
+    tokenProtocols(token),
   );
   await socket.opened;
-  socket.send({ type: "auth", token });
   await waitUntil(() => socket.events.some((e: Json) => e.type === "ready"), "ready");
   return socket;
 }
