@@ -76,10 +76,9 @@ export async function openVisitor(
   const url = target.kind === "relay"
     ? `${wsUrl(target.url)}/api/chat?chatId=${chatId}`
     : `${wsUrl(target.url)}/visitor${routed ? `?chatId=${chatId}` : ""}`;
-  // Credentials in the handshake (Deno's client may set headers; a browser cannot), which
-  // the relay accepts both before and after the in-band `auth` frame is retired.
+  // The relay takes the token in the handshake, as the page sends it (a subprotocol).
   const socket = target.kind === "relay"
-    ? new WebSocket(url, { headers: { authorization: `Bearer ${token}` } } as unknown as string)
+    ? new WebSocket(url, ["terrarium.v1", `terrarium.token.${token}`])
     : new WebSocket(url);
   const ready = target.kind === "relay" ? (d: string) => d.includes('"type":"ready"') : null;
   await opened(socket, ready);

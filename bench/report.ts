@@ -201,6 +201,11 @@ markers is rewritten by each run; the notes after it are kept.
 
 `;
 
+/** Markers of the hostile phase's own section (`--only=hostile` rewrites it alone). */
+export const HOSTILE_BEGIN_MARKER =
+  "<!-- bench:hostile:begin (written by `deno task bench --only=hostile`; edit around it) -->";
+export const HOSTILE_END_MARKER = "<!-- bench:hostile:end -->";
+
 /**
  * Writes `section` into `path`, replacing the previous generated section (between `markers`)
  * and keeping the rest.

@@ -68,13 +68,18 @@ export function chatServiceParts(
     maxBufferedBytes: config.maxSocketBufferBytes,
     maxSocketsPerChat: config.maxSocketsPerChat,
     maxSocketsPerIp: config.maxSocketsPerIp,
+    maxPendingSockets: config.maxPendingSockets,
     onDrop: (peer, reason) => {
       metrics.inc("terrarium_sockets_dropped_total");
       log.warn("visitor socket dropped", { ip: peer.ip, reason });
     },
   });
   const registry = new WorkerRegistry(store, config.workerStaleThresholdMs);
-  return { store, config, log, metrics, visitors, workers: new WorkerHub(), registry };
+  // A worker's acks carry whole replies: room for a few bodies beyond the visitor cap.
+  const workers = new WorkerHub(
+    Math.max(config.maxSocketBufferBytes, 4 * config.bodySizeLimitBytes),
+  );
+  return { store, config, log, metrics, visitors, workers, registry };
 }
 
 export class ChatService {
