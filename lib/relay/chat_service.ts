@@ -83,10 +83,9 @@ export function chatServiceParts(
 }
 
 export class ChatService {
-  /** Visitor sockets (kept public for the socket modules until they take the hub directly). */
-  readonly visitors: VisitorHub;
-  readonly workers: WorkerHub;
-  readonly registry: WorkerRegistry;
+  readonly #visitors: VisitorHub;
+  readonly #workers: WorkerHub;
+  readonly #registry: WorkerRegistry;
   readonly #store: ChatStore;
   readonly #queue: TurnQueue;
   readonly #config: RelayConfig;
@@ -106,9 +105,9 @@ export class ChatService {
     this.#log = log;
     this.#metrics = metrics;
     this.#store = store;
-    this.visitors = parts.visitors;
-    this.workers = parts.workers;
-    this.registry = parts.registry;
+    this.#visitors = parts.visitors;
+    this.#workers = parts.workers;
+    this.#registry = parts.registry;
     this.#partials = new PartialAnswers(store, this.#lanes, log);
     this.#queue = new TurnQueue(store, config.turnLeaseMs);
     this.#positions = new QueueAnnouncer({
@@ -120,8 +119,8 @@ export class ChatService {
     this.#failures = new TurnFailures({
       store,
       queue: this.#queue,
-      visitors: this.visitors,
-      workers: this.workers,
+      visitors: this.#visitors,
+      workers: this.#workers,
       lanes: this.#lanes,
       partials: this.#partials,
       log,
@@ -143,7 +142,7 @@ export class ChatService {
   /** Loads queue and worker state from the store; call once before serving. */
   async start(): Promise<void> {
     const open = await this.#queue.load();
-    await this.registry.load();
+    await this.#registry.load();
     this.#site = await this.#store.getSiteProfile();
     this.#log.info("store loaded", { openTurns: open });
     void this.#positions.announce();
@@ -232,8 +231,8 @@ export class ChatService {
         message,
       );
       this.#metrics.inc("terrarium_messages_total", { sender: "Visitor" });
-      this.visitors.broadcast({ type: "message", ...message });
-      this.workers.broadcast({
+      this.#visitors.broadcast({ type: "message", ...message });
+      this.#workers.broadcast({
         type: "chat_activity",
         chatId,
         messageId: message.id,
@@ -281,7 +280,7 @@ export class ChatService {
     }
     const flagged = await this.#queue.requestCancel(turn.id);
     if (!flagged) return { cancelled: false };
-    this.workers.broadcast({
+    this.#workers.broadcast({
       type: "cancel",
       chatId,
       turnId: turn.id,
@@ -407,7 +406,7 @@ export class ChatService {
         chunk,
         () => this.#store.nextSeq(chatId),
       );
-      const deliveries = this.visitors.broadcast(event);
+      const deliveries = this.#visitors.broadcast(event);
       this.#metrics.inc("terrarium_chunks_total");
       this.#metrics.inc("terrarium_deliveries_total", undefined, deliveries);
       return event;
@@ -546,7 +545,7 @@ export class ChatService {
     }
     this.#partials.forget(chatId);
     this.#metrics.inc("terrarium_messages_total", { sender: "Terra" });
-    this.visitors.broadcast({ type: "message", ...message });
+    this.#visitors.broadcast({ type: "message", ...message });
     await this.#setStateInLane(
       chatId,
       "responded",
@@ -585,7 +584,7 @@ export class ChatService {
   }
 
   async #requeued(turn: TurnRecord, detail: string): Promise<void> {
-    this.workers.broadcast({
+    this.#workers.broadcast({
       type: "chat_activity",
       chatId: turn.chatId,
       messageId: turn.messageId,
@@ -616,7 +615,7 @@ export class ChatService {
     if (about.turnId) event.turnId = about.turnId;
     if (about.code) event.code = about.code;
     await this.#store.setWorkerState(event);
-    this.visitors.broadcast(event);
+    this.#visitors.broadcast(event);
     return event;
   }
 }

@@ -76,7 +76,7 @@ export async function visitorSocket(c: RelayContext, deps: RelayDeps): Promise<R
   // (Read before the upgrade: the request's headers are gone after it.)
   const originOk = checkOrigin(c.req.raw.headers, config, deps.log);
   const ip = c.get("clientIp");
-  const visitors = service.visitors;
+  const visitors = deps.visitors;
   let socket: WebSocket | null = null;
   // Counted from here on, before the upgrade, so half-open sockets cannot pile up.
   let slot;

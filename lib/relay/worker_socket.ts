@@ -21,7 +21,7 @@ import type { WorkerPeer } from "./worker_hub.ts";
  * A `notifyOnly` socket (the original worker's unsigned handshake under HMAC) only listens.
  */
 export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = false): Response {
-  const { config, service, metrics, log } = deps;
+  const { config, metrics, log, workers, registry } = deps;
   if (!isUpgrade(c.req.raw)) {
     throw new RelayError(400, "websocket_required", "This route expects a WebSocket upgrade");
   }
@@ -43,14 +43,14 @@ export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = fals
 
   socket.onopen = () => {
     if (!originOk) return reject(CLOSE_POLICY, "Origin not allowed", "handshake");
-    service.workers.add(peer);
-    service.workers.send(peer, {
+    workers.add(peer);
+    workers.send(peer, {
       type: "hello",
       leaseMs: config.turnLeaseMs,
       maxFrameBytes: maxFrame,
     });
     log.info("worker connected", { workerId });
-    void service.registry.seen(workerId);
+    void registry.seen(workerId);
   };
 
   socket.onmessage = async (message) => {
@@ -71,36 +71,36 @@ export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = fals
       // A request the worker waits on gets its nack, so the worker does not wait it out.
       const requestId = requestIdOf(json);
       if (requestId) {
-        return service.workers.send(peer, { type: "ack", requestId, ok: false, ...bad });
+        return workers.send(peer, { type: "ack", requestId, ok: false, ...bad });
       }
-      return service.workers.send(peer, { type: "error", ...bad });
+      return workers.send(peer, { type: "error", ...bad });
     }
     const requestId = "requestId" in event ? event.requestId : undefined;
     if (notifyOnly && event.type !== "ping") {
       const body = { code: "not_signed", error: "This socket was not signed: send work over HTTP" };
-      return service.workers.send(
+      return workers.send(
         peer,
         requestId ? { type: "ack", requestId, ok: false, ...body } : { type: "error", ...body },
       );
     }
     try {
       const result = await handle(event, deps, workerId);
-      if (requestId) service.workers.send(peer, { type: "ack", requestId, ok: true, result });
-      if (event.type === "ping") service.workers.send(peer, { type: "pong" });
+      if (requestId) workers.send(peer, { type: "ack", requestId, ok: true, result });
+      if (event.type === "ping") workers.send(peer, { type: "pong" });
     } catch (error) {
       if (!(error instanceof RelayError)) {
         log.error("worker event failed", { type: event.type, error });
       }
       const relayError = error instanceof RelayError ? error : storeFailure(error);
       const body = relayError?.toBody() ?? { error: "Internal error", code: "internal" };
-      if (requestId) service.workers.send(peer, { type: "ack", requestId, ok: false, ...body });
-      else service.workers.send(peer, { type: "error", ...body });
+      if (requestId) workers.send(peer, { type: "ack", requestId, ok: false, ...body });
+      else workers.send(peer, { type: "error", ...body });
     }
-    void service.registry.seen(workerId);
+    void registry.seen(workerId);
   };
 
   socket.onclose = () => {
-    service.workers.remove(peer);
+    workers.remove(peer);
     log.info("worker disconnected", { workerId });
   };
   socket.onerror = () => {};
@@ -143,7 +143,7 @@ async function handle(
     case "fail":
       return await service.failTurn(event.turnId, event, event.chatId);
     case "status":
-      await service.registry.report(event.workerId ?? workerId, event);
+      await deps.registry.report(event.workerId ?? workerId, event);
       return {};
     case "ping":
       return {};
