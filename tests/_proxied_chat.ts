@@ -46,8 +46,9 @@ export async function driveChat(base: string): Promise<void> {
     content: "Yes, through nginx.",
     replyTo: turn.id,
   });
-  for (const socket of [visitor, legacy]) {
-    await socket.waitFor((es) => es.some((e) => e.type === "message" && e.sender === "Terra"));
+  // The legacy socket gets the original frames: a message is the bare message, no `type`.
+  for (const [socket, messageType] of [[visitor, "message"], [legacy, undefined]] as const) {
+    await socket.waitFor((es) => es.some((e) => e.type === messageType && e.sender === "Terra"));
     assert(socket.events.some((e) => e.type === "assistantChunk" && e.content === "Yes, "));
   }
   assertEquals((await chatHistory(base, token, "proxied")).length, 2);

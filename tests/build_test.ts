@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { compileCommands, denortUrl } from "../lib/build.ts";
+import { envFiles } from "../lib/init_env.ts";
 import { parseRelayConfig } from "../lib/relay/config.ts";
 import { relayPermissionFlags } from "../lib/relay/permissions.ts";
 import { DEFAULT_WEB_OUT } from "../lib/web_build.ts";
@@ -12,8 +13,18 @@ import { spawnDeno } from "./_process.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const BUILD_TS = join(ROOT, "lib/build.ts");
-const WORKER_ENV = join(ROOT, "systemd/worker.env.example");
-const RELAY_ENV = join(ROOT, "systemd/relay.env.example");
+// The examples with fresh secrets, as `deno task init-env` writes them: the example values
+// themselves are refused, as they would be on a real deployment.
+const ENV_DIR = Deno.makeTempDirSync({ prefix: "terrarium-build-env-" });
+const WORKER_ENV = join(ENV_DIR, "worker.env");
+const RELAY_ENV = join(ENV_DIR, "relay.env");
+const examples = envFiles(
+  Deno.readTextFileSync(join(ROOT, "systemd/relay.env.example")),
+  Deno.readTextFileSync(join(ROOT, "systemd/worker.env.example")),
+);
+Deno.writeTextFileSync(RELAY_ENV, examples.relay);
+Deno.writeTextFileSync(WORKER_ENV, examples.worker);
+globalThis.addEventListener("unload", () => Deno.removeSync(ENV_DIR, { recursive: true }));
 
 Deno.test("the build compiles each binary with the flags its launcher and tests use", () => {
   const [relay, worker] = compileCommands({

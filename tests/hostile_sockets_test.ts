@@ -134,12 +134,17 @@ Deno.test("a handshake without valid credentials gets 401 JSON and no socket", a
       const socket of [
         new RecordingSocket(ws, bearer(token)),
         new RecordingSocket(ws, undefined, tokenProtocols(token)),
-        new RecordingSocket(`${ws}&accessCode=${TEST_SECRETS.CHAT_PASSWORD}`),
       ]
     ) {
       await socket.waitFor((es) => es.some((e) => e.type === "ready"), 10_000, "ready");
       await socket.close();
     }
+    // A legacy socket gets the original frames only (no `ready`): it opens and stays open.
+    const legacy = new RecordingSocket(`${ws}&accessCode=${TEST_SECRETS.CHAT_PASSWORD}`);
+    await legacy.opened;
+    await postMessage(relay.url, token, "c-hostile", "Still there?");
+    await legacy.waitFor((es) => es.some((e) => e.content === "Still there?"), 10_000, "message");
+    await legacy.close();
   });
 });
 
