@@ -11,6 +11,7 @@
  *   guesser the answer before the wait. One waiting check per key; a wait past 30 s is
  *   refused with `Retry-After` instead of queued. The relay warns once per period.
  */
+import { delay } from "../delay.ts";
 import type { Logger } from "../log.ts";
 import { RelayError } from "./errors.ts";
 import { FailureBudget } from "./failure_budget.ts";
@@ -63,8 +64,7 @@ export class AccessGuard {
     this.#lockoutMs = options.lockoutSeconds * 1000;
     this.#budget = new FailureBudget(options.globalFailures, this.#lockoutMs);
     this.#log = options.log;
-    this.#sleep = options.sleep ??
-      ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#sleep = options.sleep ?? ((ms) => delay(ms));
   }
 
   /** How long each code check waits now (0 unless the global budget is spent). */

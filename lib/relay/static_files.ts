@@ -4,7 +4,7 @@
  * and a long max-age for assets whose names carry their hash.
  */
 import { extname, join, normalize } from "node:path";
-import { sha256Hex } from "../hmac.ts";
+import { sha256Hex } from "../digest.ts";
 import { pageCsp } from "../page_csp.ts";
 import { RelayError } from "./errors.ts";
 
@@ -87,7 +87,7 @@ export class StaticFiles {
     if (cached) return cached;
     try {
       const body = await Deno.readFile(join(this.#root, relPath));
-      const etag = `"${(await sha256Hex(body)).slice(0, 24)}"`;
+      const etag = `"${sha256Hex(body).slice(0, 24)}"`;
       const file = { body, etag, type: TYPES[extname(relPath)] ?? "application/octet-stream" };
       // Only files that exist are cached, so probing random paths cannot grow memory.
       this.#cache.set(relPath, file);

@@ -19,7 +19,8 @@ import {
   type TurnFailRequest,
   type WorkerStateName,
 } from "../protocol.ts";
-import { Backoff, delay } from "./backoff.ts";
+import { Backoff } from "../backoff.ts";
+import { delay } from "../delay.ts";
 import type { WorkerConfig } from "./config.ts";
 import { RelayHttp } from "./relay_http.ts";
 import { parseResult, RelayRequestError } from "./relay_request_error.ts";

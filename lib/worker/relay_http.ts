@@ -6,7 +6,7 @@
 import { signRequest } from "../hmac.ts";
 import { ErrorBody } from "../protocol.ts";
 import type { WorkerConfig } from "./config.ts";
-import { readCapped } from "./read_capped.ts";
+import { readCapped } from "../read_capped.ts";
 import { RelayRequestError } from "./relay_request_error.ts";
 
 const HTTP_TIMEOUT_MS = 15_000;

@@ -7,7 +7,8 @@
 import type { z } from "zod";
 import type { Logger } from "../log.ts";
 import { ERROR_CODES, WorkerClientEvent, WorkerServerEvent } from "../protocol.ts";
-import { Backoff, delay } from "./backoff.ts";
+import { Backoff } from "../backoff.ts";
+import { delay } from "../delay.ts";
 import type { WorkerConfig } from "./config.ts";
 import { EMPTY_BODY } from "./relay_http.ts";
 import { RelayRequestError } from "./relay_request_error.ts";
