@@ -2,30 +2,55 @@
  * Keeps the conversation pinned to its newest message while the visitor is at the bottom;
  * once they scroll up to read, new content no longer moves the page and a "new messages"
  * badge offers the way back down.
+ *
+ * Only the visitor unpins it. A scroll event is dispatched a frame after the scroll that
+ * caused it, and by then more content (or a notice changing the scroller's height) may
+ * have arrived: judged by position alone, the page's own follow-scroll looked like the
+ * visitor scrolling away, and the next answer streamed below the fold (issue 16, on a
+ * phone after an error notice). So a scroll that lands where the page put it is ignored,
+ * and a change of the scroller's size re-pins it when pinned.
  */
 const NEAR_BOTTOM_PX = 48;
 
 export class ScrollPin {
   #pinned = true;
+  /** Where the page last scrolled to itself. */
+  #placedAt = -1;
 
   constructor(readonly scroller: HTMLElement, readonly badge: HTMLButtonElement) {
     scroller.addEventListener("scroll", () => {
+      if (Math.abs(scroller.scrollTop - this.#placedAt) <= 1) return;
       this.#pinned = this.#atBottom();
       if (this.#pinned) badge.hidden = true;
     }, { passive: true });
     badge.addEventListener("click", () => this.toBottom());
+    // The composer growing, a notice appearing, the phone keyboard opening.
+    new ResizeObserver(() => {
+      if (this.#pinned) this.#follow();
+    }).observe(scroller);
+  }
+
+  get pinned(): boolean {
+    return this.#pinned;
   }
 
   /** Content changed: follow it if pinned, otherwise say there is more below. */
   contentChanged(): void {
-    if (this.#pinned) this.scroller.scrollTop = this.scroller.scrollHeight;
+    if (this.#pinned) this.#follow();
     else this.badge.hidden = false;
   }
 
+  /** Back to the newest message, pinned again (the visitor sent, or asked for it). */
   toBottom(): void {
     this.#pinned = true;
     this.badge.hidden = true;
-    this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.#follow();
+  }
+
+  #follow(): void {
+    const s = this.scroller;
+    s.scrollTop = s.scrollHeight;
+    this.#placedAt = s.scrollTop;
   }
 
   #atBottom(): boolean {
