@@ -16,6 +16,7 @@ import { workerGrants } from "./lib/worker/permissions.ts";
 import { loadSystemPrompt } from "./lib/worker/prompts.ts";
 import { RelayClient } from "./lib/worker/relay_client.ts";
 import { Scheduler } from "./lib/worker/scheduler.ts";
+import { loadSiteWords, SiteWordsPublisher } from "./lib/worker/site_words.ts";
 import { ToolRegistry } from "./lib/worker/tool_registry.ts";
 import { allTools } from "./lib/worker/tools/mod.ts";
 import { TurnRunner } from "./lib/worker/turn_runner.ts";
@@ -59,6 +60,12 @@ async function main(): Promise<number> {
   } catch (error) {
     return fail((error as Error).message);
   }
+  let siteWords;
+  try {
+    siteWords = await loadSiteWords(config.contentDir);
+  } catch (error) {
+    return fail((error as Error).message);
+  }
   const agent = new AgentClient({
     baseUrl: config.agentBaseUrl,
     apiKey: config.agentApiKey,
@@ -69,6 +76,7 @@ async function main(): Promise<number> {
   });
   const relay = new RelayClient(config, log);
   const chatLog = new ChatLog(config.chatLogDir, log);
+  const health = new HealthReporter(config, relay, agent, log);
   const runner = new TurnRunner({
     relay,
     model: agent,
@@ -77,16 +85,20 @@ async function main(): Promise<number> {
     config,
     log,
     chatLog,
+    onModelStatus: (report) => health.modelObserved(report),
   });
   const scheduler = new Scheduler({ relay, run: (turn) => runner.run(turn), config, log });
-  const health = new HealthReporter(config, relay, agent, log);
   relay.onActivity((chatId) => scheduler.hint(chatId));
   relay.onCancel((_chatId, turnId) => runner.cancel(turnId));
   relay.onConnection((connected) => connected && scheduler.hint(null));
+  const siteWordsPublisher = new SiteWordsPublisher(config.contentDir, siteWords, { relay, log });
+  // A relay that restarted on an empty store gets the words again on the next connect.
+  relay.onConnection((connected) => connected && void siteWordsPublisher.publish());
 
   relay.start();
   scheduler.start();
   health.start();
+  siteWordsPublisher.start();
   log.info("worker started", {
     workerId: config.workerId,
     relay: config.apiBaseUrl,
@@ -110,6 +122,7 @@ async function main(): Promise<number> {
   runner.abortAll("shutdown");
   await finishing;
   health.stop();
+  siteWordsPublisher.stop();
   await relay.stop();
   log.info("stopped");
   return 0;

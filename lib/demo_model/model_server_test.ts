@@ -219,9 +219,9 @@ Deno.test("scriptReply() follows the directives of the last user message", () =>
       content: "",
       tool_calls: [{ function: { name: "get_profile" } }],
     },
-    { role: "tool", content: '{"name":  "Morgan",\n "bio": "Builds lanterns"}' },
+    { role: "tool", content: '{"profile": "# Morgan\\n\\nBuilds lanterns"}' },
   ], TOOLS);
-  assertEquals(final.content, 'From get_profile: {"name": "Morgan", "bio": "Builds lanterns"}');
+  assertEquals(final.content, "From Morgan's profile: Builds lanterns.");
   assertEquals([final.toolCalls, final.reasoning], [[], "Thinking about: Who?"]);
 });
 

@@ -2,7 +2,8 @@
  * The demo model's script: what a deterministic "LLM" says for a conversation.
  *
  * 1. When the last message is a tool result (role "tool"), the step is the final answer:
- *    "From <tool names>: <first 300 chars of the results, whitespace collapsed>".
+ *    a few sentences of prose drawn from the top results, with Markdown links to the pages
+ *    used, and a sentence for each tool that failed (`prose.ts`; never raw JSON).
  * 2. Otherwise the last user message is read for directives:
  *    - `[tool NAME {json}]` (repeatable): call the tools in one step (parallel calls),
  *      each only if `tools` offers NAME
@@ -24,6 +25,8 @@
  * non-streamed message an OpenAI-compatible server would send.
  */
 
+import { proseFromToolResults } from "./prose.ts";
+
 /** One planned step: reasoning, answer text and tool calls. */
 export interface ScriptedStep {
   reasoning: string;
@@ -38,7 +41,8 @@ export interface ScriptedStep {
 export type ScriptMessage = {
   role: string;
   content?: unknown;
-  tool_calls?: { function?: { name?: string } }[];
+  tool_calls?: { id?: string; function?: { name?: string; arguments?: string } }[];
+  tool_call_id?: string;
 };
 /** A tool offered in the request, as the script reads it. */
 export type ScriptTool = { function?: { name?: string } };
@@ -78,10 +82,17 @@ export function scriptReply(
   const toolResults = since.filter((m) => m.role === "tool");
   const looping = question.includes("[loop]") && offered.size > 0;
   if (!looping && (toolResults.length > 0 || messages.at(-1)?.role === "tool")) {
-    const names = since.flatMap((m) => (m.tool_calls ?? []).map((c) => c.function?.name ?? ""));
-    const results = toolResults.map((m) => textOf(m.content)).join(" ").replace(/\s+/g, " ");
-    const named = [...new Set(names.filter(Boolean))].join(", ") || "the tools";
-    step.content = `From ${named}: ${results.trim().slice(0, 300)}`;
+    const calls = since.flatMap((m) => m.tool_calls ?? []);
+    const results = toolResults.map((m, i) => {
+      // Results name their call by id; a server that sent none is matched by position.
+      const call = calls.find((c) => c.id && c.id === m.tool_call_id) ?? calls[i];
+      return {
+        name: call?.function?.name ?? "",
+        content: textOf(m.content),
+        arguments: call?.function?.arguments ?? "",
+      };
+    });
+    step.content = proseFromToolResults(results, plain);
     return step;
   }
 

@@ -73,6 +73,13 @@ export class HealthReporter {
     this.#timers = [];
   }
 
+  /** Reports what a turn just showed about the model now, not at the next poll (issue 16). */
+  modelObserved(llm: ComponentReport): void {
+    this.#llm = llm;
+    if (!this.#config.agentHealthUrl) this.#agentApi = { ...llm };
+    void this.#report();
+  }
+
   /** Probes the agent health URL (or, without one, reports the LLM probe) and reports. */
   async checkAgent(): Promise<void> {
     if (this.#config.agentHealthUrl) {

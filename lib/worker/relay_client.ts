@@ -17,7 +17,9 @@ import {
   ErrorBody,
   OpenChatsResponse,
   RenewResponse,
+  type SiteProfile,
   type Turn,
+  type TurnFailRequest,
   WorkerClientEvent,
   WorkerServerEvent,
   type WorkerStateName,
@@ -266,6 +268,39 @@ export class RelayClient {
     }
   }
 
+  /**
+   * Reports that `turn` failed (issue 16): the relay closes it, keeps the failure on the
+   * visitor message and stores `partial` as an interrupted reply. Idempotent on the relay,
+   * so network failures and 5xx are retried like a reply.
+   */
+  async failTurn(
+    turn: Pick<Turn, "id" | "chatId" | "leaseId">,
+    failure: Omit<TurnFailRequest, "leaseId">,
+  ): Promise<void> {
+    const body: TurnFailRequest = { ...failure, leaseId: turn.leaseId };
+    const backoff = new Backoff({ ...REPLY_BACKOFF, random: this.#random });
+    for (let attempt = 1;; attempt++) {
+      try {
+        await this.#call(
+          { ...body, type: "fail", chatId: turn.chatId, turnId: turn.id },
+          `/api/worker/turns/${encodeURIComponent(turn.id)}/fail`,
+          body,
+          null,
+        );
+        return;
+      } catch (error) {
+        const status = error instanceof RelayRequestError ? error.status : -1;
+        if ((status !== 0 && status < 500) || attempt >= REPLY_ATTEMPTS) throw error;
+        await delay(backoff.next());
+      }
+    }
+  }
+
+  /** Publishes the operator's site words (`PUT /api/worker/site`). */
+  async publishSite(profile: SiteProfile): Promise<void> {
+    await this.#http("PUT", "/api/worker/site", profile);
+  }
+
   /** The chat's messages, oldest first. */
   async history(chatId: string): Promise<ChatMessage[]> {
     const result = await this.#http("GET", `/api/chat/${encodeURIComponent(chatId)}/messages`);
@@ -394,7 +429,7 @@ export class RelayClient {
     return headers;
   }
 
-  async #http(method: "GET" | "POST", path: string, body?: unknown): Promise<unknown> {
+  async #http(method: "GET" | "POST" | "PUT", path: string, body?: unknown): Promise<unknown> {
     const url = new URL(this.#config.apiBaseUrl + path);
     const raw = body === undefined ? EMPTY_BODY : encoder.encode(JSON.stringify(body));
     const headers = await this.#headers(method, url, raw);

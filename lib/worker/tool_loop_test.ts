@@ -67,12 +67,12 @@ Deno.test("runToolLoop() feeds tool results back and streams the final answer", 
   assertEquals(reasoning.split("\n\n").length, 2, reasoning);
   assertEquals(offeredTools, [true, true]);
   assertEquals(activity, "Reading the profile…\n");
-  assertEquals(answer.startsWith("From get_profile:"), true);
+  assertEquals(answer.startsWith("From Morgan's profile:"), true, answer);
 });
 
 Deno.test("runToolLoop() stops offering tools after maxToolSteps and asks for an answer", async () => {
   const { result, answer, offeredTools } = await loop("[loop] [tool get_profile {}] Again!", 2);
   assertEquals(result.toolsUsed, ["get_profile", "get_profile"]);
   assertEquals(offeredTools, [true, true, false]);
-  assertEquals(answer.startsWith("From get_profile:"), true);
+  assertEquals(answer.startsWith("From Morgan's profile:"), true, answer);
 });

@@ -7,7 +7,9 @@
 import type OpenAI from "openai";
 import { z } from "zod";
 import type { Logger } from "../log.ts";
+import type { SourceKind } from "../protocol.ts";
 import type { WorkerConfig } from "./config.ts";
+import type { SourceList } from "./source_list.ts";
 
 /** What a tool run may use. */
 export interface ToolContext {
@@ -16,6 +18,15 @@ export interface ToolContext {
   log: Logger;
   /** Aborts on cancel, lease loss or the tool's own timeout. */
   signal: AbortSignal;
+  /** Collects the pages the turn's tools returned, for the reply's sources (issue 16). */
+  sources?: SourceList;
+}
+
+/** A page a tool returned, before `SourceList` checks it. */
+export interface SourceHint {
+  url: string;
+  title?: string;
+  kind: SourceKind;
 }
 
 /** A failure a tool reports to the model with a stable code. */
@@ -29,7 +40,7 @@ export class ToolError extends Error {
 }
 
 /** One tool. `activity` is the plain-words line visitors see while it runs. */
-export interface Tool<S extends z.ZodType = z.ZodType> {
+export interface Tool<S extends z.ZodType = z.ZodType, R = unknown> {
   name: string;
   description: string;
   schema: S;
@@ -38,7 +49,9 @@ export interface Tool<S extends z.ZodType = z.ZodType> {
   /** Default 12 000 characters of JSON. */
   maxResultChars?: number;
   activity(args: z.output<S>): string;
-  run(args: z.output<S>, context: ToolContext): Promise<unknown>;
+  run(args: z.output<S>, context: ToolContext): Promise<R>;
+  /** The pages a successful result came from (none by default). */
+  sources?(result: R, args: z.output<S>): SourceHint[];
 }
 
 /** The outcome of one call, ready to go back to the model as a `tool` message. */
@@ -52,7 +65,7 @@ const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_MAX_RESULT_CHARS = 12_000;
 
 /** Defines a tool with its argument types inferred from the schema. */
-export function defineTool<S extends z.ZodType>(tool: Tool<S>): Tool {
+export function defineTool<S extends z.ZodType, R>(tool: Tool<S, R>): Tool {
   return tool as unknown as Tool;
 }
 
@@ -140,6 +153,14 @@ export class ToolRegistry {
     const signal = AbortSignal.any([context.signal, timeout]);
     try {
       const result = await raceAbort(tool.run(parsed.data, { ...context, signal }), signal);
+      if (tool.sources && context.sources) {
+        try {
+          context.sources.add(tool.sources(result, parsed.data));
+        } catch (error) {
+          // Sources are a courtesy: a result of an odd shape must not fail the call.
+          context.log.debug("tool sources skipped", { tool: tool.name, error });
+        }
+      }
       return { ok: true, content: capped(result, tool.maxResultChars) };
     } catch (error) {
       const [code, message] = describe(error, timeout.aborted);

@@ -1,20 +1,26 @@
 /**
  * Answers one claimed turn: keeps its lease renewed, loads the history, runs the tool loop
- * while streaming to the relay, and posts the reply. Cancel (from the visitor), a lost
- * lease and shutdown each abort the model request at once; a cancelled answer is kept and
- * posted as stopped, a lost lease posts nothing (another worker has the turn), shutdown
- * releases the lease so another worker can take it.
+ * while streaming to the relay, and posts the reply with the pages its tools returned.
+ * Cancel (from the visitor), a lost lease and shutdown each abort the model request at
+ * once; a cancelled answer is kept and posted as stopped, a lost lease posts nothing
+ * (another worker has the turn), shutdown releases the lease so another worker can take
+ * it. Any other failure is reported as the turn's failure (code and sentence, with the
+ * text streamed so far as the interrupted part), never posted as Terra's reply (issue 16).
  */
 import type { Logger } from "../log.ts";
-import type { Turn } from "../protocol.ts";
+import type { ComponentReport, Turn } from "../protocol.ts";
 import { AgentError } from "./agent_client.ts";
 import { AnswerStream } from "./answer_stream.ts";
 import type { ChatLog } from "./chat_log.ts";
 import type { WorkerConfig } from "./config.ts";
+import { failureCode, failureWords } from "./failure_words.ts";
 import { conversationFor } from "./history.ts";
 import type { RelayClient } from "./relay_client.ts";
+import { SourceList } from "./source_list.ts";
 import { runToolLoop, type StepModel } from "./tool_loop.ts";
 import type { ToolRegistry } from "./tool_registry.ts";
+
+export { failureWords };
 
 /** Why a turn's work was aborted. */
 export type AbortReason = "cancelled" | "lease_lost" | "shutdown";
@@ -23,7 +29,7 @@ export type TurnOutcome = "answered" | "stopped" | "failed" | AbortReason;
 export interface TurnRunnerDeps {
   relay: Pick<
     RelayClient,
-    "renew" | "release" | "sendChunk" | "setState" | "postReply" | "history"
+    "renew" | "release" | "sendChunk" | "setState" | "postReply" | "history" | "failTurn"
   >;
   model: StepModel;
   registry: ToolRegistry;
@@ -31,34 +37,29 @@ export interface TurnRunnerDeps {
   config: WorkerConfig;
   log: Logger;
   chatLog?: ChatLog;
+  /**
+   * What a turn just showed about the model, so the status chain need not wait for its
+   * next poll: offline/degraded after a model failure, online after the next answer.
+   */
+  onModelStatus?: (report: ComponentReport) => void;
 }
 
-/** Plain words for a model failure, shown to the visitor. */
-export function failureWords(error: unknown): string {
-  if (error instanceof AgentError) {
-    switch (error.kind) {
-      case "unavailable":
-        return "Terra's language model is not reachable right now. Please try again in a few minutes.";
-      case "rate_limited":
-        return "Terra's language model is busy. Please try again in a minute.";
-      case "timeout":
-        return "Terra's language model took too long to answer. Please try again.";
-      case "stream_cut":
-        return "The connection to Terra's language model broke off mid-answer. Please try again.";
-      case "circuit_open":
-        return "Terra's language model keeps failing, so Terra is pausing for a moment. Please try again shortly.";
-      case "bad_response":
-        return "Terra's language model sent an answer Terra could not read. Please try again.";
-      default:
-        break;
-    }
-  }
-  return "Something went wrong while Terra was answering. Please try again.";
+/** What a model failure says about the model's status. */
+function modelStatusAfter(error: AgentError): ComponentReport {
+  const down = error.kind === "unavailable" || error.kind === "circuit_open";
+  return {
+    status: down ? "offline" : "degraded",
+    detail: `A visitor's question just failed: ${error.message}`,
+    checkedAt: new Date().toISOString(),
+    latencyMs: null,
+  };
 }
 
 export class TurnRunner {
   #deps: TurnRunnerDeps;
   #active = new Map<string, AbortController>();
+  /** A failure was reported to the status chain and no answer has come since. */
+  #modelTroubled = false;
 
   constructor(deps: TurnRunnerDeps) {
     this.#deps = deps;
@@ -104,12 +105,14 @@ export class TurnRunner {
         else log.warn("chunk not delivered", { chatId: turn.chatId, error });
       },
     );
+    const sources = new SourceList();
     const reply = (content: string, stopped: boolean) =>
       relay.postReply(turn.chatId, {
         content,
         replyTo: turn.messageId,
         leaseId: turn.leaseId,
         ...(stopped ? { stopped: true } : {}),
+        ...(sources.size ? { sources: sources.list() } : {}),
       });
 
     let question = "";
@@ -128,13 +131,27 @@ export class TurnRunner {
         maxToolSteps: config.maxToolSteps,
         stream,
         signal: controller.signal,
-        toolContext: { config, chatId: turn.chatId, log },
+        toolContext: { config, chatId: turn.chatId, log, sources },
         toolsUsed,
       });
       controller.signal.throwIfAborted();
       await stream.finish();
       await reply(stream.answer, false);
-      log.info("turn answered", { chatId: turn.chatId, turnId: turn.id, tools: result.toolsUsed });
+      log.info("turn answered", {
+        chatId: turn.chatId,
+        turnId: turn.id,
+        tools: result.toolsUsed,
+        sources: sources.size,
+      });
+      if (this.#modelTroubled) {
+        this.#modelTroubled = false;
+        this.#deps.onModelStatus?.({
+          status: "online",
+          detail: "A visitor's question was just answered",
+          checkedAt: new Date().toISOString(),
+          latencyMs: null,
+        });
+      }
       outcome = "answered";
       return outcome;
     } catch (error) {
@@ -161,6 +178,11 @@ export class TurnRunner {
     stream: AnswerStream,
     reply: (content: string, stopped: boolean) => Promise<unknown>,
   ): Promise<TurnOutcome> {
+    if (error instanceof AgentError && error.kind !== "aborted" && !signal.aborted) {
+      // Before anything else can fail: the header must turn amber/red within seconds.
+      this.#modelTroubled = true;
+      this.#deps.onModelStatus?.(modelStatusAfter(error));
+    }
     const { relay, log } = this.#deps;
     const reason = signal.aborted ? signal.reason as AbortReason : null;
     try {
@@ -179,12 +201,16 @@ export class TurnRunner {
         log.info("turn stopped by the visitor", { turnId: turn.id });
         return "stopped";
       }
-      const words = failureWords(error);
-      log.error("turn failed", { turnId: turn.id, error });
-      // The reply closes the turn (no endless retries against a broken model); the state
-      // that follows tells the visitor what went wrong, in plain words.
-      await reply(stream.answer || words, stream.answer !== "");
-      await relay.setState(turn.chatId, "error", words);
+      const code = failureCode(error);
+      log.error("turn failed", { turnId: turn.id, code, error });
+      // The failure closes the turn (no endless retries against a broken model) and the
+      // relay tells the visitor in plain words; the visitor's Retry re-opens it. What was
+      // streamed stays, marked interrupted.
+      await relay.failTurn(turn, {
+        code,
+        error: failureWords(error),
+        ...(stream.answer ? { partial: stream.answer } : {}),
+      });
       return "failed";
     } catch (followUp) {
       log.error("could not close the turn; its lease will expire", {

@@ -90,7 +90,7 @@ function liveFetchTool(
   spec: {
     name: string;
     description: string;
-    render: (page: FetchedPage) => Record<string, unknown>;
+    render: (page: FetchedPage) => { url: string; title?: string } & Record<string, unknown>;
   },
 ): Tool {
   return defineTool({
@@ -117,6 +117,11 @@ function liveFetchTool(
         };
       }
     },
+    sources: (page: { url: string; title?: string; fromCache?: boolean }) => [{
+      url: page.url,
+      title: page.title ?? "",
+      kind: page.fromCache ? "page" : "live",
+    }],
   });
 }
 

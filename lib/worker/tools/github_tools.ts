@@ -86,6 +86,12 @@ export function githubTools(contentDir: string): Tool[] {
           files: repo.files,
         };
       },
+      sources: ({ repo, url, path }) => [{
+        // The README is the repository's front page; another file is linked by its path.
+        url: path === "README.md" ? url : `${url.replace(/\/+$/, "")}/blob/HEAD/${path}`,
+        title: path === "README.md" ? repo : `${repo}/${path}`,
+        kind: "github",
+      }],
     }),
   ];
 }

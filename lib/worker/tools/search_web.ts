@@ -6,6 +6,7 @@
 import { z } from "zod";
 import { readCapped } from "../read_capped.ts";
 import { defineTool, ToolError } from "../tool_registry.ts";
+import { topHits } from "./site_tools.ts";
 
 const MAX_RESPONSE_BYTES = 256 * 1024;
 const SearxResponse = z.object({
@@ -59,4 +60,6 @@ export const searchWeb = defineTool({
       })),
     };
   },
+  sources: ({ results }) =>
+    topHits(results).map((r) => ({ url: r.url, title: r.title, kind: "web" })),
 });

@@ -5,6 +5,14 @@ import { SiteIndex } from "../site_index.ts";
 import { defineTool, type Tool, ToolError } from "../tool_registry.ts";
 
 const MAX_PAGE_CHARS = 8_000;
+/** Distinct pages of a search that count as its sources: the ones an answer draws on. */
+export const TOP_SEARCH_SOURCES = 3;
+
+/** The first `TOP_SEARCH_SOURCES` distinct pages of ranked hits. */
+export function topHits<T extends { url: string }>(hits: T[]): T[] {
+  const seen = new Set<string>();
+  return hits.filter((hit) => !seen.has(hit.url) && seen.add(hit.url)).slice(0, TOP_SEARCH_SOURCES);
+}
 
 /** The site index of `contentDir` (`content/site`). */
 export function siteIndexOf(contentDir: string): SiteIndex {
@@ -42,6 +50,7 @@ export function siteTools(index: SiteIndex): Tool[] {
           truncated: page.text.length > MAX_PAGE_CHARS,
         };
       },
+      sources: (page) => [{ url: page.url, title: page.title, kind: "page" }],
     }),
     defineTool({
       name: "search_site",
@@ -52,6 +61,8 @@ export function siteTools(index: SiteIndex): Tool[] {
       }),
       activity: ({ query }) => `Searching the site for “${query.slice(0, 60)}”…`,
       run: async ({ query, limit }) => ({ results: await index.search(query, limit) }),
+      sources: ({ results }) =>
+        topHits(results).map((hit) => ({ url: hit.url, title: hit.title, kind: "page" })),
     }),
   ];
 }
