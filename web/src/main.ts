@@ -160,7 +160,7 @@ function applyWords(words: SiteProfile): void {
   document.title = `Chat with ${words.assistantName} · ${words.siteName}`;
   byId("title-name").textContent = words.assistantName;
   byId("gate-text").textContent = words.gateText;
-  byId("gate-help").innerHTML = renderMarkdown(words.accessHelp);
+  byId("gate-help").innerHTML = renderMarkdown(words.accessHelp, { breaks: false });
   composer.input.placeholder = `Ask ${words.assistantName} something…`;
   if (chatOpen) view.showWelcome(words, (question) => void send(question));
 }

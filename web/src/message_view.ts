@@ -116,7 +116,7 @@ export class MessageView {
     item.dataset.seq = "-1";
     item.append(header("Terra", null, this.name));
     const body = element("div", "body");
-    body.innerHTML = renderMarkdown(words.greeting);
+    body.innerHTML = renderMarkdown(words.greeting, { breaks: false });
     item.append(body);
     if (words.suggestions.length && !this.list.querySelector(".message")) {
       const list = element("ul", "suggestions");

@@ -7,21 +7,27 @@
  * caused it, and by then more content (or a notice changing the scroller's height) may
  * have arrived: judged by position alone, the page's own follow-scroll looked like the
  * visitor scrolling away, and the next answer streamed below the fold (issue 16, on a
- * phone after an error notice). So a scroll that lands where the page put it is ignored,
- * and a change of the scroller's size re-pins it when pinned.
+ * phone after an error notice). The page only ever scrolls down, and the browser only
+ * clamps to the bottom; so only a move up that leaves the bottom unpins, and a change of
+ * the scroller's size re-pins it when pinned.
  */
 const NEAR_BOTTOM_PX = 48;
 
 export class ScrollPin {
   #pinned = true;
-  /** Where the page last scrolled to itself. */
-  #placedAt = -1;
+  /** The scroll position last seen (by an event or set by the page). */
+  #lastTop = 0;
 
   constructor(readonly scroller: HTMLElement, readonly badge: HTMLButtonElement) {
     scroller.addEventListener("scroll", () => {
-      if (Math.abs(scroller.scrollTop - this.#placedAt) <= 1) return;
-      this.#pinned = this.#atBottom();
-      if (this.#pinned) badge.hidden = true;
+      const top = scroller.scrollTop;
+      if (this.#atBottom()) {
+        this.#pinned = true;
+        badge.hidden = true;
+      } else if (top < this.#lastTop - 1) {
+        this.#pinned = false;
+      }
+      this.#lastTop = top;
     }, { passive: true });
     badge.addEventListener("click", () => this.toBottom());
     // The composer growing, a notice appearing, the phone keyboard opening.
@@ -50,7 +56,7 @@ export class ScrollPin {
   #follow(): void {
     const s = this.scroller;
     s.scrollTop = s.scrollHeight;
-    this.#placedAt = s.scrollTop;
+    this.#lastTop = s.scrollTop;
   }
 
   #atBottom(): boolean {

@@ -104,7 +104,10 @@ export class StatusChain {
       const detail = document.createElement("span");
       detail.className = "detail";
       const parts = [linkDetail(link)];
-      if (link.latencyMs !== null && link.name !== "frontend") parts.push(`${link.latencyMs} ms`);
+      const saysMs = /\d ms\b/.test(parts[0]!);
+      if (link.latencyMs !== null && link.name !== "frontend" && !saysMs) {
+        parts.push(`${link.latencyMs} ms`);
+      }
       if (link.checkedAt && link.name !== "frontend") {
         parts.push(`checked ${new Date(link.checkedAt).toLocaleTimeString()}`);
       }
