@@ -5,7 +5,6 @@
  * does not know the route yet, or cannot be reached, leaves the page with neutral words.
  */
 import type { SiteProfile } from "../../lib/protocol.ts";
-import type { RelayApi } from "./api.ts";
 
 /**
  * The page's own fallback. Written here rather than imported from the protocol module's
@@ -40,8 +39,8 @@ export function siteWords(raw: unknown): SiteProfile {
   return words;
 }
 
-/** Fetches the words once; never fails. */
-export async function loadSiteWords(api: RelayApi): Promise<SiteProfile> {
+/** Fetches the words once (from `RelayApi.site()`); never fails. */
+export async function loadSiteWords(api: { site(): Promise<unknown> }): Promise<SiteProfile> {
   try {
     return siteWords(await api.site());
   } catch {
