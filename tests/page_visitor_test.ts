@@ -329,6 +329,16 @@ Deno.test("after Stop by keyboard, focus is in the message box and the stopped a
     const { page, problems } = await openPage(browser);
     await page.goto(`${relay.url}/`);
     await enterCode(page, TEST_SECRETS.CHAT_PASSWORD);
+    await page.getByRole("textbox", { name: "Your message" }).waitFor();
+    // Count what screen readers would hear: writes to the notice and to the announcer.
+    await page.evaluate(`(() => {
+      globalThis.__writes = { notice: 0, announced: [] };
+      new MutationObserver(() => globalThis.__writes.notice++)
+        .observe(document.getElementById("notice"), { childList: true, characterData: true, subtree: true });
+      const announcer = document.getElementById("announcer");
+      new MutationObserver(() => announcer.textContent && globalThis.__writes.announced.push(announcer.textContent))
+        .observe(announcer, { childList: true, characterData: true, subtree: true });
+    })()`);
     await ask(page, "[long 3000]");
     await page.locator(".message.live .body").filter({ hasText: "word100" }).waitFor();
     const stop = page.getByRole("button", { name: "Stop" });
@@ -345,7 +355,16 @@ Deno.test("after Stop by keyboard, focus is in the message box and the stopped a
     assert(marker !== "none" && marker !== "", `disclosure marker: ${marker}`);
     // The answer was announced once, finished; the list itself is not a live region.
     assertEquals(await page.locator("#messages").getAttribute("aria-live"), null);
-    assert((await page.locator("#announcer").textContent())!.includes("stopped"));
+    await page.locator("#announcer").filter({ hasText: "stopped" }).waitFor();
+    const writes = await page.evaluate("globalThis.__writes") as {
+      notice: number;
+      announced: string[];
+    };
+    assertEquals(writes.announced.length, 1, `announced once: ${JSON.stringify(writes.announced)}`);
+    assert(
+      writes.notice < 12,
+      `the notice changes with the state, not per chunk (${writes.notice})`,
+    );
     await assertAccessible(page, "stopped answer");
     assertEquals(problems(), []);
   }, { chunkDelayMs: 10 });
@@ -408,4 +427,60 @@ Deno.test("dark theme on a phone passes axe-core too", async () => {
     await screenshot(page, "visitor-dark-phone");
     assertEquals(problems(), []);
   });
+});
+
+Deno.test("a stream cut mid-answer keeps its text marked interrupted, not stopped, and Retry answers it", async () => {
+  await withPageStack(async (stack) => {
+    const { page, problems } = await openPage(stack.browser);
+    await page.goto(`${stack.relay.url}/`);
+    await enterCode(page, TEST_SECRETS.CHAT_PASSWORD);
+    await page.getByRole("textbox", { name: "Your message" }).waitFor();
+    stack.model.setFault("cut");
+    await ask(page, "[long 60]");
+    const row = page.locator("li.failure");
+    await row.waitFor({ timeout: 60_000 });
+    const partial = page.locator(".message.terra:not(.live)").first();
+    await partial.locator(".tag").filter({ hasText: "Interrupted" }).waitFor();
+    assertEquals(await page.locator(".message.terra .tag", { hasText: "Stopped" }).count(), 0);
+    assert((await partial.locator(".body").textContent())!.includes("word1"), "partial kept");
+    assertEquals(await row.count(), 1);
+    assertEquals(
+      await row.evaluate((el) => el.previousElementSibling?.classList.contains("terra")),
+      true,
+      "the row follows the text that was cut off",
+    );
+    await assertAccessible(page, "interrupted answer with its failure row");
+    await screenshot(page, "visitor-interrupted-desktop");
+
+    stack.model.setFault("none");
+    await row.getByRole("button", { name: /Retry/ }).click();
+    await terraAnswers(page).filter({ hasText: "word60" }).waitFor({ timeout: 60_000 });
+    await row.waitFor({ state: "detached" });
+    assertEquals(problems(), []);
+  }, { chunkDelayMs: 5 });
+});
+
+Deno.test("a locked gate says so in a whole sentence with a countdown", async () => {
+  await withPageStack(async ({ relay, browser }) => {
+    const { page, problems } = await openPage(browser, {
+      expected: [/status of 401/, /status of 429/],
+    });
+    await page.goto(`${relay.url}/`);
+    const error = page.locator("#gate-error");
+    for (let attempt = 0; attempt < 4; attempt++) {
+      await enterCode(page, `wrong-${attempt}`);
+      await error.filter({ hasText: /\S/ }).waitFor();
+      if (await error.locator(".countdown").count()) break;
+      await page.getByRole("button", { name: "Start chatting" }).and(
+        page.locator(":not([disabled])"),
+      ).waitFor();
+    }
+    await error.locator(".countdown").waitFor();
+    const text = (await error.innerText()).replace(/\s+/g, " ");
+    assert(/[.!?] Try again in \d+ s\.$/.test(text), `a sentence, then the countdown: "${text}"`);
+    assert(await page.getByRole("button", { name: "Start chatting" }).isDisabled());
+    await assertAccessible(page, "locked gate");
+    await screenshot(page, "visitor-locked-gate-desktop");
+    assertEquals(problems(), []);
+  }, { relayEnv: { ACCESS_CODE_MAX_FAILURES: "2", ACCESS_CODE_LOCKOUT_SECONDS: "60" } });
 });

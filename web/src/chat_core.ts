@@ -9,7 +9,7 @@ import { ApiError, type RelayApi, type Session } from "./api.ts";
 import { type Availability, availabilityOf } from "./availability.ts";
 import { ChatSocket, type Connection } from "./chat_socket.ts";
 import { ChatState, type LiveAnswer, type ShownMessage } from "./chat_state.ts";
-import { type Notice, noticeFor, type Problem, sentence } from "./notices.ts";
+import { beforeCountdown, type Notice, noticeFor, type Problem, sentence } from "./notices.ts";
 import { FALLBACK_WORDS } from "./site_words.ts";
 import {
   chatId as tabChatId,
@@ -83,8 +83,9 @@ export class ChatCore {
       this.open();
       return true;
     } catch (error) {
-      this.#gateMessage = sentence(error instanceof Error ? error.message : String(error));
+      const text = error instanceof Error ? error.message : String(error);
       const wait = error instanceof ApiError ? error.retryAfterSeconds : null;
+      this.#gateMessage = wait ? beforeCountdown(text) : sentence(text);
       this.#gateUntil = wait ? Date.now() + wait * 1000 : null;
       this.#emitGate();
       this.#startTicker();

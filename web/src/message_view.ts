@@ -160,13 +160,17 @@ export class MessageView {
       }
       return;
     }
-    const question = this.list.querySelector<HTMLElement>(
-      `li.message.visitor[data-id="${CSS.escape(messageId)}"]`,
-    );
-    if (!question) return;
+    // Under the question, or under the text Terra got out before the failure cut it off.
+    const anchor = [
+      ...this.list.querySelectorAll<HTMLElement>(
+        `li.message.visitor[data-id="${CSS.escape(messageId)}"], ` +
+          `li.message.terra[data-reply-to="${CSS.escape(messageId)}"]`,
+      ),
+    ].at(-1);
+    if (!anchor) return;
     const row = element("li", "failure");
     row.dataset.for = messageId;
-    row.dataset.seq = String(Number(question.dataset.seq) + 0.5);
+    row.dataset.seq = String(Number(anchor.dataset.seq) + 0.5);
     row.dataset.code = failure.code;
     const text = element("p", "", failure.error || `${this.name} could not answer this.`);
     const button = element("button", "retry", "Retry");
@@ -174,8 +178,8 @@ export class MessageView {
     button.setAttribute("aria-label", "Retry this question");
     button.addEventListener("click", () => retry(messageId, button));
     row.append(text, button);
-    if (existing) existing.replaceWith(row);
-    else question.after(row);
+    existing?.remove();
+    anchor.after(row);
     this.onChange();
   }
 
@@ -210,6 +214,15 @@ export class MessageView {
       li !== this.#live?.item && Number((li as HTMLElement).dataset.seq) > message.seq
     );
     this.list.insertBefore(item, next ?? this.#live?.item ?? null);
+    const row = message.replyTo
+      ? this.list.querySelector<HTMLElement>(
+        `li.failure[data-for="${CSS.escape(message.replyTo)}"]`,
+      )
+      : null;
+    if (row && Number(row.dataset.seq) < message.seq) {
+      row.dataset.seq = String(message.seq + 0.5);
+      item.after(row);
+    }
     if (fresh && message.sender === "Terra") {
       const tag = message.stopped ? " (stopped)" : message.interrupted ? " (interrupted)" : "";
       this.announce(`${this.name}${tag}: ${body.textContent ?? ""}`.slice(0, 2000));

@@ -41,6 +41,15 @@ export function sentence(text: string): string {
   return /[.!?…)]$/.test(capital) ? capital : `${capital}.`;
 }
 
+/** A relay sentence that will be followed by a countdown: its own vaguer "try again later" goes. */
+export function beforeCountdown(text: string): string {
+  const trimmed = text.trim().replace(
+    /[;,.]?\s*(?:please\s+)?try again (?:later|soon|in a (?:moment|while|few \w+))[.!]?$/i,
+    "",
+  );
+  return sentence(trimmed || text);
+}
+
 /** The countdown's words: "Try again in 5 s." (or "You can try again now."). */
 export function countdownText(seconds: number): string {
   return seconds > 0 ? `Try again in ${seconds} s.` : "You can try again now.";
@@ -51,7 +60,7 @@ export function noticeFor(inputs: NoticeInputs): Notice | null {
   if (problem) {
     if (problem.until === undefined) return { text: sentence(problem.text), tone: "error" };
     const left = Math.max(0, Math.ceil((problem.until - (inputs.nowMs ?? Date.now())) / 1000));
-    return { text: sentence(problem.text), tone: "error", countdown: left };
+    return { text: beforeCountdown(problem.text), tone: "error", countdown: left };
   }
   if (connection.state === "retrying") {
     return { text: connection.detail || "Reconnecting…", tone: "warn" };

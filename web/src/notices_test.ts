@@ -1,6 +1,12 @@
 import { assertEquals } from "../../tests/_assert.ts";
 import type { WorkerStateEvent } from "../../lib/protocol.ts";
-import { countdownText, noticeFor, type NoticeInputs, sentence } from "./notices.ts";
+import {
+  beforeCountdown,
+  countdownText,
+  noticeFor,
+  type NoticeInputs,
+  sentence,
+} from "./notices.ts";
 
 const quiet: NoticeInputs = {
   workerState: null,
@@ -23,6 +29,10 @@ Deno.test("a relay sentence without a full stop gets one before the countdown", 
   assertEquals(sentence("wait for a reply first"), "Wait for a reply first.");
   assertEquals(sentence("Done."), "Done.");
   assertEquals(countdownText(5), "Try again in 5 s.");
+  assertEquals(
+    beforeCountdown("Too many wrong access codes from your address; try again later"),
+    "Too many wrong access codes from your address.",
+  );
   assertEquals(countdownText(0), "You can try again now.");
   const notice = noticeFor({
     ...quiet,
