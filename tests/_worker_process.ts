@@ -4,9 +4,11 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { startModelServer } from "../lib/demo_model/model_server.ts";
 import { runArgs } from "../lib/launch.ts";
+import { chatHistory, type Json, visitorToken } from "./_clients.ts";
 import { type ChildProcess, spawnDeno } from "./_process.ts";
-import { TEST_SECRETS } from "./_relay_process.ts";
+import { type RelayProcess, startRelay, TEST_SECRETS } from "./_relay_process.ts";
 
 export const CONTENT_DIR = fileURLToPath(new URL("../content", import.meta.url));
 
@@ -64,4 +66,55 @@ export async function startWorker(
     throw error;
   }
   return { ...child, envFile, dir, env: fullEnv };
+}
+
+/** Runs `fn` with a relay process, a model server and cleanup of everything it started. */
+export async function withStack(
+  relayEnv: Record<string, string>,
+  fn: (stack: {
+    relay: RelayProcess;
+    model: ReturnType<typeof startModelServer>;
+    token: string;
+    workers: WorkerProcess[];
+    worker: (env?: Record<string, string>) => Promise<WorkerProcess>;
+  }) => Promise<void>,
+): Promise<void> {
+  const relay = await startRelay({ RATE_LIMIT_MAX_PER_IP: "1000", ...relayEnv });
+  const model = startModelServer({ chunkDelayMs: 2 });
+  const workers: WorkerProcess[] = [];
+  try {
+    const token = await visitorToken(relay.url);
+    const worker = async (env: Record<string, string> = {}) => {
+      const w = await startWorker(relay.url, model.url, relay.dir, env);
+      workers.push(w);
+      return w;
+    };
+    await fn({ relay, model, token, workers, worker });
+  } finally {
+    await Promise.all(workers.map((w) => w.kill()));
+    await model.close();
+    await relay.kill();
+    await Deno.remove(relay.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Waits (bounded) until `chatId` has `count` Terra replies; returns the history. */
+export async function waitForReplies(
+  relay: RelayProcess,
+  token: string,
+  chatId: string,
+  count: number,
+  timeoutMs = 30_000,
+): Promise<Json[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const messages = await chatHistory(relay.url, token, chatId);
+    if (messages.filter((m: Json) => m.sender === "Terra").length >= count) return messages;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `No ${count} replies in ${chatId} within ${timeoutMs} ms: ${JSON.stringify(messages)}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }

@@ -66,7 +66,7 @@ export function relayMetrics(gauges: {
   m.counter("terrarium_deliveries_total", "Chunk deliveries attempted to visitor sockets");
   m.counter(
     "terrarium_turns_total",
-    "Turn transitions (claimed, answered, expired, released, cancelled)",
+    "Turn transitions (claimed, answered, expired, released, cancelled, failed, retried)",
   );
   m.counter("terrarium_sockets_dropped_total", "Visitor sockets dropped for not keeping up");
   m.counter("terrarium_ws_rejected_total", "WebSocket handshakes or frames refused, by reason");
