@@ -188,6 +188,7 @@ Deno.test("Terra away: the page says so before the visitor types, waits truthful
     assertEquals(await links.nth(2).getAttribute("data-status"), "offline");
     assert(!OPERATOR_WORDS.test(await page.locator("#chain-links").innerText()));
     await assertAccessible(page, "status popover open, away");
+    await screenshot(page, "visitor-status-desktop");
     await page.keyboard.press("Escape");
 
     const phone = await openPage(stack.browser, PHONE);
