@@ -115,10 +115,13 @@ Deno.test("the running worker refuses a URL or a redirect off its allowlist befo
       throw new Error(`No reply in ${chatId}`);
     };
     // The allowed site was asked; its redirect to another host was refused, not followed.
-    assert((await reply("redirected")).includes("not_allowed"));
+    // The demo model tells a tool's refusal as a sentence (issue 16), so read the words.
+    const redirected = await reply("redirected");
+    assert(redirected.includes("a redirect was refused"), redirected);
     assert(site.hits >= 1);
     // A URL off the allowlist is refused by the tool before any request.
-    assert((await reply("direct")).includes("not_allowed"));
+    const direct = await reply("direct");
+    assert(direct.includes("is not on the live-fetch allowlist"), direct);
     assertEquals(secret.hits, 0, "the host outside the grants received nothing");
   } finally {
     await worker.kill();

@@ -20,7 +20,6 @@ import {
   type SiteProfile,
   type Turn,
   type TurnFailRequest,
-  type TurnFailure,
   type WorkerStateEvent,
   type WorkerStateName,
 } from "../protocol.ts";
@@ -31,6 +30,7 @@ import type { RelayConfig } from "./config.ts";
 import { RelayError } from "./errors.ts";
 import type { Metrics } from "./metrics.ts";
 import { PartialAnswers } from "./partial_answers.ts";
+import { TurnFailures } from "./turn_failures.ts";
 import { toWireTurn, TurnQueue, type TurnRecord } from "./turn_queue.ts";
 import { VisitorHub } from "./visitor_hub.ts";
 import { WorkerHub } from "./worker_hub.ts";
@@ -61,6 +61,7 @@ export class ChatService {
   #announcing: Promise<void> = Promise.resolve();
   /** The operator's site words, read once at start and on every publish. */
   #site: SiteProfile | null = null;
+  readonly #failures: TurnFailures;
 
   constructor(kv: Deno.Kv, config: RelayConfig, log: Logger) {
     this.#config = config;
@@ -68,6 +69,20 @@ export class ChatService {
     this.store = new ChatStore(kv);
     this.#partials = new PartialAnswers(this.store, this.#lanes, log);
     this.queue = new TurnQueue(kv, config.turnLeaseMs);
+    this.#failures = new TurnFailures({
+      service: this,
+      lanes: this.#lanes,
+      partials: this.#partials,
+      log,
+      metrics: () => this.#metrics,
+      maxPendingTurnsPerChat: config.maxPendingTurnsPerChat,
+      setStateInLane: (chatId, state, detail, about) =>
+        this.#setStateInLane(chatId, state, detail, undefined, about),
+      requeued: (chatId) => {
+        this.#announced.delete(chatId);
+        void this.#announcePositions();
+      },
+    });
     this.registry = new WorkerRegistry(kv, config.workerStaleThresholdMs);
     this.workers = new WorkerHub();
     this.visitors = new VisitorHub({
@@ -196,51 +211,10 @@ export class ChatService {
 
   /**
    * The visitor retries a message whose turn failed: the failure is cleared and the turn
-   * waits in the queue again. 404 for a message that is not the visitor's in this chat,
-   * 409 `not_failed` when its turn did not fail.
+   * waits in the queue again (`turn_failures.ts`).
    */
   retry(chatId: string, messageId: string): Promise<void> {
-    return this.#lanes.run(chatId, async () => {
-      const turn = await this.queue.get(messageId);
-      if (!turn || turn.chatId !== chatId) {
-        throw new RelayError(
-          404,
-          "unknown_message",
-          `No message "${messageId}" of yours in this chat`,
-        );
-      }
-      if (turn.status !== "failed") throw notFailed();
-      // Each re-opened turn counts against the same cap as a new message.
-      if (this.queue.openTurnsOf(chatId).length >= this.#config.maxPendingTurnsPerChat) {
-        throw new RelayError(
-          429,
-          "too_many_pending",
-          "Terra is still working on your other messages, so wait for those answers before you retry.",
-          { retryAfterSeconds: 5 },
-        );
-      }
-      const visitor = await this.#visitorMessage(turn);
-      const atomic = this.store.kv.atomic();
-      if (visitor) {
-        const { failure: _failure, ...cleared } = visitor;
-        atomic.set(messageKey(chatId, visitor.seq), cleared);
-      }
-      const reopened = await this.queue.reopen(turn.id, atomic);
-      if (!reopened) throw notFailed();
-      this.#metrics?.inc("terrarium_turns_total", { transition: "retried" });
-      this.#log.info("turn retried", { chatId, turnId: turn.id });
-      this.workers.broadcast({
-        type: "chat_activity",
-        chatId,
-        messageId: turn.messageId,
-        emittedAt: new Date().toISOString(),
-      });
-      this.#announced.delete(chatId);
-      await this.#setStateInLane(chatId, "queued", "Waiting for Terra", undefined, {
-        turnId: turn.id,
-      });
-      void this.#announcePositions();
-    });
+    return this.#failures.retry(chatId, messageId);
   }
 
   /** The operator's site words, or the built-in defaults before a worker published any. */
@@ -406,22 +380,15 @@ export class ChatService {
   }
 
   /**
-   * A worker reports that the turn failed: the turn closes as `failed`, the failure is kept
-   * on the visitor message (for the operator and the Retry row), text streamed before the
-   * failure is stored as an `interrupted` reply, and the visitor gets an `error` state.
-   * The error sentence is never stored as Terra's words. A repeated report is a no-op.
+   * A worker reports that the turn failed: kept on the visitor message, never stored as
+   * Terra's words (`turn_failures.ts`). A repeated report is a no-op.
    */
-  async failTurn(
+  failTurn(
     turnId: string,
     report: TurnFailRequest,
     chatId?: string,
   ): Promise<{ ok: true; duplicate: boolean }> {
-    const found = await this.queue.get(turnId);
-    if (!found || (chatId !== undefined && found.chatId !== chatId)) throw unknownTurn(turnId);
-    return await this.#lanes.run(
-      found.chatId,
-      () => this.#failInLane(found.chatId, turnId, report),
-    );
+    return this.#failures.fail(turnId, report, chatId);
   }
 
   /** Sets and broadcasts a chat's worker state. */
@@ -544,81 +511,6 @@ export class ChatService {
     return { message, duplicate: false };
   }
 
-  async #failInLane(
-    chatId: string,
-    turnId: string,
-    report: TurnFailRequest,
-  ): Promise<{ ok: true; duplicate: boolean }> {
-    const turn = await this.queue.get(turnId);
-    if (!turn) throw unknownTurn(turnId);
-    if (turn.status === "failed") return { ok: true, duplicate: true };
-    if (turn.status === "done" || turn.status === "cancelled") {
-      throw new RelayError(409, "turn_closed", "This turn was already answered or stopped");
-    }
-    if (turn.leaseId !== report.leaseId) {
-      throw new RelayError(409, "lease_lost", "This worker no longer holds the turn's lease");
-    }
-    const now = new Date().toISOString();
-    const failure: TurnFailure = { code: report.code, error: report.error, failedAt: now };
-    const atomic = this.store.kv.atomic().delete(partialKey(chatId));
-    const visitor = await this.#visitorMessage(turn);
-    if (visitor) atomic.set(messageKey(chatId, visitor.seq), { ...visitor, failure });
-    let interrupted: ChatMessage | null = null;
-    if (report.partial?.trim()) {
-      interrupted = {
-        id: newId(),
-        chatId,
-        sender: "Terra",
-        content: report.partial,
-        createdAt: now,
-        seq: await this.store.nextSeq(chatId),
-        replyTo: turn.id,
-        interrupted: true,
-      };
-      // What the visitor saw is worth more than its tail: cut it until it fits a KV value.
-      while (!ChatStore.fits(interrupted)) {
-        interrupted.content = interrupted.content.slice(
-          0,
-          Math.floor(interrupted.content.length * 0.8),
-        );
-      }
-      atomic.set(messageKey(chatId, interrupted.seq), interrupted);
-    }
-    const closed = await this.queue.close(
-      turn.id,
-      "failed",
-      interrupted?.seq ?? null,
-      atomic,
-      failure,
-    );
-    if (!closed) {
-      throw new RelayError(409, "conflict", "The turn changed while its failure was stored; retry");
-    }
-    this.#partials.forget(chatId);
-    this.#metrics?.inc("terrarium_turns_total", { transition: "failed" });
-    this.#log.warn("turn failed", { chatId, turnId, code: report.code });
-    if (interrupted) {
-      this.#metrics?.inc("terrarium_messages_total", { sender: "Terra" });
-      this.visitors.broadcast({ type: "message", ...interrupted });
-    }
-    await this.#setStateInLane(chatId, "error", report.error, undefined, {
-      turnId,
-      code: report.code,
-    });
-    void this.#announcePositions();
-    return { ok: true, duplicate: false };
-  }
-
-  /** The visitor message a turn answers (found by scanning for turns stored without its seq). */
-  async #visitorMessage(turn: TurnRecord): Promise<ChatMessage | null> {
-    if (turn.messageSeq !== undefined) {
-      const message = await this.store.getMessage(turn.chatId, turn.messageSeq);
-      if (message?.id === turn.messageId) return message;
-    }
-    const messages = await this.store.listMessages(turn.chatId);
-    return messages.find((m) => m.id === turn.messageId) ?? null;
-  }
-
   async #existingReply(turn: TurnRecord): Promise<ChatMessage> {
     if (turn.status === "done" && turn.replySeq !== null) {
       const message = await this.store.getMessage(turn.chatId, turn.replySeq);
@@ -699,14 +591,6 @@ export class ChatService {
     }).catch((error) => this.#log.error("queue announcement failed", { error }));
     return this.#announcing;
   }
-}
-
-function notFailed(): RelayError {
-  return new RelayError(
-    409,
-    "not_failed",
-    "This message has not failed, so there is nothing to retry",
-  );
 }
 
 function unknownTurn(turnId: string): RelayError {

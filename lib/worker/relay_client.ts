@@ -57,6 +57,7 @@ const STOP_CLOSE_TIMEOUT_MS = 2_000;
 const ACK_STATUS: Readonly<Record<string, number>> = {
   lease_lost: 409,
   turn_closed: 409,
+  turn_failed: 409,
   conflict: 409,
   unknown_turn: 404,
   not_found: 404,
