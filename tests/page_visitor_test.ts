@@ -405,6 +405,7 @@ Deno.test("a page on an address the relay does not allow is told so and keeps it
     assert((await notice.textContent())!.includes(new URL(relay.url).origin));
     assert(await page.getByRole("textbox", { name: "Access code" }).isHidden(), "no gate");
     assert(await page.evaluate("localStorage.getItem('terrarium.session') !== null"));
+    await assertAccessible(page, "origin refused");
     await page.reload();
     await notice.filter({ hasText: "is not allowed to connect" }).waitFor();
     assert(await page.getByRole("textbox", { name: "Access code" }).isHidden(), "still no gate");

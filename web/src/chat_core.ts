@@ -47,6 +47,8 @@ export class ChatCore {
   #socket: ChatSocket | null = null;
   #connection: { state: Connection; detail: string } = { state: "connecting", detail: "" };
   #problem: Problem | null = null;
+  /** Stays until the page is reloaded: the relay refuses this page's address. */
+  #blocked: Problem | null = null;
   #availability: Availability = "unknown";
   /** The replay of the first connection is history; events after `ready` are news. */
   #ready = false;
@@ -248,7 +250,7 @@ export class ChatCore {
     // The relay refuses a page served from an address it does not list (1008 "Origin not
     // allowed"): the code is fine, so keep the session and say what is wrong.
     if (/origin/i.test(reason)) {
-      this.#problem = {
+      this.#blocked = {
         text: `This page's address (${globalThis.location?.origin ?? "unknown"}) is not ` +
           "allowed to connect to the chat server. Please tell the site owner",
       };
@@ -311,7 +313,7 @@ export class ChatCore {
     const notice = noticeFor({
       workerState: this.state.workerState,
       connection: this.#connection,
-      problem: this.#problem,
+      problem: this.#problem ?? this.#blocked,
       availability: this.#availability,
       name: this.words.assistantName,
       offlineText: this.words.offlineText,

@@ -51,6 +51,8 @@ const composer = new Composer(
   (text) => void send(text),
 );
 let chatOpen = false;
+/** The operator's words arrived: until then the gate's texts are held back and no welcome is drawn. */
+let wordsLoaded = false;
 
 /** The text with a countdown after it: the number ticks visibly, screen readers hear it once. */
 function withCountdown(target: HTMLElement, text: string, countdown: number | undefined): void {
@@ -95,7 +97,7 @@ const shell: ChatShell = {
     skip.href = "#composer-input";
     skip.textContent = "Skip to the message box";
     if (core.session?.maxMessageLength) composer.maxLength = core.session.maxMessageLength;
-    view.showWelcome(core.words, (question) => void send(question));
+    if (wordsLoaded) view.showWelcome(core.words, (question) => void send(question));
     pin.toBottom();
     composer.input.focus();
   },
@@ -154,6 +156,7 @@ async function send(text: string): Promise<void> {
 /** The operator's words: title, names, gate, welcome, away text. */
 function applyWords(words: SiteProfile): void {
   core.words = words;
+  wordsLoaded = true;
   view.name = words.assistantName;
   status.name = words.assistantName;
   status.redraw();
@@ -161,6 +164,8 @@ function applyWords(words: SiteProfile): void {
   byId("title-name").textContent = words.assistantName;
   byId("gate-text").textContent = words.gateText;
   byId("gate-help").innerHTML = renderMarkdown(words.accessHelp, { breaks: false });
+  // Shown only now, so the neutral words in the HTML do not flash before the operator's.
+  for (const id of ["gate-text", "gate-help"]) byId(id).classList.remove("pending");
   composer.input.placeholder = `Ask ${words.assistantName} something…`;
   if (chatOpen) view.showWelcome(words, (question) => void send(question));
 }
