@@ -281,6 +281,20 @@ Deno.test("on a phone, the answer after an error notice streams in view: auto-fo
     await terraAnswers(page).filter({ hasText: "word400" }).waitFor({ timeout: 30_000 });
     assert(await gapBelow(page) < 60, `ends at the bottom (gap ${await gapBelow(page)} px)`);
     assert(await page.getByRole("button", { name: /New messages/ }).isHidden());
+
+    // Scrolled up to read, the text stays where it is while notices come and go below it.
+    await ask(page, "[long 500]");
+    await page.locator(".message.live .body").filter({ hasText: "word150" }).waitFor();
+    await page.locator("#messages").evaluate((list) => list.scrollTo({ top: 200 }));
+    const reading = page.locator(".message.visitor").first();
+    const before = (await reading.boundingBox())!.y;
+    await terraAnswers(page).filter({ hasText: "word500" }).waitFor({ timeout: 30_000 });
+    await page.locator("#notice").waitFor({ state: "hidden" });
+    assertEquals((await reading.boundingBox())!.y, before, "nothing moved under the reader");
+    const badge = page.getByRole("button", { name: /New messages/ });
+    await badge.waitFor();
+    await badge.click();
+    assert(await gapBelow(page) < 60, "back at the newest text");
     assertEquals(problems(), []);
   }, { chunkDelayMs: 5 });
 });

@@ -220,8 +220,9 @@ export class ChatCore {
         } else {
           this.#problem = null;
         }
-        // Terra took a question while the page thought it away: it is back.
-        if (state.state === "processing" && this.#availability === "away") {
+        // Terra took (or answered) a question while the page thought it away: it is back.
+        const working = state.state === "processing" || state.state === "responded";
+        if (working && this.#availability === "away") {
           this.shell.refreshHealth();
         }
         if (change.failure) this.shell.failure(change.failure.messageId, change.failure.failure);
