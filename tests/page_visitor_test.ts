@@ -79,6 +79,8 @@ Deno.test("the welcome and suggestions come from the site's words, and a suggest
     await page.locator(".message.visitor").filter({ hasText: site.suggestions[0] }).waitFor();
     await terraAnswers(page).first().waitFor({ timeout: 30_000 });
     assertEquals(await welcome.getByRole("button").count(), 0, "suggestions leave once used");
+    const box = page.getByRole("textbox", { name: "Your message" });
+    assert(await box.evaluate((el) => el === el.ownerDocument.activeElement), "focus in the box");
     assert(!OPERATOR_WORDS.test(await visibleText(page)), await visibleText(page));
     assertEquals(problems(), []);
 

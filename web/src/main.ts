@@ -97,7 +97,7 @@ const shell: ChatShell = {
     skip.href = "#composer-input";
     skip.textContent = "Skip to the message box";
     if (core.session?.maxMessageLength) composer.maxLength = core.session.maxMessageLength;
-    if (wordsLoaded) view.showWelcome(core.words, (question) => void send(question));
+    if (wordsLoaded) view.showWelcome(core.words, askSuggestion);
     pin.toBottom();
     composer.input.focus();
   },
@@ -153,6 +153,12 @@ async function send(text: string): Promise<void> {
   if (chatOpen && document.activeElement === document.body) composer.input.focus();
 }
 
+/** A suggested question, clicked: asked, with focus where the next question is typed. */
+function askSuggestion(question: string): void {
+  composer.input.focus();
+  void send(question);
+}
+
 /** The operator's words: title, names, gate, welcome, away text. */
 function applyWords(words: SiteProfile): void {
   core.words = words;
@@ -167,7 +173,7 @@ function applyWords(words: SiteProfile): void {
   // Shown only now, so the neutral words in the HTML do not flash before the operator's.
   for (const id of ["gate-text", "gate-help"]) byId(id).classList.remove("pending");
   composer.input.placeholder = `Ask ${words.assistantName} something…`;
-  if (chatOpen) view.showWelcome(words, (question) => void send(question));
+  if (chatOpen) view.showWelcome(words, askSuggestion);
 }
 
 gateForm.addEventListener("submit", async (event) => {

@@ -139,9 +139,8 @@ export class MessageView {
   /** The first question went out: the suggestions have done their job. */
   #hideSuggestions(): void {
     const suggestions = this.#welcome?.querySelector(".suggestions");
-    if (!suggestions) return;
-    // Keep focus in the conversation if a suggestion had it.
-    suggestions.remove();
+    // A suggestion that had focus gave it to the message box when clicked (see main.ts).
+    suggestions?.remove();
   }
 
   /** Shows (or with `null`, removes) the failure row under visitor message `messageId`. */
