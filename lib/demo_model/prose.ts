@@ -239,8 +239,9 @@ function paragraph(result: ToolResultText, question: string): string {
   }
 }
 
-/** The answer for the tool results of one question: a paragraph per result. */
+/** The answer for the tool results of one question: a paragraph per result, each said once. */
 export function proseFromToolResults(results: ToolResultText[], question: string): string {
   if (results.length === 0) return "I could not find anything to answer that with.";
-  return results.map((r) => paragraph(r, question)).join("\n\n");
+  // Eight refused fetches are one sentence, not eight.
+  return [...new Set(results.map((r) => paragraph(r, question)))].join("\n\n");
 }

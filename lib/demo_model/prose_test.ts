@@ -74,6 +74,12 @@ Deno.test("tool errors become a sentence and hostile results never come out as J
   assert(answer.includes("Second sentence here."), "no citation without a usable URL");
   assert(answer.includes("Cut off here ([T](https://a.test/))."), answer);
   assertEquals(answer.split("\n\n").length, 6, "a paragraph per result");
+  const refusal = { name: "fetch_live_page", content: '{"error":"Stopped","code":"aborted"}' };
+  assertEquals(
+    proseFromToolResults([refusal, refusal, refusal], "q"),
+    "I could not fetch that page: stopped.",
+    "the same sentence once",
+  );
 });
 
 Deno.test("sentences() keeps whole sentences and does not split inside an address", () => {

@@ -461,7 +461,7 @@ export class ChatService {
       throw new RelayError(
         409,
         "turn_failed",
-        "This message's turn failed; it is answered after a retry",
+        "This message's turn failed; it is answered after a retry.",
       );
     }
     const now = new Date().toISOString();

@@ -76,7 +76,7 @@ export class TurnFailures {
         throw new RelayError(
           404,
           "unknown_message",
-          `No message "${messageId}" of yours in this chat`,
+          `No message "${messageId}" of yours in this chat.`,
         );
       }
       if (turn.status !== "failed") throw notFailed();
@@ -190,7 +190,7 @@ function notFailed(): RelayError {
   return new RelayError(
     409,
     "not_failed",
-    "This message has not failed, so there is nothing to retry",
+    "This message has not failed, so there is nothing to retry.",
   );
 }
 

@@ -109,3 +109,28 @@ Deno.test("takeExpired() reports each expired lease once", async () => {
   assertEquals(queue.takeExpired(3_200).length, 0);
   kv.close();
 });
+
+Deno.test("reopen() puts a failed turn back at the end of the queue, also after a reload", async () => {
+  const { kv, queue } = await queueWith(["a", "b"]);
+  const turn = (await queue.claim("w1", "a", 2_000))!;
+  assertEquals(await queue.reopen(turn.id, kv.atomic(), 2_100), null, "only a failed turn");
+  const failure = { code: "model_unavailable", error: "Down.", failedAt: "t" };
+  const failed = await queue.close(turn.id, "failed", null, kv.atomic(), failure);
+  assertEquals([failed?.status, failed?.failure], ["failed", failure]);
+  assertEquals(queue.claimableChats(2_200), ["b"]);
+
+  const reopened = (await queue.reopen(turn.id, kv.atomic(), 3_000))!;
+  assertEquals([reopened.status, reopened.failure, reopened.createdAtMs], [
+    "pending",
+    undefined,
+    3_000,
+  ]);
+  assertEquals(queue.claimableChats(3_100), ["b", "a"], "behind the chats that waited");
+  assertEquals(await queue.reopen(turn.id, kv.atomic(), 3_200), null, "once");
+
+  const reloaded = new TurnQueue(kv, 1000);
+  assertEquals(await reloaded.load(), 2);
+  assertEquals(reloaded.claimableChats(3_100), ["b", "a"], "the same order from KV");
+  assertEquals((await reloaded.claim("w2", "a", 3_300))?.attempt, 2);
+  kv.close();
+});

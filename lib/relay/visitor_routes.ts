@@ -98,7 +98,7 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
     limit(chatLimiter.hit(chatId), "messages in this chat");
     const messageId = Id.safeParse(c.req.param("messageId"));
     if (!messageId.success) {
-      throw new RelayError(404, "unknown_message", "No such message in this chat");
+      throw new RelayError(404, "unknown_message", "No such message in this chat.");
     }
     await service.retry(chatId, messageId.data);
     return c.json({ ok: true }, 202);
