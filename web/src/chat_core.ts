@@ -217,7 +217,9 @@ export class ChatCore {
           this.shell.liveEnded();
           // A failed turn changes what the status chain says (the worker pushed it).
           this.shell.refreshHealth();
-        } else {
+        } else if (this.#problem?.until === undefined) {
+          // Something happened: a failure to read is old news. A wait the relay asked for
+          // runs its course.
           this.#problem = null;
         }
         // Terra took (or answered) a question while the page thought it away: it is back.

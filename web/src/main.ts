@@ -125,7 +125,11 @@ const shell: ChatShell = {
     stopButton.hidden = !answering;
     if (hadFocus && !answering) composer.input.focus();
   },
-  refreshHealth: () => void status.refresh(),
+  refreshHealth() {
+    // Now, and once more shortly: the worker's status push may land just after the event.
+    void status.refresh();
+    setTimeout(() => void status.refresh(), 3000);
+  },
 };
 
 const core = new ChatCore(api, shell);
