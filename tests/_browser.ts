@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { type ModelServer, startModelServer } from "../lib/demo_model/model_server.ts";
 import { buildWeb, DEFAULT_WEB_OUT } from "../lib/web_build.ts";
+import { assertEquals } from "./_assert.ts";
 import { type RelayProcess, startRelay } from "./_relay_process.ts";
 import { startWorker, type WorkerProcess } from "./_worker_process.ts";
 
@@ -190,3 +191,28 @@ export async function ask(page: Page, text: string): Promise<void> {
 
 /** Terra's finished answers (not the one being streamed). */
 export const terraAnswers = (page: Page) => page.locator(".message.terra:not(.live) .body");
+
+/** A phone's viewport (an iPhone SE-sized screen). */
+export const PHONE = { width: 375, height: 740 };
+
+/** Operator words a visitor must never read. */
+export const OPERATOR_WORDS = /\b(worker|agent|relay)\b/i;
+
+/** axe-core finds no violation in the page as it is now (`state` names it in the failure). */
+export async function assertAccessible(page: Page, state: string): Promise<void> {
+  const violations = await axeViolations(page);
+  assertEquals(violations, [], `axe-core, ${state}: ${JSON.stringify(violations, null, 1)}`);
+}
+
+/** How far the newest content is below the visible part of the conversation. */
+export function gapBelow(page: Page): Promise<number> {
+  return page.evaluate(
+    "(() => { const l = document.getElementById('messages'); " +
+      "return l.scrollHeight - l.scrollTop - l.clientHeight; })()",
+  ) as Promise<number>;
+}
+
+/** The text a visitor can read on the page. */
+export async function visibleText(page: Page): Promise<string> {
+  return await page.evaluate("document.body.innerText") as string;
+}
