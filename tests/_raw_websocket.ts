@@ -4,11 +4,21 @@
  */
 import { TEST_SECRETS } from "./_relay_process.ts";
 
-/** Opens a TCP connection and sends a visitor-socket handshake (legacy access code). */
-export async function rawVisitorHandshake(port: number, chatId: string): Promise<Deno.TcpConn> {
+/**
+ * Opens a TCP connection and sends a visitor-socket handshake: with the legacy access code
+ * (an original-page socket, which gets the original frames only), or with `token`.
+ */
+export async function rawVisitorHandshake(
+  port: number,
+  chatId: string,
+  token?: string,
+): Promise<Deno.TcpConn> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  const credentials = token
+    ? ` HTTP/1.1\r\nAuthorization: Bearer ${token}`
+    : `&accessCode=${TEST_SECRETS.CHAT_PASSWORD} HTTP/1.1`;
   await conn.write(new TextEncoder().encode(
-    `GET /api/chat?chatId=${chatId}&accessCode=${TEST_SECRETS.CHAT_PASSWORD} HTTP/1.1\r\n` +
+    `GET /api/chat?chatId=${chatId}${credentials}\r\n` +
       `Host: 127.0.0.1:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
       `Sec-WebSocket-Key: ${btoa("terrarium-raw!!!")}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
   ));

@@ -312,8 +312,10 @@ Deno.test("by default the access code is accepted in the message body, query and
     const legacySocket = new RecordingSocket(
       `${wsBase(relay.url)}/api/chat?chatId=c-old&accessCode=${code}`,
     );
-    await legacySocket.waitFor((es) => es.some((e) => e.type === "ready"), 10_000, "ready");
-    assertEquals(legacySocket.events.filter((e) => e.type === "message").length, 1);
+    // The original page's socket gets the original frames: the message itself, no `ready`.
+    await legacySocket.waitFor((es) => es.some((e) => e.type === "workerState"), 10_000, "state");
+    assertEquals(legacySocket.events.filter((e) => e.sender === "Visitor").length, 1);
+    assertEquals(legacySocket.events.filter((e) => e.type === "ready"), []);
     await legacySocket.close();
     const wrongSocket = new RecordingSocket(
       `${wsBase(relay.url)}/api/chat?chatId=c-old&accessCode=wrong-code`,
@@ -327,7 +329,7 @@ Deno.test("by default the access code is accepted in the message body, query and
 // Lockout
 
 Deno.test("wrong access code five times locks the address out, even for the right code", async () => {
-  await withRelay({}, async (relay) => {
+  await withRelay({ TRUST_PROXY: "false" }, async (relay) => {
     const earlier = await visitorToken(relay.url);
     for (let i = 0; i < 5; i++) {
       // Spoofed forwarding headers do not help: TRUST_PROXY is off.
@@ -391,7 +393,12 @@ Deno.test("ACCESS_CODE_MAX_FAILURES sets the lockout threshold, counted per clie
 
 Deno.test("the per-address rate limit answers 429 rate_limited with Retry-After and stores nothing", async () => {
   await withRelay(
-    { RATE_LIMIT_MAX_PER_IP: "4", RATE_LIMIT_WINDOW_MS: "60000", MAX_PENDING_TURNS_PER_CHAT: "10" },
+    {
+      RATE_LIMIT_MAX_PER_IP: "4",
+      RATE_LIMIT_WINDOW_MS: "60000",
+      MAX_PENDING_TURNS_PER_CHAT: "10",
+      TRUST_PROXY: "false",
+    },
     async (relay) => {
       const token = await visitorToken(relay.url); // hit 1
       for (const chatId of ["ip-a", "ip-b", "ip-c"]) { // hits 2-4
@@ -656,10 +663,25 @@ Deno.test("the worker socket handshake needs the service token before the upgrad
   });
 });
 
-Deno.test("with HMAC on, the worker socket handshake must be signed", async () => {
+Deno.test("with HMAC on, the worker socket handshake must be signed to do work", async () => {
   await withRelay({ HMAC_ENABLED: "true", HMAC_SECRET }, async (relay) => {
     const path = "/api/worker/updates?workerId=w-signed";
-    assertError(await upgradeRequest(relay.url + path, SVC), 401, "bad_signature");
+    const forged = await signRequest("not-the-secret", "GET", path);
+    assertError(
+      await upgradeRequest(relay.url + path, { ...SVC, ...forged }),
+      401,
+      "bad_signature",
+    );
+    // An unsigned handshake (the original worker never signed it) only listens.
+    const listener = new RecordingSocket(wsBase(relay.url) + path, SVC);
+    await listener.waitFor((es) => es.some((e) => e.type === "hello"), 10_000, "hello");
+    listener.send({ type: "claim", requestId: "r1", workerId: "w-unsigned" });
+    const nack = await listener.waitFor((es) => es.some((e) => e.type === "ack"), 10_000, "ack");
+    assertEquals(
+      nack.filter((e) => e.type === "ack").map((e) => [e.ok, e.code]),
+      [[false, "not_signed"]],
+    );
+    await listener.close();
     const headers = { ...SVC, ...(await signRequest(HMAC_SECRET, "GET", path)) };
     const worker = new RecordingSocket(wsBase(relay.url) + path, headers);
     await worker.waitFor((es) => es.some((e) => e.type === "hello"), 10_000, "hello");

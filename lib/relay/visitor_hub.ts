@@ -4,6 +4,7 @@
  * dropped instead of slowing the others or growing memory without bound.
  */
 import type { ChatEvent } from "../protocol.ts";
+import type { LegacyFrames } from "./legacy_frames.ts";
 
 /** Close code for a socket dropped for not keeping up (RFC 6455 §7.4.1: 1013 Try Again Later). */
 export const CLOSE_TOO_SLOW = 1013;
@@ -15,6 +16,8 @@ export interface VisitorPeer {
   /** Events held back while the replay of a (re)connect is being sent; null once live. */
   backlog: string[] | null;
   backlogSeqs: number[];
+  /** Set for a socket of the original page (`accessCode` query): it gets original frames. */
+  legacy: LegacyFrames | null;
 }
 
 export interface VisitorHubOptions {
@@ -43,6 +46,11 @@ export class VisitorHub {
     return this.#count;
   }
 
+  /** Open sockets per chat (the metrics snapshot). */
+  countsByChat(): Map<string, number> {
+    return new Map([...this.#chats].map(([chatId, peers]) => [chatId, peers.size]));
+  }
+
   /** Why a new socket for `chatId` from `ip` may not attach, or null when it may. */
   refusal(chatId: string, ip: string): string | null {
     if ((this.#chats.get(chatId)?.size ?? 0) >= this.#options.maxSocketsPerChat) {
@@ -55,8 +63,13 @@ export class VisitorHub {
   }
 
   /** Attaches a socket in replay mode: live events queue in its backlog until `goLive`. */
-  attach(chatId: string, socket: WebSocket, ip: string): VisitorPeer {
-    const peer: VisitorPeer = { socket, ip, backlog: [], backlogSeqs: [] };
+  attach(
+    chatId: string,
+    socket: WebSocket,
+    ip: string,
+    legacy: LegacyFrames | null = null,
+  ): VisitorPeer {
+    const peer: VisitorPeer = { socket, ip, backlog: [], backlogSeqs: [], legacy };
     let peers = this.#chats.get(chatId);
     if (!peers) this.#chats.set(chatId, peers = new Set());
     peers.add(peer);
@@ -87,22 +100,27 @@ export class VisitorHub {
     this.#count--;
   }
 
-  /** Delivers an event to every socket of its chat; returns how many sockets it went to. */
-  broadcast(event: ChatEvent): number {
+  /**
+   * Delivers an event to every socket of its chat (only to legacy ones with `legacyOnly`);
+   * returns how many sockets it went to.
+   */
+  broadcast(event: ChatEvent, legacyOnly = false): number {
     const peers = this.#chats.get(event.chatId);
     if (!peers) return 0;
     const count = peers.size;
     const data = JSON.stringify(event);
     for (const peer of peers) {
+      const frame = peer.legacy ? peer.legacy.frame(event) : legacyOnly ? null : data;
+      if (frame === null) continue;
       if (peer.backlog) {
         if (peer.backlog.length >= MAX_BACKLOG) this.#drop(event.chatId, peer, "backlog full");
         else {
-          peer.backlog.push(data);
+          peer.backlog.push(frame);
           peer.backlogSeqs.push(event.seq);
         }
         continue;
       }
-      if (!this.#send(peer, data)) this.#drop(event.chatId, peer, "send buffer full");
+      if (!this.#send(peer, frame)) this.#drop(event.chatId, peer, "send buffer full");
     }
     return count;
   }

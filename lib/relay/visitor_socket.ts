@@ -10,7 +10,8 @@ import { bearerToken } from "./auth.ts";
 import type { RelayDeps } from "./deps.ts";
 import { RelayError } from "./errors.ts";
 import { chatIdFrom, intQuery, isUpgrade, type RelayContext } from "./http.ts";
-import { originAllowed } from "./origin.ts";
+import { LegacyFrames } from "./legacy_frames.ts";
+import { checkOrigin } from "./origin.ts";
 import { closeQuietly } from "./visitor_hub.ts";
 
 /** RFC 6455 §7.4.1 close codes. */
@@ -49,12 +50,14 @@ export async function visitorSocket(c: RelayContext, deps: RelayDeps): Promise<R
   const chatId = chatIdFrom(c.req.query("chatId"));
   let since = intQuery(c, "since", 0);
   const ip = c.get("clientIp");
+  // The original page's way in: it must get the original frames only (legacy_frames.ts).
+  const legacy = !bearerToken(c.req.header("authorization")) && !!c.req.query("accessCode");
 
   // Decide everything that can be decided before the upgrade; refusals are close codes,
   // because a browser cannot read the status of a failed handshake.
   let refusal: { code: number; reason: string } | null = null;
   let authenticated = false;
-  if (!originAllowed(c.req.raw.headers, config.allowedOrigins, config.trustProxy)) {
+  if (!checkOrigin(c.req.raw.headers, config, deps.log)) {
     refusal = { code: CLOSE_POLICY, reason: "Origin not allowed" };
   } else if (bearerToken(c.req.header("authorization")) || c.req.query("accessCode")) {
     try {
@@ -79,18 +82,26 @@ export async function visitorSocket(c: RelayContext, deps: RelayDeps): Promise<R
   const attach = () => {
     const full = service.visitors.refusal(chatId, ip);
     if (full) return reject(CLOSE_TRY_LATER, full, "socket_limit");
-    const attached = service.visitors.attach(chatId, socket, ip);
+    const attached = service.visitors.attach(
+      chatId,
+      socket,
+      ip,
+      legacy ? new LegacyFrames() : null,
+    );
     peer = attached;
     service.replay(chatId, since, (events) => {
       let sent = since;
       for (const event of events) {
-        if (!service.visitors.send(attached, JSON.stringify(event))) {
+        const data = attached.legacy ? attached.legacy.replayFrame(event) : JSON.stringify(event);
+        if (data !== null && !service.visitors.send(attached, data)) {
           service.visitors.detach(chatId, attached);
           return reject(CLOSE_TRY_LATER, "Too slow: reconnect to resume", "replay_too_slow");
         }
         sent = Math.max(sent, event.seq);
       }
-      service.visitors.send(attached, JSON.stringify({ type: "ready", chatId, seq: sent }));
+      if (!legacy) {
+        service.visitors.send(attached, JSON.stringify({ type: "ready", chatId, seq: sent }));
+      }
       service.visitors.goLive(attached, sent);
     }).catch((error) => {
       deps.log.error("replay failed", { chatId, error });

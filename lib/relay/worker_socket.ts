@@ -12,18 +12,21 @@ import { WORKER_ID_HEADER } from "./auth.ts";
 import type { RelayDeps } from "./deps.ts";
 import { RelayError, storeFailure } from "./errors.ts";
 import { isUpgrade, type RelayContext } from "./http.ts";
-import { originAllowed } from "./origin.ts";
+import { checkOrigin } from "./origin.ts";
 import { CLOSE_POLICY, CLOSE_TOO_BIG, frameSize } from "./visitor_socket.ts";
 import { closeQuietly } from "./visitor_hub.ts";
 import type { WorkerPeer } from "./worker_hub.ts";
 
-/** Handles the worker socket handshake (already authenticated) and returns the 101 response. */
-export function workerSocket(c: RelayContext, deps: RelayDeps): Response {
+/**
+ * Handles the worker socket handshake (already authenticated) and returns the 101 response.
+ * A `notifyOnly` socket (the original worker's unsigned handshake under HMAC) only listens.
+ */
+export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = false): Response {
   const { config, service, metrics, log } = deps;
   if (!isUpgrade(c.req.raw)) {
     throw new RelayError(400, "websocket_required", "This route expects a WebSocket upgrade");
   }
-  const originOk = originAllowed(c.req.raw.headers, config.allowedOrigins, config.trustProxy);
+  const originOk = checkOrigin(c.req.raw.headers, config, log);
   const workerId = c.req.query("workerId")?.slice(0, 80) || c.req.header(WORKER_ID_HEADER) ||
     c.get("workerId") || "default";
   // Worker frames carry whole replies, so they may be as large as an HTTP body.
@@ -68,6 +71,13 @@ export function workerSocket(c: RelayContext, deps: RelayDeps): Response {
       return service.workers.send(peer, { type: "error", ...bad });
     }
     const requestId = "requestId" in event ? event.requestId : undefined;
+    if (notifyOnly && event.type !== "ping") {
+      const body = { code: "not_signed", error: "This socket was not signed: send work over HTTP" };
+      return service.workers.send(
+        peer,
+        requestId ? { type: "ack", requestId, ok: false, ...body } : { type: "error", ...body },
+      );
+    }
     try {
       const result = await handle(event, deps, workerId);
       if (requestId) service.workers.send(peer, { type: "ack", requestId, ok: true, result });

@@ -319,7 +319,10 @@ Deno.test({
     await withRelay({ HMAC_ENABLED: "true", HMAC_SECRET }, async (relay) => {
       const good = harness(workerConfig(relay, { HMAC_ENABLED: "true", HMAC_SECRET }));
       const bad = harness(
-        workerConfig(relay, { HMAC_ENABLED: "true", HMAC_SECRET: "wrong-0123456789abcdef0123" }),
+        workerConfig(relay, {
+          HMAC_ENABLED: "true",
+          HMAC_SECRET: "wrong-0123456789abcdef0123456789abcdef",
+        }),
       );
       try {
         // HTTP: GET with an empty body and POST with a JSON body.

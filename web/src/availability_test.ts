@@ -17,11 +17,15 @@ const chain = (worker: ChainLink["status"], llm: ChainLink["status"]) => [
   link("llm", llm),
 ];
 const health = (workerReady: boolean, llm: ChainLink["status"]): HealthResponse => ({
-  relay: "online",
+  relay: "ok",
   workerReady,
   workerLastSeenAt: null,
   workerStatus: null,
-  chain: chain(workerReady ? "online" : "offline", llm),
+  chain: chain(workerReady ? "online" : "offline", llm).map((l) => ({
+    ...l,
+    id: l.name,
+    label: l.name,
+  })),
 });
 
 Deno.test("Terra is away when no worker is there or the model is offline", () => {
