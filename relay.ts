@@ -16,7 +16,7 @@ import { relayMetrics } from "./lib/relay/metrics.ts";
 import { LogRing } from "./lib/relay/metrics_snapshot.ts";
 import { RateLimiter } from "./lib/relay/rate_limiter.ts";
 import { relayApp } from "./lib/relay/relay_app.ts";
-import { CLOSE_GOING_AWAY } from "./lib/relay/visitor_socket.ts";
+import { CLOSE_GOING_AWAY } from "./lib/relay/_ws.ts";
 
 const HOUSEKEEPING_MS = 1_000;
 const RETENTION_EVERY_MS = 3_600_000;

@@ -361,13 +361,11 @@ export type VisitorServerEvent = z.infer<typeof VisitorServerEvent>;
 /** Events that belong to a chat's history and carry its sequence number. */
 export type ChatEvent = MessageEvent | WorkerStateEvent | AssistantChunkEvent;
 
-/** Visitor → relay. `auth` must come first unless the handshake carried credentials. */
+/**
+ * Visitor → relay: only `ping`. Credentials go in the handshake (bearer header, the
+ * `terrarium.token.<token>` subprotocol, or a legacy `accessCode` query), never in a frame.
+ */
 export const VisitorClientEvent = z.discriminatedUnion("type", [
-  z.object({
-    type: z.literal("auth"),
-    token: z.string().max(2048),
-    since: z.number().int().nonnegative().optional(),
-  }),
   z.object({ type: z.literal("ping") }),
 ]);
 export type VisitorClientEvent = z.infer<typeof VisitorClientEvent>;

@@ -91,11 +91,15 @@ export class ChatService {
       { perClient: config.maxOpenTurnsPerClient, total: config.maxOpenTurns },
       { total: () => this.queue.size, ofClient: (key) => this.queue.openTurnsFromClient(key) },
     );
-    this.workers = new WorkerHub();
+    // A worker's acks carry whole replies: room for a few bodies beyond the visitor cap.
+    this.workers = new WorkerHub(
+      Math.max(config.maxSocketBufferBytes, 4 * config.bodySizeLimitBytes),
+    );
     this.visitors = new VisitorHub({
       maxBufferedBytes: config.maxSocketBufferBytes,
       maxSocketsPerChat: config.maxSocketsPerChat,
       maxSocketsPerIp: config.maxSocketsPerIp,
+      maxPendingSockets: config.maxPendingSockets,
       onDrop: (peer, reason) => {
         this.#metrics?.inc("terrarium_sockets_dropped_total");
         this.#log.warn("visitor socket dropped", { ip: peer.ip, reason });

@@ -54,6 +54,9 @@ export const RELAY_ENV_NAMES = [
   "ACCESS_CODE_GLOBAL_FAILURES",
   "MAX_OPEN_TURNS",
   "MAX_OPEN_TURNS_PER_CLIENT",
+  "MAX_PENDING_SOCKETS",
+  "VISITOR_WS_FRAMES_PER_SECOND",
+  "WORKER_WS_FRAMES_PER_SECOND",
 ] as const;
 
 /** The relay's resolved configuration: every field set, units in the name. */
@@ -122,6 +125,12 @@ export interface RelayConfig {
   maxOpenTurns: number;
   /** Unanswered visitor messages per client key (429 `too_many_open_turns` beyond). */
   maxOpenTurnsPerClient: number;
+  /** Visitor sockets relay-wide that are upgraded but not yet open. */
+  maxPendingSockets: number;
+  /** Frames a visitor socket may send per second (burst: four seconds' worth). */
+  visitorWsFramesPerSecond: number;
+  /** Frames a worker socket may send per second (burst: four seconds' worth). */
+  workerWsFramesPerSecond: number;
 }
 
 const DEFAULT_WEB_DIR = fileURLToPath(new URL("../../web/dist", import.meta.url));
@@ -172,6 +181,10 @@ function schema(demo: boolean) {
     ACCESS_CODE_GLOBAL_FAILURES: envInt(100, 1),
     MAX_OPEN_TURNS: envInt(100, 1),
     MAX_OPEN_TURNS_PER_CLIENT: envInt(6, 1),
+    MAX_PENDING_SOCKETS: envInt(256, 1),
+    // The page sends a ping every 20 s; a worker streams hundreds of chunks a second.
+    VISITOR_WS_FRAMES_PER_SECOND: envInt(5, 1),
+    WORKER_WS_FRAMES_PER_SECOND: envInt(2000, 1),
   }).superRefine((env, ctx) => {
     if (env.HMAC_ENABLED && !env.HMAC_SECRET && !demo) {
       ctx.addIssue({
@@ -244,6 +257,9 @@ export function parseRelayConfig(raw: Record<string, string | undefined>): Relay
     accessCodeGlobalFailures: env.ACCESS_CODE_GLOBAL_FAILURES,
     maxOpenTurns: env.MAX_OPEN_TURNS,
     maxOpenTurnsPerClient: env.MAX_OPEN_TURNS_PER_CLIENT,
+    maxPendingSockets: env.MAX_PENDING_SOCKETS,
+    visitorWsFramesPerSecond: env.VISITOR_WS_FRAMES_PER_SECOND,
+    workerWsFramesPerSecond: env.WORKER_WS_FRAMES_PER_SECOND,
   };
 }
 

@@ -1,13 +1,13 @@
 /**
  * In-memory fan-out of chat events to visitor sockets. Each event is serialised once per
  * broadcast. A socket whose send buffer passes the cap (a visitor that stopped reading) is
- * dropped instead of slowing the others or growing memory without bound.
+ * dropped instead of slowing the others or growing memory without bound. The hub also holds
+ * the socket slots that handshakes reserve (per client key, and pending relay-wide).
  */
 import type { ChatEvent } from "../protocol.ts";
+import { CLOSE_TRY_LATER, closeQuietly, sendBounded, TOO_SLOW_REASON } from "./_ws.ts";
 import type { LegacyFrames } from "./legacy_frames.ts";
-
-/** Close code for a socket dropped for not keeping up (RFC 6455 §7.4.1: 1013 Try Again Later). */
-export const CLOSE_TOO_SLOW = 1013;
+import { SocketSlots } from "./socket_slots.ts";
 
 /** One visitor socket attached to a chat. */
 export interface VisitorPeer {
@@ -23,7 +23,10 @@ export interface VisitorPeer {
 export interface VisitorHubOptions {
   maxBufferedBytes: number;
   maxSocketsPerChat: number;
+  /** Sockets per client key (`MAX_SOCKETS_PER_IP`), counted from the handshake on. */
   maxSocketsPerIp: number;
+  /** Sockets relay-wide that are upgraded but not yet open (`MAX_PENDING_SOCKETS`). */
+  maxPendingSockets: number;
   /** Called with each dropped peer (metrics, logs). */
   onDrop?: (peer: VisitorPeer, reason: string) => void;
 }
@@ -32,13 +35,15 @@ export interface VisitorHubOptions {
 const MAX_BACKLOG = 10_000;
 
 export class VisitorHub {
+  /** Slots reserved at the handshake, before the upgrade. */
+  readonly slots: SocketSlots;
   #chats = new Map<string, Set<VisitorPeer>>();
-  #perIp = new Map<string, number>();
   #options: VisitorHubOptions;
   #count = 0;
 
   constructor(options: VisitorHubOptions) {
     this.#options = options;
+    this.slots = new SocketSlots(options.maxSocketsPerIp, options.maxPendingSockets);
   }
 
   /** Sockets currently attached. */
@@ -51,13 +56,10 @@ export class VisitorHub {
     return new Map([...this.#chats].map(([chatId, peers]) => [chatId, peers.size]));
   }
 
-  /** Why a new socket for `chatId` from `ip` may not attach, or null when it may. */
-  refusal(chatId: string, ip: string): string | null {
+  /** Why a new socket for `chatId` may not attach, or null when it may. */
+  refusal(chatId: string): string | null {
     if ((this.#chats.get(chatId)?.size ?? 0) >= this.#options.maxSocketsPerChat) {
       return "Too many open sockets for this chat";
-    }
-    if ((this.#perIp.get(ip) ?? 0) >= this.#options.maxSocketsPerIp) {
-      return "Too many open sockets from this address";
     }
     return null;
   }
@@ -73,7 +75,6 @@ export class VisitorHub {
     let peers = this.#chats.get(chatId);
     if (!peers) this.#chats.set(chatId, peers = new Set());
     peers.add(peer);
-    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
     this.#count++;
     return peer;
   }
@@ -94,9 +95,6 @@ export class VisitorHub {
     const peers = this.#chats.get(chatId);
     if (!peers?.delete(peer)) return;
     if (peers.size === 0) this.#chats.delete(chatId);
-    const left = (this.#perIp.get(peer.ip) ?? 1) - 1;
-    if (left <= 0) this.#perIp.delete(peer.ip);
-    else this.#perIp.set(peer.ip, left);
     this.#count--;
   }
 
@@ -125,7 +123,7 @@ export class VisitorHub {
     return count;
   }
 
-  /** Sends raw data to one peer; false when the peer is too far behind to keep. */
+  /** Sends raw data to one peer; false when it was too far behind and is now closed (1013). */
   send(peer: VisitorPeer, data: string): boolean {
     return this.#send(peer, data);
   }
@@ -141,27 +139,12 @@ export class VisitorHub {
   }
 
   #send(peer: VisitorPeer, data: string): boolean {
-    const socket = peer.socket;
-    if (socket.readyState !== WebSocket.OPEN) return true;
-    if (socket.bufferedAmount > this.#options.maxBufferedBytes) return false;
-    socket.send(data);
-    return true;
+    return sendBounded(peer.socket, data, this.#options.maxBufferedBytes);
   }
 
   #drop(chatId: string, peer: VisitorPeer, reason: string): void {
     this.detach(chatId, peer);
     this.#options.onDrop?.(peer, reason);
-    closeQuietly(peer.socket, CLOSE_TOO_SLOW, "Too slow: reconnect to resume");
-  }
-}
-
-/** Closes a socket, ignoring the error a socket that is already closing throws. */
-export function closeQuietly(socket: WebSocket, code: number, reason: string): void {
-  try {
-    if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {
-      socket.close(code, reason);
-    }
-  } catch {
-    // already closing
+    closeQuietly(peer.socket, CLOSE_TRY_LATER, TOO_SLOW_REASON);
   }
 }

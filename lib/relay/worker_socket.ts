@@ -13,8 +13,7 @@ import type { RelayDeps } from "./deps.ts";
 import { RelayError, storeFailure } from "./errors.ts";
 import { isUpgrade, type RelayContext } from "./http.ts";
 import { checkOrigin } from "./origin.ts";
-import { CLOSE_POLICY, CLOSE_TOO_BIG, frameSize } from "./visitor_socket.ts";
-import { closeQuietly } from "./visitor_hub.ts";
+import { CLOSE_POLICY, CLOSE_TOO_BIG, closeQuietly, FrameBudget, frameSize } from "./_ws.ts";
 import type { WorkerPeer } from "./worker_hub.ts";
 
 /**
@@ -35,12 +34,15 @@ export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = fals
     idleTimeout: config.wsIdleTimeoutSeconds || undefined,
   });
   const peer: WorkerPeer = { socket, workerId };
+  const perSecond = config.workerWsFramesPerSecond;
+  const budget = new FrameBudget(perSecond, 4 * perSecond);
+  const reject = (code: number, reason: string, metric: string) => {
+    metrics.inc("terrarium_ws_rejected_total", { reason: metric });
+    closeQuietly(socket, code, reason);
+  };
 
   socket.onopen = () => {
-    if (!originOk) {
-      metrics.inc("terrarium_ws_rejected_total", { reason: "handshake" });
-      return closeQuietly(socket, CLOSE_POLICY, "Origin not allowed");
-    }
+    if (!originOk) return reject(CLOSE_POLICY, "Origin not allowed", "handshake");
     service.workers.add(peer);
     service.workers.send(peer, {
       type: "hello",
@@ -53,15 +55,18 @@ export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = fals
 
   socket.onmessage = async (message) => {
     if (frameSize(message.data) > maxFrame) {
-      metrics.inc("terrarium_ws_rejected_total", { reason: "frame_too_large" });
-      return closeQuietly(socket, CLOSE_TOO_BIG, "Frame too large");
+      return reject(CLOSE_TOO_BIG, "Frame too large", "frame_too_large");
     }
+    const flooding = budget.take();
+    if (flooding) return reject(CLOSE_POLICY, flooding, "frame_rate");
     let event: WorkerClientEvent;
     let json: unknown;
     try {
       json = JSON.parse(String(message.data));
       event = WorkerClientEventSchema.parse(json);
     } catch {
+      const junk = budget.bad();
+      if (junk) return reject(CLOSE_POLICY, junk, "bad_frames");
       const bad = { code: "bad_event", error: "Unrecognised or malformed event" };
       // A request the worker waits on gets its nack, so the worker does not wait it out.
       const requestId = requestIdOf(json);
