@@ -2,74 +2,9 @@
  * The chat page in a real Chromium, served by a real relay, answered by a real worker and
  * the deterministic model server: what a visitor types, sees, loses or keeps.
  */
-import type { Browser } from "playwright-core";
-import { startModelServer } from "../lib/demo_model/model_server.ts";
 import { assert, assertEquals } from "./_assert.ts";
-import { ensurePageBuilt, launchBrowser, openPage, screenshot } from "./_browser.ts";
-import { type RelayProcess, startRelay, TEST_SECRETS } from "./_relay_process.ts";
-import { startWorker, type WorkerProcess } from "./_worker_process.ts";
-
-interface Stack {
-  relay: RelayProcess;
-  browser: Browser;
-  model: ReturnType<typeof startModelServer>;
-  restartRelay(): Promise<void>;
-  /** Kills the running worker and starts a new one. */
-  replaceWorker(start?: boolean): Promise<void>;
-}
-
-/** Runs `fn` with a relay serving the page, a worker, the model server and Chromium. */
-async function withPageStack(fn: (stack: Stack) => Promise<void>, chunkDelayMs = 2) {
-  await ensurePageBuilt();
-  const env = { RATE_LIMIT_MAX_PER_IP: "1000" };
-  let relay = await startRelay(env);
-  const model = startModelServer({ chunkDelayMs });
-  let worker: WorkerProcess | null = null;
-  let browser: Browser | null = null;
-  const stack: Stack = {
-    get relay() {
-      return relay;
-    },
-    get browser() {
-      return browser!;
-    },
-    model,
-    async replaceWorker(start = true) {
-      await worker?.kill();
-      worker = start ? await startWorker(relay.url, model.url, relay.dir) : null;
-    },
-    async restartRelay() {
-      await relay.kill();
-      relay = await startRelay(env, { dir: relay.dir, port: relay.port });
-    },
-  };
-  try {
-    worker = await startWorker(relay.url, model.url, relay.dir);
-    browser = await launchBrowser();
-    await fn(stack);
-  } finally {
-    await browser?.close().catch(() => {});
-    await worker?.kill();
-    await model.close();
-    await relay.kill();
-    await Deno.remove(relay.dir, { recursive: true }).catch(() => {});
-  }
-}
-
-type PageLike = Awaited<ReturnType<typeof openPage>>["page"];
-
-async function enterCode(page: PageLike, code: string) {
-  await page.getByRole("textbox", { name: "Access code" }).fill(code);
-  await page.getByRole("button", { name: "Start chatting" }).click();
-}
-
-async function ask(page: PageLike, text: string) {
-  const box = page.getByRole("textbox", { name: "Your message" });
-  await box.fill(text);
-  await box.press("Enter");
-}
-
-const terraAnswers = (page: PageLike) => page.locator(".message.terra:not(.live) .body");
+import { ask, enterCode, openPage, screenshot, terraAnswers, withPageStack } from "./_browser.ts";
+import { TEST_SECRETS } from "./_relay_process.ts";
 
 Deno.test("a visitor enters the code, sees a streamed answer with tool activity, and keeps it after a reload", async () => {
   await withPageStack(async ({ relay, browser }) => {
@@ -146,7 +81,7 @@ Deno.test("a visitor stops an answer mid-stream and keeps what was written", asy
     assert(!kept!.includes("word2000"), "the answer did not run to its end");
     assert(await page.getByRole("button", { name: "Stop" }).isHidden());
     assertEquals(problems(), []);
-  }, 10);
+  }, { chunkDelayMs: 10 });
 });
 
 Deno.test("an answer streaming while the relay restarts is complete after the page reconnects", async () => {
@@ -170,7 +105,7 @@ Deno.test("an answer streaming while the relay restarts is complete after the pa
     assertEquals(words[599], "word600");
     assertEquals(await page.locator(".message.terra").count(), 1);
     assertEquals(problems(), []);
-  }, 10);
+  }, { chunkDelayMs: 10 });
 });
 
 Deno.test("markup from the model or a visitor renders inert", async () => {
@@ -260,45 +195,6 @@ Deno.test("keyboard only: code, question, new lines, counter, transcript, new ch
     await page.reload();
     await terraAnswers(page).filter({ hasText: "Fresh start." }).waitFor();
     assertEquals(await page.locator(".message").count(), 2, "the new chat is the tab's chat");
-    assertEquals(problems(), []);
-  });
-});
-
-Deno.test("a visitor sees the queue, the status chain and a model failure in plain words", async () => {
-  await withPageStack(async (stack) => {
-    const { page, problems } = await openPage(stack.browser);
-    await page.goto(`${stack.relay.url}/`);
-    await enterCode(page, TEST_SECRETS.CHAT_PASSWORD);
-    await page.getByRole("textbox", { name: "Your message" }).waitFor();
-
-    await stack.replaceWorker(false);
-    await ask(page, "[answer]Worth the wait.[/answer]");
-    await page.locator("#notice").filter({ hasText: "Waiting for Terra: You're next in line" })
-      .waitFor();
-    await page.locator("#chain summary").click();
-    const links = page.locator("#chain-links li");
-    await links.nth(4).waitFor();
-    assertEquals(await links.locator("strong").allTextContents(), [
-      "Page",
-      "Relay",
-      "Worker",
-      "Agent",
-      "Model",
-    ]);
-    assertEquals(await links.first().getAttribute("data-status"), "online");
-
-    stack.model.setFault("error500");
-    await stack.replaceWorker();
-    const notice = page.locator('#notice[data-tone="error"]');
-    await notice.waitFor({ timeout: 30_000 });
-    const text = (await notice.textContent())!;
-    assert(text.length > 10 && !/undefined|Error:|at /.test(text), text);
-    assert(await page.getByRole("button", { name: "Stop" }).isHidden());
-
-    stack.model.setFault("none");
-    await ask(page, "[answer]Back again.[/answer]");
-    await terraAnswers(page).filter({ hasText: "Back again." }).waitFor({ timeout: 30_000 });
-    await notice.waitFor({ state: "hidden" });
     assertEquals(problems(), []);
   });
 });

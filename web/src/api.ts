@@ -3,7 +3,7 @@
  * header, never in a URL. Every failure becomes an `ApiError` carrying the relay's plain
  * sentence, so the page can show it as it is.
  */
-import type { ChatMessage, ErrorBody, HealthResponse } from "../../lib/protocol.ts";
+import type { ChatMessage, ErrorBody, HealthResponse, SiteProfile } from "../../lib/protocol.ts";
 
 /** The session the relay issues for the access code. */
 export interface Session {
@@ -58,6 +58,24 @@ export class RelayApi {
 
   cancel(token: string, chatId: string): Promise<unknown> {
     return this.#call("POST", `chat/${encodeURIComponent(chatId)}/cancel`, token, {});
+  }
+
+  /** The chat's stored messages: after a reload they carry what the replay may not (failures). */
+  messages(token: string, chatId: string): Promise<ChatMessage[]> {
+    return this.#call("GET", `chat/${encodeURIComponent(chatId)}/messages`, token);
+  }
+
+  /** Re-opens the failed turn of visitor message `messageId` (202; 409 when it did not fail). */
+  retry(token: string, chatId: string, messageId: string): Promise<unknown> {
+    const path = `chat/${encodeURIComponent(chatId)}/messages/${
+      encodeURIComponent(messageId)
+    }/retry`;
+    return this.#call("POST", path, token, {});
+  }
+
+  /** The operator's words for the page (public). */
+  site(): Promise<SiteProfile> {
+    return this.#call("GET", "site", null);
   }
 
   health(): Promise<HealthResponse> {

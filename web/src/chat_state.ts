@@ -2,13 +2,15 @@
  * What the page knows about one chat, rebuilt from the relay's events: the messages in
  * order, the answer being streamed (answer, reasoning and tool activity, each applied at
  * its offset so a replayed or repeated chunk changes nothing), the worker's state, and the
- * highest sequence number seen, which a reconnecting socket resumes from.
+ * highest sequence number seen, which a reconnecting socket resumes from; and which visitor
+ * messages' turns failed (a failure belongs to its question, never to Terra's words).
  */
 import type {
   AssistantChunkEvent,
   ChatEvent,
   ChatMessage,
   ChunkKind,
+  TurnFailure,
   WorkerStateEvent,
 } from "../../lib/protocol.ts";
 
@@ -29,7 +31,12 @@ export interface LiveAnswer {
 export type Change =
   | { kind: "message"; message: ShownMessage; replacesLive: boolean }
   | { kind: "live" }
-  | { kind: "state"; state: WorkerStateEvent }
+  | {
+    kind: "state";
+    state: WorkerStateEvent;
+    /** The visitor message whose failure this state added or cleared. */
+    failure?: { messageId: string; failure: TurnFailure | null };
+  }
   | { kind: "none" };
 
 export class ChatState {
@@ -40,6 +47,8 @@ export class ChatState {
   #ids = new Set<string>();
   /** Visitor messages that have their stored reply: late chunks of those turns are dropped. */
   #answered = new Set<string>();
+  /** Failed turns by visitor message id, until a retry re-opens them or an answer arrives. */
+  readonly failures = new Map<string, TurnFailure>();
 
   /** Applies one event from the relay. */
   apply(event: ChatEvent): Change {
@@ -52,8 +61,50 @@ export class ChatState {
       case "workerState":
         if (this.workerState && this.workerState.seq > event.seq) return { kind: "none" };
         this.workerState = event;
-        return { kind: "state", state: event };
+        return { kind: "state", state: event, ...this.#failureOf(event) };
     }
+  }
+
+  /**
+   * Takes failures from stored messages (`GET /messages` after a reload carries them; the
+   * replay may not). A failure already cleared by a later state here is not brought back.
+   */
+  applyHistory(messages: readonly ChatMessage[]): string[] {
+    const changed: string[] = [];
+    const reopened = this.workerState && this.workerState.state !== "error"
+      ? this.workerState.turnId
+      : undefined;
+    for (const message of messages) {
+      if (message.sender !== "Visitor" || !message.failure || !this.#ids.has(message.id)) continue;
+      if (message.id === reopened) continue;
+      if (this.failures.has(message.id)) continue;
+      this.failures.set(message.id, message.failure);
+      changed.push(message.id);
+    }
+    return changed;
+  }
+
+  #failureOf(event: WorkerStateEvent): Pick<Extract<Change, { kind: "state" }>, "failure"> {
+    const messageId = event.turnId;
+    if (!messageId) return {};
+    if (event.state === "error") {
+      const failure: TurnFailure = {
+        code: event.code ?? "failed",
+        error: event.detail,
+        failedAt: event.updatedAt,
+      };
+      this.failures.set(messageId, failure);
+      return { failure: { messageId, failure } };
+    }
+    if (event.state !== "queued" && event.state !== "processing") return {};
+    // The turn is open again (a retry): its new answer's chunks must not be taken for late
+    // chunks of the interrupted one.
+    if (event.state === "queued") this.#answered.delete(messageId);
+    if (this.failures.delete(messageId)) {
+      this.#answered.delete(messageId);
+      return { failure: { messageId, failure: null } };
+    }
+    return {};
   }
 
   /** Whether an answer is being generated now (the stop button shows). */
@@ -76,6 +127,9 @@ export class ChatState {
     };
     if (answersLive) this.live = null;
     if (message.replyTo) this.#answered.add(message.replyTo);
+    if (message.sender === "Visitor" && message.failure) {
+      this.failures.set(message.id, message.failure);
+    }
     // Events arrive in order; a message older than the newest is a replay seen late.
     let at = this.messages.length;
     while (at > 0 && this.messages[at - 1]!.seq > message.seq) at--;

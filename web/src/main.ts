@@ -1,25 +1,21 @@
 /// <reference lib="dom" />
 /**
- * The chat page: the access-code gate, then one chat per tab over a resuming socket.
- * Wires the parts together; each part lives in its own module.
+ * The chat page: the DOM shell around the chat core. It draws what the core reports (the
+ * gate, the welcome, messages, failure rows, notices) and turns clicks and keys into the
+ * core's actions; the chat's logic lives in `chat_core.ts`, so another shell can reuse it.
  */
-import { apiBase, ApiError, RelayApi, type Session } from "./api.ts";
-import { ChatSocket, type Connection } from "./chat_socket.ts";
-import { ChatState } from "./chat_state.ts";
+import type { SiteProfile } from "../../lib/protocol.ts";
+import { apiBase, RelayApi } from "./api.ts";
+import { ChatCore, type ChatShell } from "./chat_core.ts";
 import { Composer } from "./composer.ts";
+import { renderMarkdown } from "./markdown.ts";
 import { MessageView } from "./message_view.ts";
+import { countdownText, type Notice } from "./notices.ts";
 import { ScrollPin } from "./scroll_pin.ts";
+import { loadSiteWords } from "./site_words.ts";
 import { StatusChain } from "./status_chain.ts";
-import {
-  chatId as tabChatId,
-  forgetSession,
-  loadSession,
-  newChatId,
-  saveSession,
-} from "./storage.ts";
 import { themeToggle } from "./theme.ts";
-import { download, transcriptMarkdown } from "./transcript.ts";
-import { noticeFor } from "./notices.ts";
+import { download } from "./transcript.ts";
 
 function byId<T extends HTMLElement>(id: string): T {
   const node = document.getElementById(id);
@@ -28,6 +24,7 @@ function byId<T extends HTMLElement>(id: string): T {
 }
 
 const api = new RelayApi(apiBase());
+const skip = byId<HTMLAnchorElement>("skip");
 const gate = byId<HTMLElement>("gate");
 const gateForm = byId<HTMLFormElement>("gate-form");
 const gateCode = byId<HTMLInputElement>("gate-code");
@@ -35,12 +32,17 @@ const gateError = byId<HTMLElement>("gate-error");
 const gateSubmit = byId<HTMLButtonElement>("gate-submit");
 const chat = byId<HTMLElement>("chat");
 const notice = byId<HTMLElement>("notice");
+const announcer = byId<HTMLElement>("announcer");
 const stopButton = byId<HTMLButtonElement>("stop");
 const list = byId<HTMLOListElement>("messages");
+const chatActions = [byId<HTMLButtonElement>("new-chat"), byId<HTMLButtonElement>("download")];
 
 const pin = new ScrollPin(list, byId("new-messages"));
-const view = new MessageView(list, () => pin.contentChanged());
-const status = new StatusChain(api, byId("chain-dot"), byId("chain-summary"), byId("chain-links"));
+const view = new MessageView(list, () => pin.contentChanged(), (text) => {
+  // Emptied first so the same words said twice are still announced.
+  announcer.textContent = "";
+  requestAnimationFrame(() => announcer.textContent = text);
+});
 const composer = new Composer(
   byId("composer"),
   byId("composer-input"),
@@ -48,142 +50,162 @@ const composer = new Composer(
   byId("send"),
   (text) => void send(text),
 );
+let chatOpen = false;
+/** The operator's words arrived: until then the gate's texts are held back and no welcome is drawn. */
+let wordsLoaded = false;
 
-let session: Session | null = null;
-let chatId = tabChatId();
-let state = new ChatState();
-let socket: ChatSocket | null = null;
-let connection: { state: Connection; detail: string } = { state: "connecting", detail: "" };
-/** A failure the visitor should read until the next thing happens. */
-let problem: string | null = null;
-
-function showNotice(): void {
-  const text = noticeFor(state.workerState, connection, problem);
-  notice.hidden = !text;
-  notice.textContent = text?.text ?? "";
-  notice.dataset.tone = text?.tone ?? "";
-  stopButton.hidden = !state.answering;
+/** The text with a countdown after it: the number ticks visibly, screen readers hear it once. */
+function withCountdown(target: HTMLElement, text: string, countdown: number | undefined): void {
+  const ticking = target.querySelector<HTMLElement>(".countdown");
+  if (target.dataset.text === text && ticking && countdown !== undefined) {
+    ticking.textContent = ` ${countdownText(countdown)}`;
+    return;
+  }
+  target.dataset.text = text;
+  target.replaceChildren(text);
+  if (countdown === undefined) return;
+  const once = document.createElement("span");
+  once.className = "visually-hidden";
+  once.textContent = ` Try again in ${countdown} seconds.`;
+  const visible = document.createElement("span");
+  visible.className = "countdown";
+  visible.setAttribute("aria-hidden", "true");
+  visible.textContent = ` ${countdownText(countdown)}`;
+  target.append(once, visible);
 }
 
-function showGate(message = ""): void {
-  socket?.close();
-  socket = null;
-  session = null;
-  chat.hidden = true;
-  gate.hidden = false;
-  gateError.textContent = message;
-  gateCode.setAttribute("aria-invalid", String(Boolean(message)));
-  gateCode.focus();
-}
-
-function openChat(): void {
-  if (!session) return showGate();
-  socket?.close();
-  state = new ChatState();
-  problem = null;
-  view.clear();
-  gate.hidden = true;
-  chat.hidden = false;
-  if (session.maxMessageLength) composer.maxLength = session.maxMessageLength;
-  socket = new ChatSocket(api.socketUrl(chatId), session.token, () => state.lastSeq, {
-    onEvent(event) {
-      const change = state.apply(event);
-      if (change.kind === "message") view.addMessage(change.message, change.replacesLive);
-      else if (change.kind === "live" && state.live) view.showLive(state.live);
-      else if (change.kind === "state") {
-        if (change.state.state === "error") view.endLive();
-        if (change.state.state !== "error") problem = null;
+const shell: ChatShell = {
+  showGate(message, countdown) {
+    const first = gate.hidden;
+    chatOpen = false;
+    chat.hidden = true;
+    gate.hidden = false;
+    for (const button of chatActions) button.hidden = true;
+    skip.href = "#gate-code";
+    skip.textContent = "Skip to the access code";
+    withCountdown(gateError, message, countdown);
+    gateCode.setAttribute("aria-invalid", String(Boolean(message)));
+    gateSubmit.disabled = countdown !== undefined && countdown > 0;
+    if (first) gateCode.focus();
+  },
+  openChat() {
+    chatOpen = true;
+    view.clear();
+    gate.hidden = true;
+    chat.hidden = false;
+    for (const button of chatActions) button.hidden = false;
+    skip.href = "#composer-input";
+    skip.textContent = "Skip to the message box";
+    if (core.session?.maxMessageLength) composer.maxLength = core.session.maxMessageLength;
+    if (wordsLoaded) view.showWelcome(core.words, askSuggestion);
+    pin.toBottom();
+    composer.input.focus();
+  },
+  message: (message, replacesLive, fresh) => view.addMessage(message, replacesLive, fresh),
+  live: (answer) => view.showLive(answer),
+  liveEnded: () => view.endLive(),
+  failure(messageId, failure) {
+    view.showFailure(messageId, failure, async (id, button) => {
+      button.disabled = true;
+      button.textContent = "Retrying…";
+      if (!await core.retry(id)) {
+        button.disabled = false;
+        button.textContent = "Retry";
       }
-      showNotice();
-    },
-    onConnection(next, detail) {
-      connection = { state: next, detail };
-      showNotice();
-    },
-    onRefused(reason) {
-      forgetSession();
-      showGate(reason);
-    },
-  });
-  socket.start();
-  pin.toBottom();
-  showNotice();
-  composer.input.focus();
-}
+    });
+  },
+  notice(next: Notice | null) {
+    notice.hidden = !next;
+    notice.dataset.tone = next?.tone ?? "";
+    withCountdown(notice, next?.text ?? "", next?.countdown);
+  },
+  answering(answering) {
+    // Stop vanishes when the answer ends; focus must not fall to <body> with it.
+    const hadFocus = document.activeElement === stopButton;
+    stopButton.hidden = !answering;
+    if (hadFocus && !answering) composer.input.focus();
+  },
+  refreshHealth() {
+    // Now, and once more shortly: the worker's status push may land just after the event.
+    void status.refresh();
+    setTimeout(() => void status.refresh(), 3000);
+  },
+};
+
+const core = new ChatCore(api, shell);
+const status = new StatusChain(
+  api,
+  byId("chain"),
+  byId("chain-dot"),
+  byId("chain-summary"),
+  byId("chain-links"),
+  (health) => core.setHealth(health),
+);
 
 async function send(text: string): Promise<void> {
-  if (!session) return showGate();
+  // Sending is the visitor saying "show me what comes next".
+  pin.toBottom();
   composer.busy = true;
   try {
-    await api.postMessage(session.token, chatId, text);
-    composer.clear();
-    problem = null;
-    pin.toBottom();
-  } catch (error) {
-    handleFailure(error);
+    if (await core.send(text)) {
+      composer.clear();
+      pin.toBottom();
+    }
   } finally {
     composer.busy = false;
-    showNotice();
   }
+  if (chatOpen && document.activeElement === document.body) composer.input.focus();
 }
 
-function handleFailure(error: unknown): void {
-  if (error instanceof ApiError && error.needsCode) {
-    forgetSession();
-    return showGate(error.message);
-  }
-  problem = error instanceof Error ? error.message : String(error);
-  if (error instanceof ApiError && error.retryAfterSeconds) {
-    problem += ` Try again in ${error.retryAfterSeconds} s.`;
-  }
+/** A suggested question, clicked: asked, with focus where the next question is typed. */
+function askSuggestion(question: string): void {
+  composer.input.focus();
+  void send(question);
+}
+
+/** The operator's words: title, names, gate, welcome, away text. */
+function applyWords(words: SiteProfile): void {
+  core.words = words;
+  wordsLoaded = true;
+  view.name = words.assistantName;
+  status.name = words.assistantName;
+  status.redraw();
+  document.title = `Chat with ${words.assistantName} · ${words.siteName}`;
+  byId("title-name").textContent = words.assistantName;
+  byId("gate-text").textContent = words.gateText;
+  byId("gate-help").innerHTML = renderMarkdown(words.accessHelp, { breaks: false });
+  // Shown only now, so the neutral words in the HTML do not flash before the operator's.
+  for (const id of ["gate-text", "gate-help"]) byId(id).classList.remove("pending");
+  composer.input.placeholder = `Ask ${words.assistantName} something…`;
+  if (chatOpen) view.showWelcome(words, askSuggestion);
 }
 
 gateForm.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const code = gateCode.value.trim();
-  if (!code) return showGate("Enter the access code.");
   gateSubmit.disabled = true;
-  gateError.textContent = "";
   try {
-    session = await api.createSession(code);
-    saveSession(session);
-    gateCode.value = "";
-    openChat();
-  } catch (error) {
-    let message = error instanceof Error ? error.message : String(error);
-    if (error instanceof ApiError && error.retryAfterSeconds) {
-      message += ` Try again in ${error.retryAfterSeconds} s.`;
-    }
-    showGate(message);
+    if (await core.signIn(gateCode.value.trim())) gateCode.value = "";
   } finally {
-    gateSubmit.disabled = false;
+    if (!gateError.querySelector(".countdown")) gateSubmit.disabled = false;
   }
 });
 
 stopButton.addEventListener("click", async () => {
-  if (!session) return;
   stopButton.disabled = true;
   try {
-    await api.cancel(session.token, chatId);
-  } catch (error) {
-    handleFailure(error);
-    showNotice();
+    await core.stop();
   } finally {
     stopButton.disabled = false;
+    composer.input.focus();
   }
 });
 
-byId("new-chat").addEventListener("click", () => {
-  chatId = newChatId();
-  openChat();
-});
-
-byId("download").addEventListener("click", () => {
-  download(`terra-chat-${chatId.slice(0, 8)}.md`, transcriptMarkdown(chatId, state.messages));
+chatActions[0]!.addEventListener("click", () => core.newChat());
+chatActions[1]!.addEventListener("click", () => {
+  download(`terra-chat-${core.chatId.slice(0, 8)}.md`, core.transcript());
 });
 
 themeToggle(byId("theme"));
 status.start();
-session = loadSession();
-if (session) openChat();
-else showGate();
+core.start();
+void loadSiteWords(api).then(applyWords);

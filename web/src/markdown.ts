@@ -20,6 +20,14 @@ const marked = new Marked({
   async: false,
   renderer: { html: ({ text }) => escapeHtml(text) },
 });
+// The operator's words (greeting, how to get a code) are wrapped like any Markdown file:
+// a single line break there is a space, not a new line.
+const wrapped = new Marked({
+  gfm: true,
+  breaks: false,
+  async: false,
+  renderer: { html: ({ text }) => escapeHtml(text) },
+});
 
 // In a browser the default export is a ready purifier bound to this window.
 const purifier = DOMPurify;
@@ -45,7 +53,11 @@ purifier.addHook("afterSanitizeAttributes", (node) => {
   }
 });
 
-/** Safe HTML for `markdown` (an answer, or a visitor's message). */
-export function renderMarkdown(markdown: string): string {
-  return purifier.sanitize(marked.parse(markdown) as string);
+/**
+ * Safe HTML for `markdown` (an answer, or a visitor's message). `breaks: false` for text
+ * wrapped in a file (the operator's words).
+ */
+export function renderMarkdown(markdown: string, options: { breaks?: boolean } = {}): string {
+  const parser = options.breaks === false ? wrapped : marked;
+  return purifier.sanitize(parser.parse(markdown) as string);
 }
