@@ -6,6 +6,7 @@
  */
 import type { z } from "zod";
 import type { Logger } from "../log.ts";
+import { CLOSE_ABNORMAL, CLOSE_NORMAL } from "../close_codes.ts";
 import { ERROR_CODES, WorkerClientEvent, WorkerServerEvent } from "../protocol.ts";
 import { Backoff } from "../backoff.ts";
 import { delay } from "../delay.ts";
@@ -115,7 +116,7 @@ export class RelaySocket {
     const closed = new Promise<void>((resolve) => {
       socket.addEventListener("close", () => resolve(), { once: true });
     });
-    this.#drop(1000, "Worker stopping");
+    this.#drop(CLOSE_NORMAL, "Worker stopping");
     if (socket.readyState === WebSocket.CLOSED) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([closed, new Promise((r) => timer = setTimeout(r, STOP_CLOSE_TIMEOUT_MS))]);
@@ -216,7 +217,7 @@ export class RelaySocket {
     this.#lastFrameAt = Date.now();
     this.#handshakeTimer = setTimeout(() => {
       this.#lastSocketError = "no hello from the relay in time";
-      if (socket === this.#socket) this.#drop(1000, "Handshake timed out");
+      if (socket === this.#socket) this.#drop(CLOSE_NORMAL, "Handshake timed out");
     }, HANDSHAKE_TIMEOUT_MS);
     socket.onerror = (event) => {
       // e.g. "failed to connect to WebSocket: Invalid status code: 401"
@@ -247,7 +248,7 @@ export class RelaySocket {
     this.#handshakeTimer = this.#pingTimer = null;
     if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {
       try {
-        socket.close(this.#stopped ? 1000 : undefined, this.#stopped ? reason : undefined);
+        socket.close(this.#stopped ? CLOSE_NORMAL : undefined, this.#stopped ? reason : undefined);
       } catch { /* already closing */ }
     }
     const wasReady = this.#ready;
@@ -345,7 +346,7 @@ export class RelaySocket {
       if (socket !== this.#socket) return;
       if (Date.now() - this.#lastFrameAt > SILENCE_LIMIT_MS) {
         this.#lastSocketError = "the relay stopped answering pings";
-        return this.#drop(1006, "No pong from the relay");
+        return this.#drop(CLOSE_ABNORMAL, "No pong from the relay");
       }
       this.#send(socket, '{"type":"ping"}');
     }, PING_INTERVAL_MS);
