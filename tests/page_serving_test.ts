@@ -4,7 +4,7 @@
  * page deployed on another host.
  */
 import { pageCsp } from "../lib/page_csp.ts";
-import { buildWeb } from "../lib/web_build.ts";
+import { buildWeb } from "../lib/tasks/web_build.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { ensurePageBuilt } from "./_browser.ts";
 import { withRelay } from "./_relay_process.ts";

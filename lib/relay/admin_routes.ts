@@ -1,6 +1,6 @@
 /** Operator routes: JSON Lines transcript export (SPEC §3), behind `ADMIN_TOKEN`. */
 import { Hono } from "hono";
-import type { RelayDeps } from "./deps.ts";
+import type { RelayDeps } from "./relay_deps.ts";
 import { RelayError } from "./errors.ts";
 import type { RelayEnv } from "./http.ts";
 import type { ChatRecord } from "./store/chat_store.ts";

@@ -4,7 +4,7 @@
  * little more: requests by route group, open visitor sockets per chat and the most recent
  * log lines. `/metrics` stays the Prometheus exposition.
  */
-import type { RelayDeps } from "./deps.ts";
+import type { RelayDeps } from "./relay_deps.ts";
 
 /** Chats listed in `ws.chats`, the busiest first; the total is always exact. */
 const MAX_CHATS_LISTED = 100;

@@ -10,7 +10,7 @@ import { secureHeaders } from "hono/secure-headers";
 import { adminRoutes } from "./admin_routes.ts";
 import { clientIpResolver } from "./client_ip.ts";
 import { clientKey } from "./client_key.ts";
-import type { RelayDeps } from "./deps.ts";
+import type { RelayDeps } from "./relay_deps.ts";
 import { RelayError, storeFailure } from "./errors.ts";
 import { isUpgrade, type RelayContext, type RelayEnv } from "./http.ts";
 import { metricsSnapshot } from "./metrics_snapshot.ts";

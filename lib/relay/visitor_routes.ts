@@ -1,7 +1,7 @@
 /** Visitor HTTP routes (SPEC §3): session, messages, worker state, cancel, health. */
 import { Hono } from "hono";
 import { Id, SessionRequest, VisitorMessageRequest } from "../protocol.ts";
-import type { RelayDeps } from "./deps.ts";
+import type { RelayDeps } from "./relay_deps.ts";
 import { RelayError } from "./errors.ts";
 import {
   chatIdParam,

@@ -22,7 +22,7 @@ import {
   sendBounded,
 } from "./_ws.ts";
 import { bearerToken } from "./auth.ts";
-import type { RelayDeps } from "./deps.ts";
+import type { RelayDeps } from "./relay_deps.ts";
 import { RelayError } from "./errors.ts";
 import { chatIdFrom, intQuery, isUpgrade, type RelayContext } from "./http.ts";
 import { LegacyFrames } from "./legacy_frames.ts";

@@ -11,7 +11,7 @@ import {
   WorkerStateRequest,
   WorkerStatusRequest,
 } from "../protocol.ts";
-import type { RelayDeps } from "./deps.ts";
+import type { RelayDeps } from "./relay_deps.ts";
 import { chatIdParam, readBody, type RelayEnv } from "./http.ts";
 import { Id } from "../protocol.ts";
 import { RelayError } from "./errors.ts";

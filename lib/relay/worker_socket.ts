@@ -9,7 +9,7 @@ import {
   WorkerClientEvent as WorkerClientEventSchema,
 } from "../protocol.ts";
 import { WORKER_ID_HEADER } from "./auth.ts";
-import type { RelayDeps } from "./deps.ts";
+import type { RelayDeps } from "./relay_deps.ts";
 import { RelayError, storeFailure } from "./errors.ts";
 import { isUpgrade, type RelayContext } from "./http.ts";
 import { checkOrigin } from "./origin.ts";

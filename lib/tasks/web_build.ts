@@ -8,10 +8,10 @@
  */
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { sha256Hex } from "./digest.ts";
-import { pageCsp } from "./page_csp.ts";
+import { sha256Hex } from "../digest.ts";
+import { pageCsp } from "../page_csp.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const WEB = join(ROOT, "web");
 export const DEFAULT_WEB_OUT = join(WEB, "dist");
 
