@@ -1,5 +1,5 @@
 /**
- * Every HTTP route of SPEC §3 against a real relay process: the happy path, missing and
+ * Every HTTP route of SPEC §3 against the relay served in-process on a free port (`_relay_in_process.ts`): the happy path, missing and
  * wrong credentials, malformed and schema-invalid bodies, size limits, bad chat ids, the
  * routes under BASE_PATH, /healthz, /metrics, /api/health and the admin export. Every error
  * must be exactly `{error, code}` JSON with the security headers on it.
@@ -21,7 +21,8 @@ import {
   workerRequest,
   workerSocket,
 } from "./_clients.ts";
-import { TEST_SECRETS, withRelay } from "./_relay_process.ts";
+import { withAppRelay } from "./_relay_in_process.ts";
+import { TEST_SECRETS } from "./_relay_process.ts";
 
 const ADMIN = { authorization: `Bearer ${TEST_SECRETS.ADMIN_TOKEN}` };
 const SVC = { "x-service-token": TEST_SECRETS.SERVICE_TOKEN };
@@ -83,7 +84,7 @@ async function eventually(check: () => Promise<boolean>, what: string, timeoutMs
 // Visitor routes
 
 Deno.test("POST /api/session issues an expiring token for the right code and refuses bad bodies", async () => {
-  await withRelay(SMALL_LIMITS, async (relay) => {
+  await withAppRelay(SMALL_LIMITS, async (relay) => {
     const url = `${relay.url}/api/session`;
     const ok = await request(url, { body: { accessCode: TEST_SECRETS.CHAT_PASSWORD } });
     assertEquals(ok.status, 200);
@@ -120,7 +121,7 @@ Deno.test("POST /api/session issues an expiring token for the right code and ref
 });
 
 Deno.test("a visitor message is stored and read back in order by the visitor and the worker", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     const token = await visitorToken(relay.url);
     const first = await postMessage(relay.url, token, "chat-read", "  Hello Terra  ");
     assertEquals(first.status, 201);
@@ -178,7 +179,7 @@ Deno.test("a visitor message is stored and read back in order by the visitor and
 });
 
 Deno.test("the visitor message route refuses missing and wrong credentials and bad input", async () => {
-  await withRelay(SMALL_LIMITS, async (relay) => {
+  await withAppRelay(SMALL_LIMITS, async (relay) => {
     const token = await visitorToken(relay.url);
     const url = (chatId: string) => `${relay.url}/api/chat/${chatId}/messages`;
 
@@ -268,7 +269,7 @@ Deno.test("the visitor message route refuses missing and wrong credentials and b
 });
 
 Deno.test("the visitor socket route needs an upgrade and a valid chat id", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     assertError(
       await request(`${relay.url}/api/chat?chatId=c1`),
       400,
@@ -301,7 +302,7 @@ Deno.test("the visitor socket route needs an upgrade and a valid chat id", async
 });
 
 Deno.test("worker-state and cancel tell a visitor where its turn stands and stop a waiting one", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     const token = await visitorToken(relay.url);
     const stateUrl = `${relay.url}/api/chat/c-cancel/worker-state`;
     const cancelUrl = `${relay.url}/api/chat/c-cancel/cancel`;
@@ -354,7 +355,7 @@ Deno.test("worker-state and cancel tell a visitor where its turn stands and stop
 // Worker routes
 
 Deno.test("the worker HTTP routes carry a turn from open chat to one stored reply", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     const token = await visitorToken(relay.url);
     const visitor = await visitorSocket(relay.url, "c-work", token);
     const posted = await postMessage(relay.url, token, "c-work", "What is this?");
@@ -466,7 +467,7 @@ Deno.test("the worker HTTP routes carry a turn from open chat to one stored repl
 });
 
 Deno.test("every worker route refuses missing and wrong service tokens and bad bodies", async () => {
-  await withRelay(SMALL_LIMITS, async (relay) => {
+  await withAppRelay(SMALL_LIMITS, async (relay) => {
     const token = await visitorToken(relay.url);
     const routes: { path: string; body?: unknown; invalid?: unknown }[] = [
       { path: "/api/chats/open" },
@@ -554,7 +555,7 @@ Deno.test("every worker route refuses missing and wrong service tokens and bad b
 // Health, liveness, metrics
 
 Deno.test("/api/health reflects the worker's status report and goes offline when the worker goes quiet", async () => {
-  await withRelay({ WORKER_STALE_THRESHOLD_MS: "2000" }, async (relay) => {
+  await withAppRelay({ WORKER_STALE_THRESHOLD_MS: "2000" }, async (relay) => {
     let raw: Json = null;
     const health = async () => {
       const res = await request(`${relay.url}/api/health`);
@@ -662,7 +663,7 @@ Deno.test("/api/health reflects the worker's status report and goes offline when
 });
 
 Deno.test("/healthz answers without credentials and /metrics needs the service or admin token", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     const healthz = await request(`${relay.url}/healthz`);
     assertEquals([healthz.status, healthz.body], [200, "ok\n"]);
     assert(healthz.headers.get("content-type")?.startsWith("text/plain"), "plain text");
@@ -736,7 +737,7 @@ Deno.test("/healthz answers without credentials and /metrics needs the service o
 // Admin export
 
 Deno.test("the admin export lists chats as JSON Lines with client IP and user agent, filtered by time", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     const token = await visitorToken(relay.url);
     const post = (chatId: string, content: string, userAgent: string) =>
       request(`${relay.url}/api/chat/${chatId}/messages`, {
@@ -813,7 +814,7 @@ Deno.test("the admin export lists chats as JSON Lines with client IP and user ag
 });
 
 Deno.test("without ADMIN_TOKEN the admin export is disabled and admin bearer tokens open nothing", async () => {
-  await withRelay({ ADMIN_TOKEN: "" }, async (relay) => {
+  await withAppRelay({ ADMIN_TOKEN: "" }, async (relay) => {
     const exportUrl = `${relay.url}/api/admin/transcripts`;
     assertError(await request(exportUrl), 404, "admin_disabled");
     assertError(await request(exportUrl, { headers: ADMIN }), 404, "admin_disabled");
@@ -836,7 +837,7 @@ Deno.test("without ADMIN_TOKEN the admin export is disabled and admin bearer tok
 // BASE_PATH, headers, error shape
 
 Deno.test("every route answers under BASE_PATH as well as at the root", async () => {
-  await withRelay({ BASE_PATH: "/terrarium", ...SMALL_LIMITS }, async (relay) => {
+  await withAppRelay({ BASE_PATH: "/terrarium", ...SMALL_LIMITS }, async (relay) => {
     const base = `${relay.url}/terrarium`;
     for (const root of [relay.url, base]) {
       const token = await visitorToken(root);
@@ -896,7 +897,7 @@ Deno.test("every route answers under BASE_PATH as well as at the root", async ()
 });
 
 Deno.test("JSON responses carry the security headers, errors and limits included", async () => {
-  await withRelay({ ...SMALL_LIMITS, RATE_LIMIT_MAX_PER_CHAT: "1" }, async (relay) => {
+  await withAppRelay({ ...SMALL_LIMITS, RATE_LIMIT_MAX_PER_CHAT: "1" }, async (relay) => {
     const token = await visitorToken(relay.url);
     const responses: [string, Res][] = [
       ["health", await request(`${relay.url}/api/health`)],
@@ -920,7 +921,7 @@ Deno.test("JSON responses carry the security headers, errors and limits included
 });
 
 Deno.test("a visitor waiting on unanswered messages gets 429 too_many_pending with Retry-After", async () => {
-  await withRelay({ MAX_PENDING_TURNS_PER_CHAT: "2" }, async (relay) => {
+  await withAppRelay({ MAX_PENDING_TURNS_PER_CHAT: "2" }, async (relay) => {
     const token = await visitorToken(relay.url);
     assertEquals((await postMessage(relay.url, token, "c-pend", "one")).status, 201);
     assertEquals((await postMessage(relay.url, token, "c-pend", "two")).status, 201);
@@ -935,7 +936,7 @@ Deno.test("a visitor waiting on unanswered messages gets 429 too_many_pending wi
 });
 
 Deno.test("the worker socket route refuses plain GETs and unauthenticated upgrades", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     assertError(
       await request(`${relay.url}/api/worker/updates`, { headers: SVC }),
       400,

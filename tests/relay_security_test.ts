@@ -1,5 +1,5 @@
 /**
- * The relay's security behaviour against a real relay process: session tokens, the legacy
+ * The relay's security behaviour against the relay served in-process on a free port (`_relay_in_process.ts`): session tokens, the legacy
  * access code switch, the lockout, rate limits, HMAC signing, the worker socket handshake,
  * the visitor socket's Origin/frame/auth checks, secrets kept out of logs, and bad input
  * that neither crashes the relay nor reaches the worker.
@@ -23,7 +23,8 @@ import {
   workerRequest,
   workerSocket,
 } from "./_clients.ts";
-import { TEST_SECRETS, withRelay } from "./_relay_process.ts";
+import { withAppRelay } from "./_relay_in_process.ts";
+import { TEST_SECRETS } from "./_relay_process.ts";
 
 const SVC = { "x-service-token": TEST_SECRETS.SERVICE_TOKEN };
 const HMAC_SECRET = "hmac-0123456789abcdef0123456789abcdef";
@@ -64,7 +65,7 @@ function flipFirst(text: string): string {
 // Session tokens
 
 Deno.test("the right access code buys a session token that works as a Bearer credential everywhere", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     const token = await visitorToken(relay.url);
     const auth = bearer(token);
     const posted = await request(`${relay.url}/api/chat/c-tok/messages`, {
@@ -100,7 +101,7 @@ Deno.test("the right access code buys a session token that works as a Bearer cre
 });
 
 Deno.test("a wrong access code gets 401 bad_access_code and no token", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     for (
       const code of ["wrong", TEST_SECRETS.CHAT_PASSWORD + "x", TEST_SECRETS.CHAT_PASSWORD.slice(1)]
     ) {
@@ -113,7 +114,7 @@ Deno.test("a wrong access code gets 401 bad_access_code and no token", async () 
 });
 
 Deno.test("tampered, garbage, expired and foreign session tokens get 401 bad_token", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     const token = await visitorToken(relay.url);
     const [payload, mac] = token.split(".") as [string, string];
     const decoded = JSON.parse(atob(payload.replaceAll("-", "+").replaceAll("_", "/")));
@@ -197,9 +198,9 @@ Deno.test("tampered, garbage, expired and foreign session tokens get 401 bad_tok
 });
 
 Deno.test("a token from a relay with another access code is refused: changing the code revokes tokens", async () => {
-  await withRelay({}, async (first) => {
+  await withAppRelay({}, async (first) => {
     const token = await visitorToken(first.url);
-    await withRelay({ CHAT_PASSWORD: "a-different-code-77" }, async (second) => {
+    await withAppRelay({ CHAT_PASSWORD: "a-different-code-77" }, async (second) => {
       assertError(
         await request(`${second.url}/api/chat/c1/messages`, { headers: bearer(token) }),
         401,
@@ -215,7 +216,7 @@ Deno.test("a token from a relay with another access code is refused: changing th
 });
 
 Deno.test("a visitor token cannot act as the worker or the operator", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     const token = await visitorToken(relay.url);
     assertEquals((await postMessage(relay.url, token, "c-role", "question")).status, 201);
     assertError(
@@ -249,7 +250,7 @@ Deno.test("a visitor token cannot act as the worker or the operator", async () =
 // Legacy access code
 
 Deno.test("with LEGACY_ACCESS_CODE=false the access code in a body, query or header is refused but tokens work", async () => {
-  await withRelay({ LEGACY_ACCESS_CODE: "false" }, async (relay) => {
+  await withAppRelay({ LEGACY_ACCESS_CODE: "false" }, async (relay) => {
     const code = TEST_SECRETS.CHAT_PASSWORD;
     const url = `${relay.url}/api/chat/c-legacy/messages`;
     assertError(
@@ -303,7 +304,7 @@ Deno.test("with LEGACY_ACCESS_CODE=false the access code in a body, query or hea
 });
 
 Deno.test("by default the access code is accepted in the message body, query and header", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     const code = TEST_SECRETS.CHAT_PASSWORD;
     const url = `${relay.url}/api/chat/c-old/messages`;
     const posted = await request(url, { body: { content: "from the old page", accessCode: code } });
@@ -341,7 +342,7 @@ Deno.test("by default the access code is accepted in the message body, query and
 // Lockout
 
 Deno.test("wrong access code five times locks the address out, even for the right code", async () => {
-  await withRelay({ TRUST_PROXY: "false" }, async (relay) => {
+  await withAppRelay({ TRUST_PROXY: "false" }, async (relay) => {
     const earlier = await visitorToken(relay.url);
     for (let i = 0; i < 5; i++) {
       // Spoofed forwarding headers do not help: TRUST_PROXY is off.
@@ -376,7 +377,7 @@ Deno.test("wrong access code five times locks the address out, even for the righ
 });
 
 Deno.test("ACCESS_CODE_MAX_FAILURES sets the lockout threshold, counted per client address", async () => {
-  await withRelay({ ACCESS_CODE_MAX_FAILURES: "2", TRUST_PROXY: "true" }, async (relay) => {
+  await withAppRelay({ ACCESS_CODE_MAX_FAILURES: "2", TRUST_PROXY: "true" }, async (relay) => {
     const from = (ip: string, accessCode: string) =>
       request(`${relay.url}/api/session`, { body: { accessCode }, headers: { "x-real-ip": ip } });
     assertError(await from("203.0.113.7", "guess-a"), 401, "bad_access_code");
@@ -403,7 +404,7 @@ Deno.test("ACCESS_CODE_MAX_FAILURES sets the lockout threshold, counted per clie
 // Rate limits
 
 Deno.test("the per-address rate limit answers 429 rate_limited with Retry-After and stores nothing", async () => {
-  await withRelay(
+  await withAppRelay(
     {
       RATE_LIMIT_MAX_PER_IP: "4",
       RATE_LIMIT_WINDOW_MS: "60000",
@@ -452,7 +453,7 @@ Deno.test("the per-address rate limit answers 429 rate_limited with Retry-After 
 });
 
 Deno.test("the per-chat rate limit holds across addresses and leaves other chats alone", async () => {
-  await withRelay(
+  await withAppRelay(
     {
       RATE_LIMIT_MAX_PER_CHAT: "2",
       RATE_LIMIT_MAX_PER_IP: "100",
@@ -478,7 +479,7 @@ Deno.test("the per-chat rate limit holds across addresses and leaves other chats
 });
 
 Deno.test("with TRUST_PROXY the per-address limit follows X-Real-IP", async () => {
-  await withRelay(
+  await withAppRelay(
     { RATE_LIMIT_MAX_PER_IP: "2", TRUST_PROXY: "true", MAX_PENDING_TURNS_PER_CHAT: "10" },
     async (relay) => {
       const token = await visitorToken(relay.url); // counted for 127.0.0.1
@@ -499,7 +500,7 @@ Deno.test("with TRUST_PROXY the per-address limit follows X-Real-IP", async () =
 // HMAC
 
 Deno.test("with HMAC on, signed worker requests pass; unsigned, forged, replayed and stale ones get bad_signature", async () => {
-  await withRelay({ HMAC_ENABLED: "true", HMAC_SECRET }, async (relay) => {
+  await withAppRelay({ HMAC_ENABLED: "true", HMAC_SECRET }, async (relay) => {
     const token = await visitorToken(relay.url); // visitors never sign
     assertEquals((await postMessage(relay.url, token, "c-hmac", "question")).status, 201);
     const signed = { hmacSecret: HMAC_SECRET };
@@ -623,25 +624,30 @@ Deno.test("with HMAC on, signed worker requests pass; unsigned, forged, replayed
 });
 
 Deno.test("with HMAC and BASE_PATH the signature covers the full path under the prefix", async () => {
-  await withRelay({ HMAC_ENABLED: "true", HMAC_SECRET, BASE_PATH: "/terrarium" }, async (relay) => {
-    const base = `${relay.url}/terrarium`;
-    const ok = await workerRequest(base, "/api/chats/open", undefined, { hmacSecret: HMAC_SECRET });
-    assertEquals(ok.status, 200);
-    // Signed for the path without the prefix, sent under the prefix.
-    const short = await signRequest(HMAC_SECRET, "GET", "/api/chats/open");
-    assertError(
-      await request(`${base}/api/chats/open`, { headers: { ...SVC, ...short } }),
-      401,
-      "bad_signature",
-    );
-  });
+  await withAppRelay(
+    { HMAC_ENABLED: "true", HMAC_SECRET, BASE_PATH: "/terrarium" },
+    async (relay) => {
+      const base = `${relay.url}/terrarium`;
+      const ok = await workerRequest(base, "/api/chats/open", undefined, {
+        hmacSecret: HMAC_SECRET,
+      });
+      assertEquals(ok.status, 200);
+      // Signed for the path without the prefix, sent under the prefix.
+      const short = await signRequest(HMAC_SECRET, "GET", "/api/chats/open");
+      assertError(
+        await request(`${base}/api/chats/open`, { headers: { ...SVC, ...short } }),
+        401,
+        "bad_signature",
+      );
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------
 // Worker socket handshake
 
 Deno.test("the worker socket handshake needs the service token before the upgrade", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     const url = `${relay.url}/api/worker/updates`;
     assertError(await upgradeRequest(url), 401, "missing_service_token");
     assertError(
@@ -675,7 +681,7 @@ Deno.test("the worker socket handshake needs the service token before the upgrad
 });
 
 Deno.test("with HMAC on, the worker socket handshake must be signed to do work", async () => {
-  await withRelay({ HMAC_ENABLED: "true", HMAC_SECRET }, async (relay) => {
+  await withAppRelay({ HMAC_ENABLED: "true", HMAC_SECRET }, async (relay) => {
     const path = "/api/worker/updates?workerId=w-signed";
     const forged = await signRequest("not-the-secret", "GET", path);
     assertError(
@@ -706,7 +712,7 @@ Deno.test("with HMAC on, the worker socket handshake must be signed to do work",
 // Visitor socket
 
 Deno.test("a visitor socket from another site's Origin is closed with 1008 even with valid credentials", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     const token = await visitorToken(relay.url);
     await postMessage(relay.url, token, "c-origin", "private words");
     const url = `${wsBase(relay.url)}/api/chat?chatId=c-origin`;
@@ -746,7 +752,7 @@ Deno.test("a visitor socket from another site's Origin is closed with 1008 even 
 });
 
 Deno.test("ALLOWED_ORIGINS admits the listed origins and only those", async () => {
-  await withRelay(
+  await withAppRelay(
     { ALLOWED_ORIGINS: "https://chat.example, https://www.chat.example" },
     async (relay) => {
       const token = await visitorToken(relay.url);
@@ -766,7 +772,7 @@ Deno.test("ALLOWED_ORIGINS admits the listed origins and only those", async () =
 });
 
 Deno.test("a frame larger than MAX_WS_FRAME_BYTES closes the socket with 1009", async () => {
-  await withRelay({ MAX_WS_FRAME_BYTES: "1kb", BODY_SIZE_LIMIT: "2kb" }, async (relay) => {
+  await withAppRelay({ MAX_WS_FRAME_BYTES: "1kb", BODY_SIZE_LIMIT: "2kb" }, async (relay) => {
     const token = await visitorToken(relay.url);
     const url = `${wsBase(relay.url)}/api/chat?chatId=c-big`;
 
@@ -806,7 +812,7 @@ Deno.test("a frame larger than MAX_WS_FRAME_BYTES closes the socket with 1009", 
 });
 
 Deno.test("a visitor socket without credentials in its handshake never opens and sees nothing", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     const token = await visitorToken(relay.url);
     const url = `${wsBase(relay.url)}/api/chat?chatId=c-unauth`;
     const watcher = await visitorSocket(relay.url, "c-unauth", token);
@@ -827,7 +833,7 @@ Deno.test("a visitor socket without credentials in its handshake never opens and
 });
 
 Deno.test("a garbage frame gets an error event and the socket stays usable, up to the fifth", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     const token = await visitorToken(relay.url);
     const socket = await visitorSocket(relay.url, "c-garbage", token);
     const errors = () => socket.events.filter((e) => e.type === "error");
@@ -873,7 +879,7 @@ Deno.test("a garbage frame gets an error event and the socket stays usable, up t
 });
 
 Deno.test("MAX_SOCKETS_PER_CHAT refuses one socket too many with 1013", async () => {
-  await withRelay({ MAX_SOCKETS_PER_CHAT: "2" }, async (relay) => {
+  await withAppRelay({ MAX_SOCKETS_PER_CHAT: "2" }, async (relay) => {
     const token = await visitorToken(relay.url);
     const first = await visitorSocket(relay.url, "c-full", token);
     const second = await visitorSocket(relay.url, "c-full", token);
@@ -904,7 +910,7 @@ Deno.test("MAX_SOCKETS_PER_CHAT refuses one socket too many with 1013", async ()
 // Logs, crashes, the worker boundary
 
 Deno.test("secrets, tokens and submitted codes never appear in the relay's logs", async () => {
-  await withRelay(
+  await withAppRelay(
     { LOG_LEVEL: "debug", HMAC_ENABLED: "true", HMAC_SECRET, ACCESS_CODE_MAX_FAILURES: "3" },
     async (relay) => {
       const token = await visitorToken(relay.url);
@@ -969,7 +975,7 @@ Deno.test("secrets, tokens and submitted codes never appear in the relay's logs"
 });
 
 Deno.test("bad input never crashes the relay, never corrupts the store and never reaches the worker", async () => {
-  await withRelay(
+  await withAppRelay(
     { BODY_SIZE_LIMIT: "2kb", MAX_MESSAGE_LENGTH: "100", MAX_WS_FRAME_BYTES: "1kb" },
     async (relay) => {
       const token = await visitorToken(relay.url);
