@@ -15,6 +15,7 @@ import { relayMetrics } from "../lib/relay/metrics.ts";
 import { LogRing } from "../lib/relay/metrics_snapshot.ts";
 import { RateLimiter } from "../lib/relay/rate_limiter.ts";
 import { relayApp } from "../lib/relay/relay_app.ts";
+import type { ChatStore } from "../lib/relay/store/chat_store.ts";
 import { kvStore } from "../lib/relay/store/kv_store.ts";
 import { TEST_SECRETS } from "./_relay_process.ts";
 
@@ -37,6 +38,7 @@ const HOUSEKEEPING_MS = 1_000;
 export async function withAppRelay(
   env: Record<string, string>,
   fn: (relay: InProcessRelay) => Promise<void>,
+  options: { wrapStore?: (store: ChatStore) => ChatStore } = {},
 ): Promise<void> {
   const fullEnv: Record<string, string> = {
     ...TEST_SECRETS,
@@ -64,7 +66,9 @@ export async function withAppRelay(
     lines.push(line);
     recentLogs.push(line);
   });
-  const store = kvStore(await Deno.openKv(config.kvPath));
+  const kv = kvStore(await Deno.openKv(config.kvPath));
+  // A test may put a faulty store in front (one that refuses writes, say).
+  const store = options.wrapStore?.(kv) ?? kv;
   const auth = new Auth(config, log);
   const metrics = relayMetrics({
     visitorSockets: () => parts.visitors.size,
@@ -107,6 +111,6 @@ export async function withAppRelay(
     shutdown.abort();
     await server.finished;
     await service.flush();
-    await store.close();
+    await kv.close();
   }
 }

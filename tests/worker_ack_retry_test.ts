@@ -7,18 +7,12 @@
  */
 import { Logger } from "../lib/log.ts";
 import { AckEvent, ERROR_CODES } from "../lib/protocol.ts";
-import { ChatService, chatServiceParts } from "../lib/relay/chat_service.ts";
-import { parseRelayConfig } from "../lib/relay/config.ts";
-import { relayMetrics } from "../lib/relay/metrics.ts";
-import { RateLimiter } from "../lib/relay/rate_limiter.ts";
-import { relayApp } from "../lib/relay/relay_app.ts";
-import { Auth } from "../lib/relay/auth.ts";
 import type { ChatStore } from "../lib/relay/store/chat_store.ts";
-import { kvStore } from "../lib/relay/store/kv_store.ts";
 import { parseWorkerConfig } from "../lib/worker/config.ts";
 import { RelayClient } from "../lib/worker/relay_client.ts";
 import { assert, assertEquals } from "./_assert.ts";
-import { sleep } from "./_clients.ts";
+import { chatHistory, postMessage, sleep, visitorToken } from "./_clients.ts";
+import { withAppRelay } from "./_relay_in_process.ts";
 import { TEST_SECRETS } from "./_relay_process.ts";
 
 /** What a full disk makes Deno KV's SQLite say (`errors.ts` maps it to 503). */
@@ -67,88 +61,49 @@ Deno.test("the ack schema carries a refusal's status and retryability; store_una
 });
 
 Deno.test("a reply refused over the socket with store_unavailable is retried there and stored once", async () => {
-  const config = parseRelayConfig({
-    KV_PATH: ":memory:",
-    SERVICE_TOKEN: TEST_SECRETS.SERVICE_TOKEN,
-    CHAT_PASSWORD: TEST_SECRETS.CHAT_PASSWORD,
-    WEB_DIR: "",
-  });
-  const kv = await Deno.openKv(":memory:");
-  const store = refusingStore(kvStore(kv), 2);
-  const log = new Logger("relay", "error", () => {});
-  const metrics = relayMetrics({
-    visitorSockets: () => 0,
-    workerSockets: () => 0,
-    openTurns: () => 0,
-  });
-  const parts = chatServiceParts(store, config, log, metrics);
-  const service = new ChatService(parts);
-  await service.start();
-  const app = relayApp({
-    config,
-    log,
-    service,
-    visitors: parts.visitors,
-    workers: parts.workers,
-    registry: parts.registry,
-    metrics,
-    auth: new Auth(config),
-    ipLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerIp),
-    chatLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerChat),
-    frontendServed: false,
-  });
-  const shutdown = new AbortController();
-  const server = Deno.serve(
-    { hostname: "127.0.0.1", port: 0, signal: shutdown.signal, onListen: () => {} },
-    (req, info) => app.fetch(req, { remoteAddr: info.remoteAddr }),
-  );
-
-  const lines: string[] = [];
-  const httpCalls: string[] = [];
-  const connections: boolean[] = [];
-  const client = new RelayClient(
-    parseWorkerConfig({
-      API_BASE_URL: `http://127.0.0.1:${server.addr.port}`,
-      SERVICE_TOKEN: TEST_SECRETS.SERVICE_TOKEN,
-      AGENT_API_URL: "http://127.0.0.1:9/v1",
-      WORKER_ID: "ack-test",
-    }),
-    new Logger("relay-client", "debug", (line) => lines.push(line)),
-    {
-      fetch: (input, init) => {
-        httpCalls.push(`${init?.method ?? "GET"} ${new URL(String(input)).pathname}`);
-        return fetch(input, init);
+  await withAppRelay({}, async (relay) => {
+    const lines: string[] = [];
+    const httpCalls: string[] = [];
+    const connections: boolean[] = [];
+    const client = new RelayClient(
+      parseWorkerConfig({
+        API_BASE_URL: relay.url,
+        SERVICE_TOKEN: TEST_SECRETS.SERVICE_TOKEN,
+        AGENT_API_URL: "http://127.0.0.1:9/v1",
+        WORKER_ID: "ack-test",
+      }),
+      new Logger("relay-client", "debug", (line) => lines.push(line)),
+      {
+        fetch: (input, init) => {
+          httpCalls.push(`${init?.method ?? "GET"} ${new URL(String(input)).pathname}`);
+          return fetch(input, init);
+        },
+        random: () => 0, // no backoff waits
       },
-      random: () => 0, // no backoff waits
-    },
-  );
-  client.onConnection((connected) => connections.push(connected));
-  try {
-    client.start();
-    await waitUntil(() => connections.includes(true), "the worker socket");
-    const question = await service.postVisitorMessage("c1", "Which moss?", {
-      ip: "192.0.2.7",
-      userAgent: "t",
-    });
-    const turn = await client.claim("c1");
-    assert(turn, "a turn to claim");
-    const posted = await client.postReply("c1", {
-      content: "Cushion moss.",
-      replyTo: question.id,
-      leaseId: turn.leaseId,
-    });
-    assertEquals([posted.duplicate, posted.message.replyTo], [false, question.id]);
-    const retries = lines.filter((l) => l.includes("posting the reply failed; retrying"));
-    assertEquals(retries.length, 2, "two refusals, two retries");
-    assert(retries.every((l) => l.includes("store_unavailable")), retries.join("\n"));
-    assertEquals(httpCalls.filter((c) => c.endsWith("/agent")), [], "all over the socket");
-    const terra = (await service.listMessages("c1")).filter((m) => m.sender === "Terra");
-    assertEquals(terra.map((m) => m.content), ["Cushion moss."], "stored once");
-  } finally {
-    await client.stop();
-    shutdown.abort();
-    await server.finished;
-    await service.flush();
-    await store.close();
-  }
+    );
+    client.onConnection((connected) => connections.push(connected));
+    try {
+      client.start();
+      await waitUntil(() => connections.includes(true), "the worker socket");
+      const token = await visitorToken(relay.url);
+      const question = await postMessage(relay.url, token, "c1", "Which moss?");
+      assertEquals(question.status, 201);
+      const turn = await client.claim("c1");
+      assert(turn, "a turn to claim");
+      const posted = await client.postReply("c1", {
+        content: "Cushion moss.",
+        replyTo: question.body.id,
+        leaseId: turn.leaseId,
+      });
+      assertEquals([posted.duplicate, posted.message.replyTo], [false, question.body.id]);
+      const retries = lines.filter((l) => l.includes("posting the reply failed; retrying"));
+      assertEquals(retries.length, 2, "two refusals, two retries");
+      assert(retries.every((l) => l.includes("store_unavailable")), retries.join("\n"));
+      assertEquals(httpCalls.filter((c) => c.endsWith("/agent")), [], "all over the socket");
+      const terra = (await chatHistory(relay.url, token, "c1")).filter((m) => m.sender === "Terra");
+      assertEquals(terra.map((m) => m.content), ["Cushion moss."], "stored once");
+    } finally {
+      await client.stop();
+    }
+  }, { wrapStore: (store) => refusingStore(store, 2) });
 });
