@@ -9,13 +9,14 @@ import { dirname, join } from "node:path";
 import { ConfigError, envFileArg } from "./lib/env.ts";
 import { Logger } from "./lib/log.ts";
 import { Auth } from "./lib/relay/auth.ts";
-import { ChatService } from "./lib/relay/chat_service.ts";
+import { ChatService, chatServiceParts } from "./lib/relay/chat_service.ts";
 import { isRemoteKv, loadRelayConfig, type RelayConfig } from "./lib/relay/config.ts";
 import { kvFileProblem } from "./lib/relay/kv_file_check.ts";
 import { relayMetrics } from "./lib/relay/metrics.ts";
 import { LogRing } from "./lib/relay/metrics_snapshot.ts";
 import { RateLimiter } from "./lib/relay/rate_limiter.ts";
 import { relayApp } from "./lib/relay/relay_app.ts";
+import { kvStore } from "./lib/relay/store/kv_store.ts";
 import { CLOSE_GOING_AWAY } from "./lib/relay/_ws.ts";
 
 const HOUSEKEEPING_MS = 1_000;
@@ -81,19 +82,25 @@ async function main(): Promise<number> {
 
   const kv = await openKv(config);
   if (typeof kv === "number") return kv;
-  const service = new ChatService(kv, config, log);
+  const store = kvStore(kv);
   const auth = new Auth(config, log);
+  // The gauges are read at scrape time, when `parts` and `service` exist.
   const metrics = relayMetrics({
-    visitorSockets: () => service.visitors.size,
-    workerSockets: () => service.workers.size,
-    openTurns: () => service.queue.size,
+    visitorSockets: () => parts.visitors.size,
+    workerSockets: () => parts.workers.size,
+    openTurns: () => service.openTurns,
     accessCodeDelayMs: () => auth.guard.delayMs(),
   });
-  await service.start(metrics);
+  const parts = chatServiceParts(store, config, log, metrics);
+  const service = new ChatService(parts);
+  await service.start();
   const deps = {
     config,
     log,
     service,
+    visitors: parts.visitors,
+    workers: parts.workers,
+    registry: parts.registry,
     metrics,
     auth,
     ipLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerIp),
@@ -127,12 +134,12 @@ async function main(): Promise<number> {
     clearInterval(housekeeping);
     clearInterval(retention);
     // 1001 Going Away: clients reconnect and resume from their last sequence number.
-    service.visitors.closeAll(CLOSE_GOING_AWAY, "Relay restarting");
-    service.workers.closeAll(CLOSE_GOING_AWAY, "Relay restarting");
+    parts.visitors.closeAll(CLOSE_GOING_AWAY, "Relay restarting");
+    parts.workers.closeAll(CLOSE_GOING_AWAY, "Relay restarting");
     shutdown.abort();
     await server.finished;
     await service.flush();
-    kv.close();
+    await store.close();
     log.info("stopped");
   };
   const signals: Deno.Signal[] = ["SIGTERM", "SIGINT"];

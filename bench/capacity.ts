@@ -25,6 +25,7 @@ import { cpuMs, rssKib } from "./proc.ts";
 import { spawnPinned } from "./process.ts";
 import type { Server } from "./servers.ts";
 import { LatencyHistogram, type LatencySummary } from "./stats.ts";
+import { delay as sleep } from "../lib/delay.ts";
 
 const LOAD_SCRIPT = fileURLToPath(new URL("./capacity_load.ts", import.meta.url));
 
@@ -85,8 +86,6 @@ export interface CapacityEnv {
   withServer<T>(kind: "relay" | "bare", fn: (server: Server) => Promise<T>): Promise<T>;
   log(text: string): void;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Waits for `promise`, or throws after `ms`. */
 async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {

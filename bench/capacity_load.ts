@@ -14,6 +14,7 @@ import type { ChatPlan } from "./capacity_plan.ts";
 import { dueMs, split } from "./capacity_plan.ts";
 import { cpuMs } from "./proc.ts";
 import { type HistogramData, LatencyHistogram } from "./stats.ts";
+import { delay as sleep } from "../lib/delay.ts";
 
 /** What one load process does in one step. */
 export interface CapacityJob {
@@ -56,7 +57,6 @@ const WARM_ROUNDS = 5;
 const MAX_HTTP_IN_FLIGHT = 256;
 const MARKER = '"content":"c';
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const progress = (text: string) => Deno.stderr.writeSync(new TextEncoder().encode(`  ${text}\n`));
 
 /** Counts deliveries of marked chunks `c<id>@<sent at>` while open. */

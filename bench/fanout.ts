@@ -6,6 +6,7 @@
 import { type ChunkSource, type Via } from "./clients.ts";
 import { cpuMs } from "./proc.ts";
 import { LatencyHistogram, type LatencySummary } from "./stats.ts";
+import { delay as sleep } from "../lib/delay.ts";
 
 /** A fixed offered rate, or as fast as the server drains (a bounded window in flight). */
 export type Mode = { kind: "rate"; chunksPerSecond: number } | { kind: "saturate"; window: number };
@@ -93,7 +94,6 @@ export class DeliveryTracker {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 /** Requests allowed in flight at once when chunks go over HTTP. */
 const MAX_HTTP_IN_FLIGHT = 16;
 /** How long a phase waits for the last chunks after sending stopped. */

@@ -20,6 +20,7 @@ import { clientFrame, rawHandshake } from "../tests/_raw_websocket.ts";
 import { chunkSource, closeAll, openVisitor, relaySession, type Target } from "./clients.ts";
 import { rssKib } from "./proc.ts";
 import { LatencyHistogram, type LatencySummary } from "./stats.ts";
+import { delay as sleep } from "../lib/delay.ts";
 
 /** What the main bench process asks of this script. */
 export interface HostileJob {
@@ -57,7 +58,6 @@ const fromAttacker = (n: number) => ({ "x-real-ip": `203.0.113.${n}` });
 const HONEST_CHUNKS_PER_SECOND = 20;
 const SAMPLE_EVERY_MS = 50;
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 const rssMib = (pid: number) => rssKib(pid) / 1024;
 
 /** Whether a write went through (false once the relay has closed or reset the connection). */

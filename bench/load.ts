@@ -15,6 +15,7 @@ import {
 import { DeliveryTracker, type FanoutResult, type Mode, runPhase } from "./fanout.ts";
 import { runPipeline } from "./pipeline.ts";
 import { rssKib } from "./proc.ts";
+import { delay as sleep } from "../lib/delay.ts";
 
 /** Memory per idle visitor socket: RSS before and after opening `counts` sockets. */
 export interface MemoryJob {
@@ -59,7 +60,6 @@ export interface MemoryPoint {
   kibPerSocket: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const progress = (text: string) => Deno.stderr.writeSync(new TextEncoder().encode(`  ${text}\n`));
 
 async function memory(job: MemoryJob): Promise<{ baselineKib: number; points: MemoryPoint[] }> {

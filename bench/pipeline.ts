@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { startModelServer } from "../lib/demo_model/model_server.ts";
-import { runArgs } from "../lib/launch.ts";
+import { runArgs } from "../lib/tasks/launch.ts";
 import { postMessage } from "../tests/_clients.ts";
 import { workerEnv, writeWorkerEnv } from "../tests/_worker_process.ts";
 import { closeAll, openVisitor, relaySession, type Target } from "./clients.ts";

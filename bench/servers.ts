@@ -5,7 +5,7 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runArgs } from "../lib/launch.ts";
+import { runArgs } from "../lib/tasks/launch.ts";
 import { freePort, TEST_SECRETS } from "../tests/_relay_process.ts";
 import type { Target } from "./clients.ts";
 import { spawnPinned } from "./process.ts";

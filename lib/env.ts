@@ -44,6 +44,14 @@ export function readEnvFile(path: string): Record<string, string> {
 }
 
 /**
+ * The variable names a config schema reads, in its order: the one list `readEnv()` and
+ * `--allow-env` use, so no name is kept by hand beside its schema.
+ */
+export function envNames<S extends z.ZodObject>(schema: S): readonly (keyof S["shape"] & string)[] {
+  return Object.keys(schema.shape) as (keyof S["shape"] & string)[];
+}
+
+/**
  * Collects `names` from the env file (if given) overlaid by the process environment.
  * Only the listed names are read, so the process needs `--allow-env` for exactly these.
  */

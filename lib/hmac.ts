@@ -4,7 +4,7 @@
  * so a captured request cannot be replayed, re-targeted or altered. The original
  * deployment's scheme (no nonce, a re-serialised body) is verified here too.
  */
-import { timingSafeEqual } from "node:crypto";
+import { constantTimeEqual, sha256Hex } from "./digest.ts";
 import { pythonCanonicalJson } from "./python_json.ts";
 
 export const SIGNATURE_HEADER = "x-terrarium-signature";
@@ -28,11 +28,6 @@ async function hmacHex(secret: string, text: string): Promise<string> {
   return toHex(await crypto.subtle.sign("HMAC", key, encoder.encode(text)));
 }
 
-/** The SHA-256 of `bytes` as lowercase hex. */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  return toHex(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
-}
-
 /** The string that is signed. `pathAndQuery` is e.g. "/terrarium/api/chats/open?x=1". */
 export async function canonicalRequest(
   method: string,
@@ -41,7 +36,7 @@ export async function canonicalRequest(
   nonce: string,
   body: Uint8Array,
 ): Promise<string> {
-  const bodyHash = await sha256Hex(body);
+  const bodyHash = sha256Hex(body);
   return [method.toUpperCase(), pathAndQuery, timestamp, nonce, bodyHash].join("\n");
 }
 
@@ -61,15 +56,6 @@ export async function signRequest(
     [NONCE_HEADER]: nonce,
     [SIGNATURE_HEADER]: await hmacHex(secret, text),
   };
-}
-
-/** Constant-time string equality (lengths are hashed away first). */
-async function safeEqual(a: string, b: string): Promise<boolean> {
-  const [ha, hb] = await Promise.all([
-    crypto.subtle.digest("SHA-256", encoder.encode(a)),
-    crypto.subtle.digest("SHA-256", encoder.encode(b)),
-  ]);
-  return timingSafeEqual(new Uint8Array(ha), new Uint8Array(hb)) && a.length === b.length;
 }
 
 /** Why a signed request is refused, or null when its signature is good and fresh. */
@@ -97,7 +83,7 @@ export async function verifySignature(
     nonce,
     request.body,
   );
-  if (!(await safeEqual(await hmacHex(secret, text), signature.toLowerCase()))) {
+  if (!constantTimeEqual(await hmacHex(secret, text), signature.toLowerCase())) {
     return "The signature does not match";
   }
   if (!nonces.remember(nonce, nowMs + maxSkewSeconds * 2000)) return "The nonce was already used";
@@ -202,7 +188,7 @@ export async function verifyLegacySignature(
   } catch {
     return "The signed body is not JSON";
   }
-  if (!(await safeEqual(await hmacHex(secret, text), signature.toLowerCase()))) {
+  if (!constantTimeEqual(await hmacHex(secret, text), signature.toLowerCase())) {
     return "The signature does not match";
   }
   return null;

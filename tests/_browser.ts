@@ -8,7 +8,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { type ModelServer, startModelServer } from "../lib/demo_model/model_server.ts";
-import { buildWeb, DEFAULT_WEB_OUT } from "../lib/web_build.ts";
+import { buildWeb, DEFAULT_WEB_OUT } from "../lib/tasks/web_build.ts";
 import { assertEquals } from "./_assert.ts";
 import { type RelayProcess, startRelay } from "./_relay_process.ts";
 import { startWorker, type WorkerProcess } from "./_worker_process.ts";

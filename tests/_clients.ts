@@ -246,7 +246,7 @@ export async function workerCall(
 }
 
 /** Sleeps `ms`. */
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+export { delay as sleep } from "../lib/delay.ts";
 
 /** A chat's stored messages, read as a visitor with `token`. */
 export async function chatHistory(base: string, token: string, chatId: string): Promise<Json[]> {

@@ -4,7 +4,7 @@
  * sees no other environment. Every wait is bounded; `stop()`/`kill()` always reap.
  */
 import { join } from "node:path";
-import { runArgs } from "../lib/launch.ts";
+import { runArgs } from "../lib/tasks/launch.ts";
 import { spawnDeno } from "./_process.ts";
 
 export const TEST_SECRETS = {

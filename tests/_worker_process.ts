@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startModelServer } from "../lib/demo_model/model_server.ts";
-import { runArgs } from "../lib/launch.ts";
+import { runArgs } from "../lib/tasks/launch.ts";
 import { chatHistory, type Json, visitorToken } from "./_clients.ts";
 import { type ChildProcess, spawnDeno } from "./_process.ts";
 import { type RelayProcess, startRelay, TEST_SECRETS } from "./_relay_process.ts";

@@ -1,18 +1,18 @@
 /** `deno task build`: the exact compile commands, the DENORT_BIN guard, and (with a base binary) real binaries. */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { compileCommands, denortUrl } from "../lib/build.ts";
-import { envFiles } from "../lib/init_env.ts";
+import { compileCommands, denortUrl } from "../lib/tasks/build.ts";
+import { envFiles } from "../lib/tasks/init_env.ts";
 import { parseRelayConfig } from "../lib/relay/config.ts";
 import { relayPermissionFlags } from "../lib/relay/permissions.ts";
-import { DEFAULT_WEB_OUT } from "../lib/web_build.ts";
+import { DEFAULT_WEB_OUT } from "../lib/tasks/web_build.ts";
 import { loadWorkerConfig } from "../lib/worker/config.ts";
 import { workerPermissionFlags } from "../lib/worker/permissions.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { spawnDeno } from "./_process.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
-const BUILD_TS = join(ROOT, "lib/build.ts");
+const BUILD_TS = join(ROOT, "lib/tasks/build.ts");
 // The examples with fresh secrets, as `deno task init-env` writes them: the example values
 // themselves are refused, as they would be on a real deployment.
 const ENV_DIR = Deno.makeTempDirSync({ prefix: "terrarium-build-env-" });

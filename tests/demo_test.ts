@@ -6,7 +6,7 @@ import { ensurePageBuilt } from "./_browser.ts";
 import { spawnDeno } from "./_process.ts";
 import { freePort } from "./_relay_process.ts";
 
-const DEMO_TS = fileURLToPath(new URL("../lib/demo.ts", import.meta.url));
+const DEMO_TS = fileURLToPath(new URL("../lib/tasks/demo.ts", import.meta.url));
 
 Deno.test("the demo answers a chat with a tool and stops all its processes on SIGTERM", async () => {
   await ensurePageBuilt();

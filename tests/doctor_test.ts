@@ -12,7 +12,7 @@ import { spawnDeno } from "./_process.ts";
 import { freePort, withRelay, writeRelayEnv } from "./_relay_process.ts";
 import { CONTENT_DIR, workerEnv, writeWorkerEnv } from "./_worker_process.ts";
 
-const DOCTOR = new URL("../lib/doctor/main.ts", import.meta.url).pathname;
+const DOCTOR = new URL("../lib/tasks/doctor.ts", import.meta.url).pathname;
 const FLAGS = [
   "--allow-read",
   "--allow-write",

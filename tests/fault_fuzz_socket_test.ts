@@ -229,13 +229,16 @@ Deno.test("fuzzed frames on the worker socket get an error or a failed ack each,
               if (
                 typeof requestId === "string" && requestId.length >= 1 && requestId.length <= 80
               ) {
-                // The worker waits on a request id: it gets a failed ack, not a bare error.
+                // The worker waits on a request id: it gets a failed ack, not a bare error,
+                // with the code's status and retryability (issue 13).
                 assertEquals(answers, [{
                   type: "ack",
                   requestId,
                   ok: false,
                   code: "bad_event",
                   error: "Unrecognised or malformed event",
+                  status: 400,
+                  retryable: false,
                 }], what);
               } else {
                 assertEquals(answers.map((e) => [e.type, e.code]), [["error", "bad_event"]], what);

@@ -6,7 +6,7 @@
  * damaged file is left exactly as it was for the operator to restore or inspect.
  */
 import { join } from "node:path";
-import { runArgs } from "../lib/launch.ts";
+import { runArgs } from "../lib/tasks/launch.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { request } from "./_clients.ts";
 import { spawnDeno } from "./_process.ts";

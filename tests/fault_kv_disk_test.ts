@@ -10,7 +10,7 @@
  * a write past it fails with EFBIG as on a full disk instead of killing the process).
  */
 import { join } from "node:path";
-import { runArgs } from "../lib/launch.ts";
+import { runArgs } from "../lib/tasks/launch.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import {
   chatHistory,

@@ -1,17 +1,18 @@
 /**
- * Hostile HTTP clients against a real relay process (issue 11): guessing spread over an
+ * Hostile HTTP clients against the relay in-process on a free port (issue 11): guessing spread over an
  * IPv6 /64, a guessing burst against the global failure budget, one client filling the
  * queue, forwarding headers the relay ignores, and invalid bytes in page paths. Every loop
  * is bounded; delays are read from the relay's own state (`/metrics`), never timed.
  */
 import { assert, assertEquals } from "./_assert.ts";
 import { assertError, bearer, request, type Res, visitorToken, workerRequest } from "./_clients.ts";
-import { type RelayProcess, TEST_SECRETS, withRelay } from "./_relay_process.ts";
+import { type InProcessRelay, withAppRelay } from "./_relay_in_process.ts";
+import { TEST_SECRETS } from "./_relay_process.ts";
 
 const RIGHT = TEST_SECRETS.CHAT_PASSWORD;
 
 /** `POST /api/session` as the client `ip` (nginx's X-Real-IP). */
-function session(relay: RelayProcess, ip: string, accessCode: string): Promise<Res> {
+function session(relay: InProcessRelay, ip: string, accessCode: string): Promise<Res> {
   return request(`${relay.url}/api/session`, {
     body: { accessCode },
     headers: { "x-real-ip": ip },
@@ -25,7 +26,7 @@ function retryAfter(res: Res): number {
 }
 
 /** The value of one un-labelled metric from `/metrics`. */
-async function metric(relay: RelayProcess, name: string): Promise<number> {
+async function metric(relay: InProcessRelay, name: string): Promise<number> {
   const res = await request(`${relay.url}/metrics`, {
     headers: { "x-service-token": TEST_SECRETS.SERVICE_TOKEN },
   });
@@ -34,12 +35,12 @@ async function metric(relay: RelayProcess, name: string): Promise<number> {
   return Number(line.split(" ")[1]);
 }
 
-const logLines = (relay: RelayProcess, text: string) =>
+const logLines = (relay: InProcessRelay, text: string) =>
   relay.lines.filter((line) => line.includes(text));
 
 Deno.test("lockout keys: 400 wrong codes over one IPv6 /64 are refused, other keys keep the right code", async () => {
   // TRUST_PROXY unset: X-Real-IP from the loopback peer (the local nginx) is believed.
-  await withRelay(
+  await withAppRelay(
     { RATE_LIMIT_MAX_PER_IP: "10000", ACCESS_CODE_GLOBAL_FAILURES: "100000" },
     async (relay) => {
       const statuses = new Map<string, number>();
@@ -80,7 +81,7 @@ Deno.test("lockout keys: 400 wrong codes over one IPv6 /64 are refused, other ke
 });
 
 Deno.test("a guessing burst spends the global budget: every check is slowed, a warning is logged once, the right code still works", async () => {
-  await withRelay(
+  await withAppRelay(
     { ACCESS_CODE_GLOBAL_FAILURES: "5", RATE_LIMIT_MAX_PER_IP: "10000" },
     async (relay) => {
       assertEquals(await metric(relay, "terrarium_access_code_delay_seconds"), 0);
@@ -116,7 +117,7 @@ Deno.test("a guessing burst spends the global budget: every check is slowed, a w
 });
 
 Deno.test("open-turn caps: 429 too_many_open_turns per client key and queue_full overall, with Retry-After", async () => {
-  await withRelay(
+  await withAppRelay(
     {
       MAX_OPEN_TURNS_PER_CLIENT: "2",
       MAX_OPEN_TURNS: "3",
@@ -173,7 +174,7 @@ Deno.test("open-turn caps: 429 too_many_open_turns per client key and queue_full
 });
 
 Deno.test("TRUST_PROXY=false with forwarding headers from a loopback peer warns once, naming TRUST_PROXY", async () => {
-  await withRelay({ TRUST_PROXY: "false" }, async (relay) => {
+  await withAppRelay({ TRUST_PROXY: "false" }, async (relay) => {
     for (let i = 0; i < 3; i++) {
       await request(`${relay.url}/api/health`, { headers: { "x-real-ip": `192.0.2.${i}` } });
       await request(`${relay.url}/api/health`, { headers: { "x-forwarded-for": "192.0.2.9" } });
@@ -185,7 +186,7 @@ Deno.test("TRUST_PROXY=false with forwarding headers from a loopback peer warns 
 });
 
 Deno.test("a NUL or other control byte in a page path is 400 bad_path, with no error logged", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     for (const path of ["/%00", "/index.html%00.js", "/a%0d%0ab", "/a%5c..%5cb", "/%7f"]) {
       assertError(await request(`${relay.url}${path}`), 400, "bad_path", path);
     }

@@ -4,14 +4,14 @@
  * page deployed on another host.
  */
 import { pageCsp } from "../lib/page_csp.ts";
-import { buildWeb } from "../lib/web_build.ts";
+import { buildWeb } from "../lib/tasks/web_build.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { ensurePageBuilt } from "./_browser.ts";
-import { withRelay } from "./_relay_process.ts";
+import { withAppRelay } from "./_relay_in_process.ts";
 
 Deno.test("the page is served with a strict CSP, fingerprinted assets and validators", async () => {
   await ensurePageBuilt();
-  await withRelay({ BASE_PATH: "/terrarium" }, async (relay) => {
+  await withAppRelay({ BASE_PATH: "/terrarium" }, async (relay) => {
     const page = await fetch(`${relay.url}/terrarium/`);
     const html = await page.text();
     assertEquals(page.status, 200);
@@ -50,7 +50,7 @@ Deno.test("the web build writes a page for another host: its API base and CSP na
 });
 
 Deno.test("a page on an allowed other origin may call the API; other origins get no CORS grant", async () => {
-  await withRelay({ ALLOWED_ORIGINS: "https://site.example" }, async (relay) => {
+  await withAppRelay({ ALLOWED_ORIGINS: "https://site.example" }, async (relay) => {
     const preflight = await fetch(`${relay.url}/api/session`, {
       method: "OPTIONS",
       headers: {

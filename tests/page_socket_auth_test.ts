@@ -1,6 +1,6 @@
 /**
  * The page's socket authenticates in its handshake (issue 11), in a real Chromium against a
- * real relay: a valid session goes live with the token in `Sec-WebSocket-Protocol`, and a
+ * relay served in-process on a free port: a valid session goes live with the token in `Sec-WebSocket-Protocol`, and a
  * session the relay no longer accepts (its handshake is a 401, which a page cannot read)
  * sends the visitor back to the access code with the relay's reason, instead of retrying
  * for ever.
@@ -8,11 +8,12 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { ensurePageBuilt, launchBrowser, openPage } from "./_browser.ts";
 import { request } from "./_clients.ts";
-import { TEST_SECRETS, withRelay } from "./_relay_process.ts";
+import { withAppRelay } from "./_relay_in_process.ts";
+import { TEST_SECRETS } from "./_relay_process.ts";
 
 Deno.test("the page's socket carries its token in the handshake; a revoked token sends the visitor back to the code", async () => {
   await ensurePageBuilt();
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     const browser = await launchBrowser();
     try {
       const { page, problems } = await openPage(browser, {

@@ -1,6 +1,6 @@
 /** `deno task refresh-content` against a local site and a fake GitHub API, under its own flags. */
 import { join } from "node:path";
-import { runArgs } from "../lib/launch.ts";
+import { runArgs } from "../lib/tasks/launch.ts";
 import { CONTENT_TEMPLATES, TEMPLATE_MARKER } from "../lib/refresh/templates.ts";
 import { SiteIndex } from "../lib/worker/site_index.ts";
 import { assert, assertEquals } from "./_assert.ts";

@@ -1,4 +1,7 @@
-/** Fan-out to visitor sockets: order, slow consumers, and a thousand sockets at once. */
+/**
+ * Fan-out to visitor sockets: order, slow consumers and silent sockets against the relay
+ * in-process; a thousand sockets at once against a relay process.
+ */
 import { assert, assertEquals } from "./_assert.ts";
 import {
   applyChunks,
@@ -10,10 +13,11 @@ import {
   workerCall,
   workerSocket,
 } from "./_clients.ts";
+import { withAppRelay } from "./_relay_in_process.ts";
 import { TEST_SECRETS, withRelay } from "./_relay_process.ts";
 
 Deno.test("two visitor sockets on one chat both receive every chunk in order", async () => {
-  await withRelay({}, async (relay) => {
+  await withAppRelay({}, async (relay) => {
     const token = await visitorToken(relay.url);
     const worker = await workerSocket(relay.url);
     const [a, b] = await Promise.all([
@@ -48,57 +52,62 @@ Deno.test("two visitor sockets on one chat both receive every chunk in order", a
 });
 
 Deno.test("a visitor that stops reading is dropped while the others keep receiving", async () => {
-  await withRelay({ MAX_SOCKET_BUFFER_BYTES: "256kb", BODY_SIZE_LIMIT: "1mb" }, async (relay) => {
-    const token = await visitorToken(relay.url);
-    const worker = await workerSocket(relay.url);
-    const reader = await visitorSocket(relay.url, "slow", token);
-    // A raw client that completes the handshake and then never reads a byte.
-    const stalled = await Deno.connect({ hostname: "127.0.0.1", port: relay.port });
-    const key = btoa("terrarium-stall!");
-    await stalled.write(new TextEncoder().encode(
-      // A token socket: an original-page (accessCode) socket would get none of these
-      // snapshots, which repeat text it already has.
-      `GET /api/chat?chatId=slow HTTP/1.1\r\nAuthorization: Bearer ${token}\r\n` +
-        `Host: 127.0.0.1:${relay.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-        `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-    ));
-    try {
-      await postMessage(relay.url, token, "slow", "Flood me");
-      const turn = (await workerCall(worker, { type: "claim", workerId: "w" })).result.turn;
-      const big = "x".repeat(60_000);
-      const count = 200; // 12 MB: far beyond the stalled socket's kernel buffers and cap
-      const bigChunks = () => reader.events.filter((e) => e.content?.length === big.length).length;
-      for (let i = 1; i <= count; i++) {
-        // Offset 0 replaces the text, so the answer stays small while the bytes pile up.
-        worker.send({ type: "chunk", chatId: "slow", content: big, offset: 0, turnId: turn.id });
-        // The live reader keeps pace, as a browser does; the stalled one never reads.
-        if (i % 5 === 0) await reader.waitFor(() => bigChunks() >= i, 20_000, `chunk ${i}`);
+  await withAppRelay(
+    { MAX_SOCKET_BUFFER_BYTES: "256kb", BODY_SIZE_LIMIT: "1mb" },
+    async (relay) => {
+      const token = await visitorToken(relay.url);
+      const worker = await workerSocket(relay.url);
+      const reader = await visitorSocket(relay.url, "slow", token);
+      // A raw client that completes the handshake and then never reads a byte.
+      const stalled = await Deno.connect({ hostname: "127.0.0.1", port: relay.port });
+      const key = btoa("terrarium-stall!");
+      await stalled.write(new TextEncoder().encode(
+        // A token socket: an original-page (accessCode) socket would get none of these
+        // snapshots, which repeat text it already has.
+        `GET /api/chat?chatId=slow HTTP/1.1\r\nAuthorization: Bearer ${token}\r\n` +
+          `Host: 127.0.0.1:${relay.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      ));
+      try {
+        await postMessage(relay.url, token, "slow", "Flood me");
+        const turn = (await workerCall(worker, { type: "claim", workerId: "w" })).result.turn;
+        const big = "x".repeat(60_000);
+        const count = 200; // 12 MB: far beyond the stalled socket's kernel buffers and cap
+        const bigChunks = () =>
+          reader.events.filter((e) => e.content?.length === big.length).length;
+        for (let i = 1; i <= count; i++) {
+          // Offset 0 replaces the text, so the answer stays small while the bytes pile up.
+          worker.send({ type: "chunk", chatId: "slow", content: big, offset: 0, turnId: turn.id });
+          // The live reader keeps pace, as a browser does; the stalled one never reads.
+          if (i % 5 === 0) await reader.waitFor(() => bigChunks() >= i, 20_000, `chunk ${i}`);
+        }
+        worker.send({ type: "chunk", chatId: "slow", content: "", done: true, turnId: turn.id });
+        await reader.waitFor(
+          (es) => es.some((e) => e.type === "assistantChunk" && e.done),
+          60_000,
+          "all chunks",
+        );
+        const got = reader.events.filter((e) =>
+          e.type === "assistantChunk" && e.content.length === big.length
+        );
+        assertEquals(got.length, count, "the reading visitor lost nothing");
+        const metrics = await request(`${relay.url}/metrics`, {
+          headers: { "x-service-token": TEST_SECRETS.SERVICE_TOKEN },
+        });
+        const dropped = /terrarium_sockets_dropped_total (\d+)/.exec(metrics.body)?.[1];
+        assert(Number(dropped) >= 1, `the stalled socket was dropped (metric: ${dropped})`);
+      } finally {
+        stalled.close();
+        await Promise.all([reader.close(), worker.close()]);
       }
-      worker.send({ type: "chunk", chatId: "slow", content: "", done: true, turnId: turn.id });
-      await reader.waitFor(
-        (es) => es.some((e) => e.type === "assistantChunk" && e.done),
-        60_000,
-        "all chunks",
-      );
-      const got = reader.events.filter((e) =>
-        e.type === "assistantChunk" && e.content.length === big.length
-      );
-      assertEquals(got.length, count, "the reading visitor lost nothing");
-      const metrics = await request(`${relay.url}/metrics`, {
-        headers: { "x-service-token": TEST_SECRETS.SERVICE_TOKEN },
-      });
-      const dropped = /terrarium_sockets_dropped_total (\d+)/.exec(metrics.body)?.[1];
-      assert(Number(dropped) >= 1, `the stalled socket was dropped (metric: ${dropped})`);
-    } finally {
-      stalled.close();
-      await Promise.all([reader.close(), worker.close()]);
-    }
-  });
+    },
+  );
 });
 
 Deno.test("1000 concurrent visitor sockets all receive a broadcast", async () => {
   const total = 1000;
   const chats = 10;
+  // A process of its own: in-process, both ends of 1000 sockets would share one fd limit.
   await withRelay({ MAX_SOCKETS_PER_IP: "2000", MAX_SOCKETS_PER_CHAT: "200" }, async (relay) => {
     const token = await visitorToken(relay.url);
     const worker = await workerSocket(relay.url);
@@ -143,7 +152,7 @@ Deno.test("1000 concurrent visitor sockets all receive a broadcast", async () =>
 });
 
 Deno.test("a visitor socket that never answers pings is closed and forgotten", async () => {
-  await withRelay({ WS_IDLE_TIMEOUT_SECONDS: "1" }, async (relay) => {
+  await withAppRelay({ WS_IDLE_TIMEOUT_SECONDS: "1" }, async (relay) => {
     const silent = await Deno.connect({ hostname: "127.0.0.1", port: relay.port });
     try {
       await silent.write(new TextEncoder().encode(

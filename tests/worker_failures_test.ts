@@ -5,7 +5,7 @@
  * real cause; a relay outage during an answer is a couple of lines, not one per token.
  */
 import { startModelServer } from "../lib/demo_model/model_server.ts";
-import { runArgs } from "../lib/launch.ts";
+import { runArgs } from "../lib/tasks/launch.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { postMessage, request, visitorSocket, visitorToken } from "./_clients.ts";
 import { spawnDeno } from "./_process.ts";

@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startModelServer } from "../lib/demo_model/model_server.ts";
-import { runArgs } from "../lib/launch.ts";
+import { runArgs } from "../lib/tasks/launch.ts";
 import { loadWorkerConfig } from "../lib/worker/config.ts";
 import { workerPermissionFlags } from "../lib/worker/permissions.ts";
 import { assert, assertEquals } from "./_assert.ts";

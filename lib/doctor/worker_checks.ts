@@ -6,7 +6,7 @@
  */
 import { signRequest } from "../hmac.ts";
 import { ConfigError } from "../env.ts";
-import { runArgs } from "../launch.ts";
+import { runArgs } from "../tasks/launch.ts";
 import { networkCause } from "../network_cause.ts";
 import { loadWorkerConfig, type WorkerConfig } from "../worker/config.ts";
 import { ToolRegistry } from "../worker/tool_registry.ts";

@@ -1,23 +1,8 @@
 /** Configuration of `deno task refresh-content` (env / `--env-file`), resolved once. */
 import { resolve } from "node:path";
 import { z } from "zod";
-import { envBool, envInt, envList, parseEnv, readEnv } from "../env.ts";
+import { envBool, envInt, envList, envNames, parseEnv, readEnv } from "../env.ts";
 import { hostPort } from "../worker/permissions.ts";
-
-/** Every variable the refresh reads; `--allow-env` grants exactly these. */
-export const REFRESH_ENV_NAMES = [
-  "CONTENT_DIR",
-  "REFRESH_SITE_URL",
-  "REFRESH_WEB_ROOT",
-  "REFRESH_PATHS",
-  "REFRESH_MAX_DEPTH",
-  "REFRESH_MAX_PAGES",
-  "REFRESH_CLEAN_URLS",
-  "GITHUB_OWNER",
-  "GITHUB_TOKEN",
-  "GITHUB_API_URL",
-  "GITHUB_MAX_REPOS",
-] as const;
 
 export interface RefreshConfig {
   contentDir: string;
@@ -59,6 +44,9 @@ const schema = z.object({
     });
   }
 });
+
+/** Every variable the refresh reads (its schema's keys); `--allow-env` grants exactly these. */
+export const REFRESH_ENV_NAMES = envNames(schema);
 
 /** Resolves raw env strings into a `RefreshConfig`. */
 export function parseRefreshConfig(raw: Record<string, string | undefined>): RefreshConfig {

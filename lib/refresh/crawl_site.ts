@@ -5,8 +5,8 @@
  */
 import { parseHTML } from "linkedom";
 import { join, relative } from "node:path";
-import { readCapped } from "../worker/read_capped.ts";
-import { readableText } from "../worker/tools/fetch_live_page.ts";
+import { readableText } from "../readable_html.ts";
+import { readCapped } from "../read_capped.ts";
 
 /** A page ready for the cache. */
 export interface CrawledPage {

@@ -5,13 +5,16 @@
  * socket that floods or sends junk is closed instead of being answered without end.
  */
 
-/** RFC 6455 §7.4.1 close codes the relay sends. */
-export const CLOSE_GOING_AWAY = 1001;
-export const CLOSE_POLICY = 1008;
-export const CLOSE_TOO_BIG = 1009;
-export const CLOSE_INTERNAL = 1011;
-/** "Try Again Later": the peer did not keep up (send buffer past the cap). */
-export const CLOSE_TRY_LATER = 1013;
+import { CLOSE_TRY_LATER } from "../close_codes.ts";
+
+/** The close codes the relay sends (declared in `lib/close_codes.ts`, shared with worker and page). */
+export {
+  CLOSE_GOING_AWAY,
+  CLOSE_INTERNAL,
+  CLOSE_POLICY,
+  CLOSE_TOO_BIG,
+  CLOSE_TRY_LATER,
+} from "../close_codes.ts";
 
 /** The reason sent with a 1013 close for a socket that stopped reading. */
 export const TOO_SLOW_REASON = "Too slow: reconnect to resume";

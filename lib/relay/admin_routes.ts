@@ -1,15 +1,16 @@
 /** Operator routes: JSON Lines transcript export (SPEC §3), behind `ADMIN_TOKEN`. */
 import { Hono } from "hono";
-import type { RelayDeps } from "./deps.ts";
+import type { RelayDeps } from "./relay_deps.ts";
 import { RelayError } from "./errors.ts";
 import type { RelayEnv } from "./http.ts";
+import type { ChatRecord } from "./store/chat_store.ts";
 
 /** Parses an ISO time query parameter (400 `bad_query` when malformed). */
 function timeQuery(value: string | undefined, name: string): number | null {
   if (value === undefined || value === "") return null;
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) {
-    throw new RelayError(400, "bad_query", `Query parameter "${name}" must be an ISO date or time`);
+    throw new RelayError("bad_query", `Query parameter "${name}" must be an ISO date or time`);
   }
   return ms;
 }
@@ -30,13 +31,11 @@ export function adminRoutes(deps: RelayDeps): Hono<RelayEnv> {
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
         try {
-          for await (const chat of service.store.listChats()) {
-            const activeMs = Date.parse(chat.lastActivityAt);
-            const createdMs = Date.parse(chat.createdAt);
-            if (since !== null && activeMs < since) continue;
-            if (until !== null && createdMs >= until) continue;
-            const messages = await service.store.listMessages(chat.id);
-            controller.enqueue(encoder.encode(JSON.stringify({ ...chat, messages }) + "\n"));
+          const active = (chat: ChatRecord) =>
+            (since === null || Date.parse(chat.lastActivityAt) >= since) &&
+            (until === null || Date.parse(chat.createdAt) < until);
+          for await (const transcript of service.transcripts(active)) {
+            controller.enqueue(encoder.encode(JSON.stringify(transcript) + "\n"));
           }
           controller.close();
         } catch (error) {

@@ -23,98 +23,152 @@ import {
   type WorkerStateEvent,
   type WorkerStateName,
 } from "../protocol.ts";
-import { chatKey, messageKey, partialKey } from "./_kv_keys.ts";
 import { ChatLanes } from "./chat_lanes.ts";
 import { clientKey } from "./client_key.ts";
-import { type ChatRecord, ChatStore } from "./chat_store.ts";
 import type { RelayConfig } from "./config.ts";
 import { RelayError } from "./errors.ts";
 import type { Metrics } from "./metrics.ts";
 import { OpenTurnCaps } from "./open_turn_caps.ts";
 import { PartialAnswers } from "./partial_answers.ts";
+import { QueueAnnouncer, queueDetail } from "./queue_announcer.ts";
 import { TurnFailures } from "./turn_failures.ts";
+import {
+  type ChatRecord,
+  type ChatStore,
+  type ChatWrites,
+  fitsStoredValue,
+} from "./store/chat_store.ts";
 import { toWireTurn, TurnQueue, type TurnRecord } from "./turn_queue.ts";
 import { VisitorHub } from "./visitor_hub.ts";
 import { WorkerHub } from "./worker_hub.ts";
 import { WorkerRegistry } from "./worker_registry.ts";
 
-/** A streamed text of one kind may not grow past this (characters). */
-const MAX_PARTIAL_CHARS = 512 * 1024;
+/**
+ * What a chat service is built from. The hubs and the registry are shared with the socket
+ * and route modules, which use them directly (`relay_app.ts` wiring).
+ */
+export interface ChatServiceParts {
+  store: ChatStore;
+  config: RelayConfig;
+  log: Logger;
+  metrics: Metrics;
+  visitors: VisitorHub;
+  workers: WorkerHub;
+  registry: WorkerRegistry;
+}
 
-/** Plain words for a queue position. */
-export function queueDetail(position: number): string {
-  if (position === 0) return "You're next in line";
-  return position === 1 ? "1 chat ahead of you" : `${position} chats ahead of you`;
+/** The usual parts over `store`: hubs sized by `config`, a registry on the same store. */
+export function chatServiceParts(
+  store: ChatStore,
+  config: RelayConfig,
+  log: Logger,
+  metrics: Metrics,
+): ChatServiceParts {
+  const visitors = new VisitorHub({
+    maxBufferedBytes: config.maxSocketBufferBytes,
+    maxSocketsPerChat: config.maxSocketsPerChat,
+    maxSocketsPerIp: config.maxSocketsPerIp,
+    maxPendingSockets: config.maxPendingSockets,
+    onDrop: (peer, reason) => {
+      metrics.inc("terrarium_sockets_dropped_total");
+      log.warn("visitor socket dropped", { ip: peer.ip, reason });
+    },
+  });
+  const registry = new WorkerRegistry(store, config.workerStaleThresholdMs);
+  // A worker's acks carry whole replies: room for a few bodies beyond the visitor cap.
+  const workers = new WorkerHub(
+    Math.max(config.maxSocketBufferBytes, 4 * config.bodySizeLimitBytes),
+  );
+  return { store, config, log, metrics, visitors, workers, registry };
 }
 
 export class ChatService {
-  readonly store: ChatStore;
-  readonly queue: TurnQueue;
-  readonly visitors: VisitorHub;
-  readonly workers: WorkerHub;
-  readonly registry: WorkerRegistry;
+  readonly #visitors: VisitorHub;
+  readonly #workers: WorkerHub;
+  readonly #registry: WorkerRegistry;
+  readonly #store: ChatStore;
+  readonly #queue: TurnQueue;
   readonly #config: RelayConfig;
   readonly #log: Logger;
-  #metrics: Metrics | null = null;
+  readonly #metrics: Metrics;
   readonly #lanes = new ChatLanes();
   readonly #partials: PartialAnswers;
   readonly #caps: OpenTurnCaps;
-  /** Queue position last announced per waiting chat. */
-  #announced = new Map<string, number>();
-  #announcing: Promise<void> = Promise.resolve();
+  readonly #positions: QueueAnnouncer;
   /** The operator's site words, read once at start and on every publish. */
   #site: SiteProfile | null = null;
   readonly #failures: TurnFailures;
 
-  constructor(kv: Deno.Kv, config: RelayConfig, log: Logger) {
+  constructor(parts: ChatServiceParts) {
+    const { store, config, log, metrics } = parts;
     this.#config = config;
     this.#log = log;
-    this.store = new ChatStore(kv);
-    this.#partials = new PartialAnswers(this.store, this.#lanes, log);
-    this.queue = new TurnQueue(kv, config.turnLeaseMs);
+    this.#metrics = metrics;
+    this.#store = store;
+    this.#visitors = parts.visitors;
+    this.#workers = parts.workers;
+    this.#registry = parts.registry;
+    this.#partials = new PartialAnswers(store, this.#lanes, log);
+    this.#queue = new TurnQueue(store, config.turnLeaseMs);
+    this.#positions = new QueueAnnouncer({
+      positions: () => this.#queue.positions(),
+      announce: (chatId, position) =>
+        this.setWorkerState(chatId, "queued", queueDetail(position), position),
+      log,
+    });
     this.#failures = new TurnFailures({
-      service: this,
+      store,
+      queue: this.#queue,
+      visitors: this.#visitors,
+      workers: this.#workers,
       lanes: this.#lanes,
       partials: this.#partials,
       log,
-      metrics: () => this.#metrics,
+      metrics,
       maxPendingTurnsPerChat: config.maxPendingTurnsPerChat,
       setStateInLane: (chatId, state, detail, about) =>
         this.#setStateInLane(chatId, state, detail, undefined, about),
       requeued: (chatId) => {
-        this.#announced.delete(chatId);
-        void this.#announcePositions();
+        this.#positions.forget(chatId);
+        void this.#positions.announce();
       },
     });
-    this.registry = new WorkerRegistry(kv, config.workerStaleThresholdMs);
     this.#caps = new OpenTurnCaps(
       { perClient: config.maxOpenTurnsPerClient, total: config.maxOpenTurns },
-      { total: () => this.queue.size, ofClient: (key) => this.queue.openTurnsFromClient(key) },
+      { total: () => this.#queue.size, ofClient: (key) => this.#queue.openTurnsFromClient(key) },
     );
-    // A worker's acks carry whole replies: room for a few bodies beyond the visitor cap.
-    this.workers = new WorkerHub(
-      Math.max(config.maxSocketBufferBytes, 4 * config.bodySizeLimitBytes),
-    );
-    this.visitors = new VisitorHub({
-      maxBufferedBytes: config.maxSocketBufferBytes,
-      maxSocketsPerChat: config.maxSocketsPerChat,
-      maxSocketsPerIp: config.maxSocketsPerIp,
-      maxPendingSockets: config.maxPendingSockets,
-      onDrop: (peer, reason) => {
-        this.#metrics?.inc("terrarium_sockets_dropped_total");
-        this.#log.warn("visitor socket dropped", { ip: peer.ip, reason });
-      },
-    });
   }
 
-  /** Loads queue and worker state from KV; call once before serving. */
-  async start(metrics: Metrics): Promise<void> {
-    this.#metrics = metrics;
-    const open = await this.queue.load();
-    await this.registry.load();
-    this.#site = await this.store.getSiteProfile();
+  /** Loads queue and worker state from the store; call once before serving. */
+  async start(): Promise<void> {
+    const open = await this.#queue.load();
+    await this.#registry.load();
+    this.#site = await this.#store.getSiteProfile();
     this.#log.info("store loaded", { openTurns: open });
-    void this.#announcePositions();
+    void this.#positions.announce();
+  }
+
+  /** Number of open turns (pending or being answered). */
+  get openTurns(): number {
+    return this.#queue.size;
+  }
+
+  /** The stored chat record of `chatId`, or null. */
+  getChat(chatId: string): Promise<ChatRecord | null> {
+    return this.#store.getChat(chatId);
+  }
+
+  /**
+   * Every chat with its messages (the admin export), one at a time so a large export does
+   * not sit in memory; `include` picks the chats by their record before messages are read.
+   */
+  async *transcripts(
+    include: (chat: ChatRecord) => boolean,
+  ): AsyncGenerator<ChatRecord & { messages: ChatMessage[] }> {
+    for await (const chat of this.#store.listChats()) {
+      if (!include(chat)) continue;
+      yield { ...chat, messages: await this.#store.listMessages(chat.id) };
+    }
   }
 
   // -------------------------------------------------------------------------------------
@@ -145,16 +199,15 @@ export class ChatService {
     key: string,
   ): Promise<ChatMessage> {
     return this.#lanes.run(chatId, async () => {
-      if (this.queue.openTurnsOf(chatId).length >= this.#config.maxPendingTurnsPerChat) {
+      if (this.#queue.openTurnsOf(chatId).length >= this.#config.maxPendingTurnsPerChat) {
         throw new RelayError(
-          429,
           "too_many_pending",
           "Terra has not answered your earlier messages yet; wait for a reply first.",
           { retryAfterSeconds: 5 },
         );
       }
       const now = new Date();
-      const seq = await this.store.nextSeq(chatId);
+      const seq = await this.#store.nextSeq(chatId);
       const message: ChatMessage = {
         id: newId(),
         chatId,
@@ -163,7 +216,7 @@ export class ChatService {
         createdAt: now.toISOString(),
         seq,
       };
-      const existing = await this.store.getChat(chatId);
+      const existing = await this.#store.getChat(chatId);
       const chat: ChatRecord = {
         id: chatId,
         createdAt: existing?.createdAt ?? message.createdAt,
@@ -171,34 +224,32 @@ export class ChatService {
         clientIp: client.ip,
         userAgent: client.userAgent.slice(0, 512),
       };
-      const atomic = this.store.kv.atomic()
-        .set(messageKey(chatId, seq), message)
-        .set(chatKey(chatId), chat);
-      await this.queue.enqueue(
+      await this.#queue.enqueue(
         { ...TurnQueue.newTurn(chatId, message.id, now.getTime(), key), messageSeq: seq },
-        atomic,
+        chat,
+        message,
       );
-      this.#metrics?.inc("terrarium_messages_total", { sender: "Visitor" });
-      this.visitors.broadcast({ type: "message", ...message });
-      this.workers.broadcast({
+      this.#metrics.inc("terrarium_messages_total", { sender: "Visitor" });
+      this.#visitors.broadcast({ type: "message", ...message });
+      this.#workers.broadcast({
         type: "chat_activity",
         chatId,
         messageId: message.id,
         emittedAt: now.toISOString(),
       });
-      void this.#announcePositions();
+      void this.#positions.announce();
       return message;
     });
   }
 
   /** A chat's messages after `afterSeq`, oldest first. */
   listMessages(chatId: string, afterSeq = 0, limit?: number): Promise<ChatMessage[]> {
-    return this.store.listMessages(chatId, afterSeq, limit);
+    return this.#store.listMessages(chatId, afterSeq, limit);
   }
 
   /** The chat's current worker state (idle when nothing happened yet). */
   async getWorkerState(chatId: string): Promise<WorkerStateEvent> {
-    return await this.store.getWorkerState(chatId) ?? {
+    return await this.#store.getWorkerState(chatId) ?? {
       type: "workerState",
       chatId,
       state: "idle",
@@ -213,22 +264,22 @@ export class ChatService {
    * flagged and the workers are told, and the worker posts what it has as a stopped reply.
    */
   async cancel(chatId: string): Promise<{ cancelled: boolean }> {
-    const turn = this.queue.currentTurn(chatId);
+    const turn = this.#queue.currentTurn(chatId);
     if (!turn) return { cancelled: false };
     if (turn.status === "pending") {
       const closed = await this.#lanes.run(
         chatId,
-        () => this.queue.close(turn.id, "cancelled", null, this.store.kv.atomic()),
+        () => this.#queue.close(turn.id, "cancelled", null, {}),
       );
       if (!closed) return { cancelled: false };
-      this.#metrics?.inc("terrarium_turns_total", { transition: "cancelled" });
+      this.#metrics.inc("terrarium_turns_total", { transition: "cancelled" });
       await this.setWorkerState(chatId, "idle", "Stopped before Terra started");
-      void this.#announcePositions();
+      void this.#positions.announce();
       return { cancelled: true };
     }
-    const flagged = await this.queue.requestCancel(turn.id);
+    const flagged = await this.#queue.requestCancel(turn.id);
     if (!flagged) return { cancelled: false };
-    this.workers.broadcast({
+    this.#workers.broadcast({
       type: "cancel",
       chatId,
       turnId: turn.id,
@@ -259,7 +310,7 @@ export class ChatService {
 
   /** Stores the site words a worker publishes. */
   async publishSite(profile: SiteProfile): Promise<void> {
-    await this.store.setSiteProfile(profile);
+    await this.#store.setSiteProfile(profile);
     this.#site = profile;
   }
 
@@ -274,30 +325,19 @@ export class ChatService {
     afterReplay: (events: ChatEvent[]) => T,
   ): Promise<T> {
     return this.#lanes.run(chatId, async () => {
-      const events: ChatEvent[] = (await this.store.listMessages(chatId, since)).map((m) => ({
+      const events: ChatEvent[] = (await this.#store.listMessages(chatId, since)).map((m) => ({
         type: "message" as const,
         ...m,
       }));
-      const state = await this.store.getWorkerState(chatId);
+      const state = await this.#store.getWorkerState(chatId);
       if (state && state.seq > since) events.push(state);
-      const partial = await this.#partials.get(chatId);
-      const turn = partial?.turnId ? this.queue.currentTurn(chatId) : null;
-      if (partial && partial.seq > since && (!partial.turnId || turn?.id === partial.turnId)) {
-        for (const kind of ["reasoning", "tool", "answer"] as const) {
-          if (!partial.texts[kind] && !(kind === "answer" && partial.done)) continue;
-          events.push({
-            type: "assistantChunk",
-            chatId,
-            content: partial.texts[kind],
-            done: partial.done,
-            emittedAt: partial.updatedAt,
-            seq: partial.seq,
-            kind,
-            offset: 0,
-            turnId: partial.turnId,
-          });
-        }
-      }
+      events.push(
+        ...await this.#partials.snapshot(
+          chatId,
+          since,
+          () => this.#queue.currentTurn(chatId)?.id ?? null,
+        ),
+      );
       events.sort((a, b) => a.seq - b.seq);
       return afterReplay(events);
     });
@@ -308,15 +348,15 @@ export class ChatService {
 
   /** Chats with a turn a worker may claim now. */
   openChats(): string[] {
-    return this.queue.claimableChats();
+    return this.#queue.claimableChats();
   }
 
   /** Leases the next turn (of `chatId`, if given) to `workerId`. */
   async claim(workerId: string, chatId?: string): Promise<Turn | null> {
-    const turn = await this.queue.claim(workerId, chatId);
+    const turn = await this.#queue.claim(workerId, chatId);
     if (!turn) return null;
-    this.#metrics?.inc("terrarium_turns_total", { transition: "claimed" });
-    this.#announced.delete(turn.chatId);
+    this.#metrics.inc("terrarium_turns_total", { transition: "claimed" });
+    this.#positions.forget(turn.chatId);
     this.#log.info("turn claimed", {
       chatId: turn.chatId,
       turnId: turn.id,
@@ -326,13 +366,13 @@ export class ChatService {
     // A new attempt streams from the start: forget a dead worker's partial answer.
     await this.#lanes.run(turn.chatId, () => this.#partials.drop(turn.chatId));
     await this.setWorkerState(turn.chatId, "processing", "Terra is reading your message");
-    void this.#announcePositions();
+    void this.#positions.announce();
     return toWireTurn(turn);
   }
 
   /** Extends a lease; tells the worker whether the visitor asked to stop. */
   async renew(turnId: string, leaseId: string): Promise<RenewResponse> {
-    const turn = await this.queue.renew(turnId, leaseId);
+    const turn = await this.#queue.renew(turnId, leaseId);
     return {
       leaseExpiresAt: new Date(turn.leaseExpiresAtMs).toISOString(),
       cancelRequested: turn.cancelRequested,
@@ -341,8 +381,8 @@ export class ChatService {
 
   /** Gives a turn back to the queue and offers it to the workers again. */
   async release(turnId: string, leaseId: string): Promise<void> {
-    const turn = await this.queue.release(turnId, leaseId);
-    this.#metrics?.inc("terrarium_turns_total", { transition: "released" });
+    const turn = await this.#queue.release(turnId, leaseId);
+    this.#metrics.inc("terrarium_turns_total", { transition: "released" });
     // A turn the visitor stopped is finished as stopped, not offered to another worker.
     if (turn.cancelRequested) await this.#finishStopped(turn);
     else await this.#requeued(turn, "Waiting for Terra");
@@ -352,53 +392,22 @@ export class ChatService {
   postChunk(chatId: string, chunk: AgentChunkRequest): Promise<AssistantChunkEvent | null> {
     return this.#lanes.run(chatId, async () => {
       const turn = chunk.turnId
-        ? await this.queue.get(chunk.turnId)
-        : this.queue.currentTurn(chatId);
+        ? await this.#queue.get(chunk.turnId)
+        : this.#queue.currentTurn(chatId);
       if (chunk.turnId && (!turn || turn.chatId !== chatId)) throw unknownTurn(chunk.turnId);
       if (turn && (turn.status !== "pending" && turn.status !== "leased")) return null;
       if (turn && chunk.leaseId && turn.leaseId !== chunk.leaseId) {
-        throw new RelayError(409, "lease_lost", "This worker no longer holds the turn's lease");
+        throw new RelayError("lease_lost", "This worker no longer holds the turn's lease");
       }
-      const turnId = turn?.id ?? null;
-      let partial = await this.#partials.get(chatId);
-      if (!partial || partial.turnId !== turnId) {
-        partial = this.#partials.reset(chatId, turnId);
-      }
-      const kind = chunk.kind ?? "answer";
-      const current = partial.texts[kind];
-      const offset = chunk.offset ?? current.length;
-      if (offset > current.length) {
-        throw new RelayError(
-          409,
-          "chunk_gap",
-          `The chunk starts at ${offset} but the relay has ${current.length} characters; resend from an earlier offset`,
-        );
-      }
-      const text = current.slice(0, offset) + chunk.content;
-      if (text.length > MAX_PARTIAL_CHARS) {
-        throw new RelayError(413, "answer_too_long", "The streamed answer is too long");
-      }
-      const seq = await this.store.nextSeq(chatId);
-      const now = new Date().toISOString();
-      partial.texts[kind] = text;
-      partial.done = chunk.done ?? false;
-      partial.seq = seq;
-      partial.updatedAt = now;
-      const event: AssistantChunkEvent = {
-        type: "assistantChunk",
+      const event = await this.#partials.append(
         chatId,
-        content: chunk.content,
-        done: partial.done,
-        emittedAt: now,
-        seq,
-        kind,
-        offset,
-        turnId,
-      };
-      const deliveries = this.visitors.broadcast(event);
-      this.#metrics?.inc("terrarium_chunks_total");
-      this.#metrics?.inc("terrarium_deliveries_total", undefined, deliveries);
-      this.#partials.changed(chatId, partial);
+        turn?.id ?? null,
+        chunk,
+        () => this.#store.nextSeq(chatId),
+      );
+      const deliveries = this.#visitors.broadcast(event);
+      this.#metrics.inc("terrarium_chunks_total");
+      this.#metrics.inc("terrarium_deliveries_total", undefined, deliveries);
       return event;
     });
   }
@@ -444,8 +453,8 @@ export class ChatService {
 
   /** Handles leases that ran out: re-offer the turn, or finish a stopped one. */
   async expireLeases(nowMs = Date.now()): Promise<void> {
-    for (const turn of this.queue.takeExpired(nowMs)) {
-      this.#metrics?.inc("terrarium_turns_total", { transition: "expired" });
+    for (const turn of this.#queue.takeExpired(nowMs)) {
+      this.#metrics.inc("terrarium_turns_total", { transition: "expired" });
       this.#log.warn("lease expired", {
         chatId: turn.chatId,
         turnId: turn.id,
@@ -464,9 +473,9 @@ export class ChatService {
     if (this.#config.chatRetentionDays <= 0) return 0;
     const cutoff = nowMs - this.#config.chatRetentionDays * 86_400_000;
     let deleted = 0;
-    for await (const chat of this.store.listChats()) {
-      if (Date.parse(chat.lastActivityAt) >= cutoff || this.queue.currentTurn(chat.id)) continue;
-      await this.#lanes.run(chat.id, () => this.store.deleteChat(chat.id));
+    for await (const chat of this.#store.listChats()) {
+      if (Date.parse(chat.lastActivityAt) >= cutoff || this.#queue.currentTurn(chat.id)) continue;
+      await this.#lanes.run(chat.id, () => this.#store.deleteChat(chat.id));
       deleted++;
     }
     if (deleted) this.#log.info("retention sweep", { deletedChats: deleted });
@@ -486,21 +495,20 @@ export class ChatService {
     reply: AgentReplyRequest,
   ): Promise<{ message: ChatMessage; duplicate: boolean }> {
     const turn = reply.replyTo
-      ? await this.queue.get(reply.replyTo)
-      : this.queue.currentTurn(chatId);
+      ? await this.#queue.get(reply.replyTo)
+      : this.#queue.currentTurn(chatId);
     if (reply.replyTo && (!turn || turn.chatId !== chatId)) throw unknownTurn(reply.replyTo);
     if (turn && (turn.status === "done" || turn.status === "cancelled")) {
       return { message: await this.#existingReply(turn), duplicate: true };
     }
     if (turn?.status === "failed") {
       throw new RelayError(
-        409,
         "turn_failed",
         "This message's turn failed; it is answered after a retry.",
       );
     }
     const now = new Date().toISOString();
-    const seq = await this.store.nextSeq(chatId);
+    const seq = await this.#store.nextSeq(chatId);
     const message: ChatMessage = {
       id: newId(),
       chatId,
@@ -512,79 +520,73 @@ export class ChatService {
     if (turn) message.replyTo = turn.id;
     if (reply.stopped) message.stopped = true;
     if (reply.sources?.length) message.sources = reply.sources;
-    if (!ChatStore.fits(message)) {
-      throw new RelayError(
-        413,
-        "reply_too_large",
-        "The reply is larger than the store allows (60 KiB)",
-      );
+    if (!fitsStoredValue(message)) {
+      throw new RelayError("reply_too_large", "The reply is larger than the store allows (60 KiB)");
     }
-    const atomic = this.store.kv.atomic()
-      .set(messageKey(chatId, seq), message)
-      .delete(partialKey(chatId));
+    const writes: ChatWrites = { messages: [message], deletePartialOf: chatId };
     if (turn) {
-      const closed = await this.queue.close(turn.id, "done", seq, atomic);
+      const closed = await this.#queue.close(turn.id, "done", seq, writes);
       if (!closed) {
-        const current = await this.queue.get(turn.id);
+        const current = await this.#queue.get(turn.id);
         if (current) return { message: await this.#existingReply(current), duplicate: true };
-        throw new RelayError(409, "conflict", "The turn changed while the reply was stored; retry");
+        throw new RelayError("conflict", "The turn changed while the reply was stored; retry");
       }
-      this.#metrics?.inc("terrarium_turns_total", { transition: "answered" });
+      this.#metrics.inc("terrarium_turns_total", { transition: "answered" });
     } else {
-      const result = await atomic.commit();
-      if (!result.ok) throw new RelayError(503, "store_busy", "The store refused the write; retry");
+      if (!(await this.#store.writeChat(writes))) {
+        throw new RelayError("store_busy", "The store refused the write; retry");
+      }
     }
     this.#partials.forget(chatId);
-    this.#metrics?.inc("terrarium_messages_total", { sender: "Terra" });
-    this.visitors.broadcast({ type: "message", ...message });
+    this.#metrics.inc("terrarium_messages_total", { sender: "Terra" });
+    this.#visitors.broadcast({ type: "message", ...message });
     await this.#setStateInLane(
       chatId,
       "responded",
       reply.stopped ? "Stopped at your request" : "Terra answered",
     );
-    void this.#announcePositions();
+    void this.#positions.announce();
     return { message, duplicate: false };
   }
 
   async #existingReply(turn: TurnRecord): Promise<ChatMessage> {
     if (turn.status === "done" && turn.replySeq !== null) {
-      const message = await this.store.getMessage(turn.chatId, turn.replySeq);
+      const message = await this.#store.getMessage(turn.chatId, turn.replySeq);
       if (message) return message;
     }
-    throw new RelayError(409, "turn_closed", "This message was stopped before it was answered");
+    throw new RelayError("turn_closed", "This message was stopped before it was answered");
   }
 
   /** A stopped turn whose worker vanished: keep what was streamed as a stopped reply. */
   async #finishStopped(turn: TurnRecord): Promise<void> {
-    const partial = await this.#partials.get(turn.chatId);
-    const answer = partial?.turnId === turn.id ? partial.texts.answer : "";
+    const answer = await this.#partials.answerOf(turn.chatId, turn.id);
     if (answer) {
       await this.postReply(turn.chatId, { content: answer, replyTo: turn.id, stopped: true });
       return;
     }
     await this.#lanes.run(turn.chatId, async () => {
-      await this.queue.close(
+      await this.#queue.close(
         turn.id,
         "cancelled",
         null,
-        this.store.kv.atomic().delete(partialKey(turn.chatId)),
+        { deletePartialOf: turn.chatId },
       );
       this.#partials.forget(turn.chatId);
       await this.#setStateInLane(turn.chatId, "idle", "Stopped before Terra started");
     });
-    void this.#announcePositions();
+    void this.#positions.announce();
   }
 
   async #requeued(turn: TurnRecord, detail: string): Promise<void> {
-    this.workers.broadcast({
+    this.#workers.broadcast({
       type: "chat_activity",
       chatId: turn.chatId,
       messageId: turn.messageId,
       emittedAt: new Date().toISOString(),
     });
-    this.#announced.delete(turn.chatId);
+    this.#positions.forget(turn.chatId);
     await this.setWorkerState(turn.chatId, "queued", detail);
-    void this.#announcePositions();
+    void this.#positions.announce();
   }
 
   /** Sets, stores and broadcasts a worker state; the caller is in the chat's lane. */
@@ -601,33 +603,17 @@ export class ChatService {
       state,
       detail,
       updatedAt: new Date().toISOString(),
-      seq: await this.store.nextSeq(chatId),
+      seq: await this.#store.nextSeq(chatId),
     };
     if (queuePosition !== undefined) event.queuePosition = queuePosition;
     if (about.turnId) event.turnId = about.turnId;
     if (about.code) event.code = about.code;
-    await this.store.setWorkerState(event);
-    this.visitors.broadcast(event);
+    await this.#store.setWorkerState(event);
+    this.#visitors.broadcast(event);
     return event;
-  }
-
-  /** Announces changed queue positions to waiting chats, one announcement round at a time. */
-  #announcePositions(): Promise<void> {
-    this.#announcing = this.#announcing.then(async () => {
-      const positions = this.queue.positions();
-      for (const chatId of this.#announced.keys()) {
-        if (!positions.has(chatId)) this.#announced.delete(chatId);
-      }
-      for (const [chatId, position] of positions) {
-        if (this.#announced.get(chatId) === position) continue;
-        this.#announced.set(chatId, position);
-        await this.setWorkerState(chatId, "queued", queueDetail(position), position);
-      }
-    }).catch((error) => this.#log.error("queue announcement failed", { error }));
-    return this.#announcing;
   }
 }
 
 function unknownTurn(turnId: string): RelayError {
-  return new RelayError(404, "unknown_turn", `No turn "${turnId}" in this chat`);
+  return new RelayError("unknown_turn", `No turn "${turnId}" in this chat`);
 }

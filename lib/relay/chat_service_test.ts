@@ -1,27 +1,17 @@
 import { assert, assertEquals, assertRejects } from "../../tests/_assert.ts";
-import { Logger } from "../log.ts";
-import { ChatService, queueDetail } from "./chat_service.ts";
 import { parseRelayConfig } from "./config.ts";
-import { relayMetrics } from "./metrics.ts";
+import { queueDetail } from "./queue_announcer.ts";
+import { testService } from "./_test_service.ts";
 
 async function service(env: Record<string, string> = {}) {
-  const kv = await Deno.openKv(":memory:");
   const config = parseRelayConfig({ DEMO_MODE: "true", KV_PATH: ":memory:", ...env });
-  const svc = new ChatService(kv, config, new Logger("test", "error", () => {}));
-  await svc.start(
-    relayMetrics({ visitorSockets: () => 0, workerSockets: () => 0, openTurns: () => 0 }),
-  );
-  return { kv, svc };
+  const started = await testService(config);
+  return { started, svc: started.service };
 }
 const client = { ip: "127.0.0.1", userAgent: "test" };
 
-async function settle(svc: ChatService, kv: Deno.Kv) {
-  await svc.flush();
-  kv.close();
-}
-
 Deno.test("replay() gives a late visitor the messages, state and a snapshot of the answer", async () => {
-  const { kv, svc } = await service();
+  const { started, svc } = await service();
   const question = await svc.postVisitorMessage("c1", "Hi?", client);
   const turn = (await svc.claim("w1"))!;
   await svc.postChunk("c1", { content: "Hel", turnId: turn.id });
@@ -40,11 +30,11 @@ Deno.test("replay() gives a late visitor the messages, state and a snapshot of t
   assertEquals(seqs, [...seqs].sort((a, b) => a - b));
   // Nothing newer than the last event: nothing to replay.
   assertEquals(await svc.replay("c1", Math.max(...seqs), (e) => e.length), 0);
-  await settle(svc, kv);
+  await started.close();
 });
 
 Deno.test("a chunk that leaves a gap is refused; a snapshot from offset 0 replaces the text", async () => {
-  const { kv, svc } = await service();
+  const { started, svc } = await service();
   await svc.postVisitorMessage("c1", "Hi?", client);
   const turn = (await svc.claim("w1"))!;
   await svc.postChunk("c1", { content: "abc", turnId: turn.id });
@@ -55,11 +45,11 @@ Deno.test("a chunk that leaves a gap is refused; a snapshot from offset 0 replac
   await svc.postChunk("c1", { content: "abcdef", offset: 0, turnId: turn.id });
   const events = await svc.replay("c1", 0, (e) => e);
   assertEquals(events.find((e) => e.type === "assistantChunk")?.content, "abcdef");
-  await settle(svc, kv);
+  await started.close();
 });
 
 Deno.test("a legacy reply without replyTo answers the chat's open turn exactly once", async () => {
-  const { kv, svc } = await service();
+  const { started, svc } = await service();
   await svc.postVisitorMessage("c1", "Hi?", client);
   const first = await svc.postReply("c1", { content: "Hello" });
   assertEquals(first.duplicate, false);
@@ -69,22 +59,22 @@ Deno.test("a legacy reply without replyTo answers the chat's open turn exactly o
     "Terra",
     messages[0]!.id,
   ]]);
-  await settle(svc, kv);
+  await started.close();
 });
 
 Deno.test("cancel() drops a waiting turn so no worker ever answers it", async () => {
-  const { kv, svc } = await service();
+  const { started, svc } = await service();
   await svc.postVisitorMessage("c1", "Hi?", client);
   assertEquals(await svc.cancel("c1"), { cancelled: true });
   assertEquals(svc.openChats(), []);
   assertEquals(await svc.claim("w1"), null);
   assertEquals((await svc.getWorkerState("c1")).state, "idle");
   assertEquals(await svc.cancel("c1"), { cancelled: false });
-  await settle(svc, kv);
+  await started.close();
 });
 
 Deno.test("a stopped turn whose worker vanished keeps its partial answer as a stopped reply", async () => {
-  const { kv, svc } = await service({ TURN_LEASE_SECONDS: "1" });
+  const { started, svc } = await service({ TURN_LEASE_SECONDS: "1" });
   await svc.postVisitorMessage("c1", "Hi?", client);
   const turn = (await svc.claim("w1"))!;
   await svc.postChunk("c1", { content: "Half an ans", turnId: turn.id });
@@ -92,18 +82,18 @@ Deno.test("a stopped turn whose worker vanished keeps its partial answer as a st
   await svc.expireLeases(Date.now() + 2_000);
   const reply = (await svc.listMessages("c1")).at(-1)!;
   assertEquals([reply.sender, reply.content, reply.stopped], ["Terra", "Half an ans", true]);
-  await settle(svc, kv);
+  await started.close();
 });
 
 Deno.test("sweepRetention() deletes idle chats with their messages and keeps active ones", async () => {
-  const { kv, svc } = await service({ CHAT_RETENTION_DAYS: "1" });
+  const { started, svc } = await service({ CHAT_RETENTION_DAYS: "1" });
   await svc.postVisitorMessage("old", "Hi?", client);
   await svc.postReply("old", { content: "Hello" });
   await svc.postVisitorMessage("waiting", "Still there?", client);
   assertEquals(await svc.sweepRetention(Date.now() + 2 * 86_400_000), 1);
   assertEquals(await svc.listMessages("old"), []);
-  assert(await svc.store.getChat("waiting"), "a chat with an open turn is kept");
-  await settle(svc, kv);
+  assert(await svc.getChat("waiting"), "a chat with an open turn is kept");
+  await started.close();
 });
 
 Deno.test("queueDetail() says the place in line in plain words", () => {
@@ -113,7 +103,7 @@ Deno.test("queueDetail() says the place in line in plain words", () => {
 });
 
 Deno.test("a stopped turn that its worker releases is finished as stopped, not offered again", async () => {
-  const { kv, svc } = await service();
+  const { started, svc } = await service();
   await svc.postVisitorMessage("c1", "Hi?", client);
   const turn = (await svc.claim("w1"))!;
   await svc.postChunk("c1", { content: "So far", turnId: turn.id });
@@ -123,5 +113,5 @@ Deno.test("a stopped turn that its worker releases is finished as stopped, not o
   assertEquals(await svc.claim("w2"), null);
   const reply = (await svc.listMessages("c1")).at(-1)!;
   assertEquals([reply.content, reply.stopped], ["So far", true]);
-  await settle(svc, kv);
+  await started.close();
 });

@@ -7,57 +7,13 @@ import {
   envBytes,
   envInt,
   envList,
+  envNames,
   envOptionalSecret,
   envSecret,
   parseEnv,
   readEnv,
 } from "../env.ts";
 import { isLogLevel, type LogLevel } from "../log.ts";
-
-/** Every variable the relay reads; `--allow-env` grants exactly these. */
-export const RELAY_ENV_NAMES = [
-  "PORT",
-  "HOSTNAME",
-  "CHAT_PASSWORD",
-  "SERVICE_TOKEN",
-  "ADMIN_TOKEN",
-  "BASE_PATH",
-  "KV_PATH",
-  "HMAC_ENABLED",
-  "HMAC_SECRET",
-  "HMAC_MAX_SKEW_SECONDS",
-  "WORKER_STALE_THRESHOLD_MS",
-  "MAX_MESSAGE_LENGTH",
-  "BODY_SIZE_LIMIT",
-  "RATE_LIMIT_WINDOW_MS",
-  "RATE_LIMIT_MAX_PER_IP",
-  "RATE_LIMIT_MAX_PER_CHAT",
-  "TRUST_PROXY",
-  "CHAT_RETENTION_DAYS",
-  "ALLOWED_ORIGINS",
-  "LEGACY_ACCESS_CODE",
-  "LOG_LEVEL",
-  "DEMO_MODE",
-  "STATE_DIRECTORY",
-  "WEB_DIR",
-  "DENO_KV_ACCESS_TOKEN",
-  "TURN_LEASE_SECONDS",
-  "SESSION_TTL_SECONDS",
-  "ACCESS_CODE_MAX_FAILURES",
-  "ACCESS_CODE_LOCKOUT_SECONDS",
-  "MAX_PENDING_TURNS_PER_CHAT",
-  "MAX_SOCKETS_PER_CHAT",
-  "MAX_SOCKETS_PER_IP",
-  "MAX_WS_FRAME_BYTES",
-  "MAX_SOCKET_BUFFER_BYTES",
-  "WS_IDLE_TIMEOUT_SECONDS",
-  "ACCESS_CODE_GLOBAL_FAILURES",
-  "MAX_OPEN_TURNS",
-  "MAX_OPEN_TURNS_PER_CLIENT",
-  "MAX_PENDING_SOCKETS",
-  "VISITOR_WS_FRAMES_PER_SECOND",
-  "WORKER_WS_FRAMES_PER_SECOND",
-] as const;
 
 /** The relay's resolved configuration: every field set, units in the name. */
 export interface RelayConfig {
@@ -196,6 +152,9 @@ function schema(demo: boolean) {
     // Also with a bad field elsewhere, so every problem is reported at once.
   }, { when: () => true });
 }
+
+/** Every variable the relay reads (its schema's keys); `--allow-env` grants exactly these. */
+export const RELAY_ENV_NAMES = envNames(schema(false));
 
 /** The default KV file: `$STATE_DIRECTORY/relay.kv` under systemd, else `./data/relay.kv`. */
 function defaultKvPath(stateDirectory: string | undefined): string {

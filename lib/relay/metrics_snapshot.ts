@@ -4,7 +4,7 @@
  * little more: requests by route group, open visitor sockets per chat and the most recent
  * log lines. `/metrics` stays the Prometheus exposition.
  */
-import type { RelayDeps } from "./deps.ts";
+import type { RelayDeps } from "./relay_deps.ts";
 
 /** Chats listed in `ws.chats`, the busiest first; the total is always exact. */
 const MAX_CHATS_LISTED = 100;
@@ -63,7 +63,7 @@ export interface MetricsSnapshot {
 
 /** Builds the snapshot from the relay's counters, hubs and log ring. */
 export function metricsSnapshot(deps: RelayDeps): MetricsSnapshot {
-  const { metrics, service } = deps;
+  const { metrics, visitors, workers } = deps;
   const requests = metrics.total("terrarium_http_requests_total");
   const seconds = metrics.total("terrarium_http_request_seconds_total");
   const byGroup: Record<string, number> = {};
@@ -71,7 +71,7 @@ export function metricsSnapshot(deps: RelayDeps): MetricsSnapshot {
     const n = metrics.total("terrarium_http_requests_total", (l) => l.group === group);
     if (n) byGroup[group] = n;
   }
-  const perChat = [...service.visitors.countsByChat()].sort((a, b) => b[1] - a[1]);
+  const perChat = [...visitors.countsByChat()].sort((a, b) => b[1] - a[1]);
   return {
     http: {
       requests,
@@ -82,8 +82,8 @@ export function metricsSnapshot(deps: RelayDeps): MetricsSnapshot {
       rateLimited: metrics.total("terrarium_http_requests_total", (l) => l.status === "429"),
     },
     ws: {
-      chatConnections: service.visitors.size,
-      workerConnections: service.workers.size,
+      chatConnections: visitors.size,
+      workerConnections: workers.size,
       chats: Object.fromEntries(perChat.slice(0, MAX_CHATS_LISTED)),
       rejected: metrics.total("terrarium_ws_rejected_total"),
     },
@@ -94,7 +94,7 @@ export function metricsSnapshot(deps: RelayDeps): MetricsSnapshot {
       dropped: 0,
       recent: (deps.recentLogs?.lines ?? []).map(parseLine),
     },
-    turns: { open: service.queue.size },
+    turns: { open: deps.service.openTurns },
   };
 }
 

@@ -1,10 +1,8 @@
 import { assertEquals, assertRejects, assertThrows } from "../../tests/_assert.ts";
-import { Logger } from "../log.ts";
-import { ChatService } from "./chat_service.ts";
 import { parseRelayConfig } from "./config.ts";
 import { RelayError } from "./errors.ts";
-import { relayMetrics } from "./metrics.ts";
 import { OpenTurnCaps } from "./open_turn_caps.ts";
+import { testService } from "./_test_service.ts";
 
 function codeOf(fn: () => unknown): string {
   try {
@@ -36,28 +34,25 @@ Deno.test("OpenTurnCaps: reservations count before the turns are stored, per key
 });
 
 Deno.test("ChatService: the per-key cap counts the raw IP's key and survives a restart", async () => {
-  const kv = await Deno.openKv(":memory:");
+  const path = await Deno.makeTempFile({ suffix: ".kv" });
   const config = parseRelayConfig({
     DEMO_MODE: "true",
     KV_PATH: ":memory:",
     MAX_OPEN_TURNS_PER_CLIENT: "2",
   });
-  const quiet = new Logger("test", "error", () => {});
-  const metrics = () =>
-    relayMetrics({ visitorSockets: () => 0, workerSockets: () => 0, openTurns: () => 0 });
-  const first = new ChatService(kv, config, quiet);
-  await first.start(metrics());
+  const started = await testService(config, path);
+  const first = started.service;
   const from = (ip: string) => ({ ip, userAgent: "t" });
   await first.postVisitorMessage("a", "1", from("2001:db8:5:5::1"));
   await first.postVisitorMessage("b", "2", from("2001:db8:5:5::2"));
   await assertRejects(() => first.postVisitorMessage("c", "3", from("2001:db8:5:5::3")), "wait");
-  await first.flush();
-  const second = new ChatService(kv, config, quiet);
-  await second.start(metrics());
+  await started.close();
+  const restarted = await testService(config, path);
+  const second = restarted.service;
   await assertRejects(() => second.postVisitorMessage("d", "4", from("2001:db8:5:5::4")), "wait");
   await second.postVisitorMessage("e", "5", from("2001:db8:5:6::1"));
   // The chat record keeps the raw address (the admin export shows it), not the key.
-  assertEquals((await second.store.getChat("a"))?.clientIp, "2001:db8:5:5::1");
-  await second.flush();
-  kv.close();
+  assertEquals((await second.getChat("a"))?.clientIp, "2001:db8:5:5::1");
+  await restarted.close();
+  await Deno.remove(path);
 });

@@ -1,19 +1,25 @@
 /**
- * The answers being streamed, one per chat: kept in memory for the hot path and written
- * through to KV at most every 250 ms, so a visitor who reconnects after a relay restart
- * still gets what was streamed so far.
+ * The answers being streamed, one per chat: each chunk is placed at its offset in the text
+ * of its kind, kept in memory for the hot path and written through to the store at most
+ * every 250 ms, so a visitor who reconnects after a relay restart still gets what was
+ * streamed so far (as a snapshot, one event per kind).
  */
-import type { ChunkKind } from "../protocol.ts";
+import type { AgentChunkRequest, AssistantChunkEvent, ChunkKind } from "../protocol.ts";
 import type { ChatLanes } from "./chat_lanes.ts";
-import type { ChatStore, PartialAnswer } from "./chat_store.ts";
+import { RelayError } from "./errors.ts";
+import type { ChatStore, PartialAnswer } from "./store/chat_store.ts";
 import type { Logger } from "../log.ts";
 
 const PERSIST_EVERY_MS = 250;
-/** Chats remembered as having no partial in KV; past this the memory is simply dropped. */
+/** A streamed text of one kind may not grow past this (characters). */
+const MAX_PARTIAL_CHARS = 512 * 1024;
+/** The order of a snapshot's events: what the page shows above the answer comes first. */
+const SNAPSHOT_KINDS = ["reasoning", "tool", "answer"] as const;
+/** Chats remembered as having no stored partial; past this the memory is simply dropped. */
 const MAX_KNOWN_ABSENT = 10_000;
 
 /** A partial answer with its pending write-through. */
-export interface LivePartial extends PartialAnswer {
+interface LivePartial extends PartialAnswer {
   timer: ReturnType<typeof setTimeout> | null;
 }
 
@@ -32,8 +38,8 @@ export class PartialAnswers {
   #log: Logger;
   #live = new Map<string, LivePartial>();
   /**
-   * Chats whose KV copy this relay deleted (a claim starts a turn from nothing), so the
-   * first chunk of the turn need not read KV to learn there is none: that read was on the
+   * Chats whose stored copy this relay deleted (a claim starts a turn from nothing), so the
+   * first chunk of the turn need not read the store to learn there is none: that read was on the
    * path of the answer's first token (docs/BENCHMARKS.md).
    */
   #absent = new Set<string>();
@@ -44,8 +50,8 @@ export class PartialAnswers {
     this.#log = log;
   }
 
-  /** The chat's partial answer from memory, or from KV after a restart. */
-  async get(chatId: string): Promise<LivePartial | null> {
+  /** The chat's partial answer from memory, or from the store after a restart. */
+  async #get(chatId: string): Promise<LivePartial | null> {
     const live = this.#live.get(chatId);
     if (live) return live;
     if (this.#absent.has(chatId)) return null;
@@ -56,8 +62,91 @@ export class PartialAnswers {
     return partial;
   }
 
+  /**
+   * Places a chunk of `turnId`'s answer at its offset (the end when it names none), numbers
+   * it with `nextSeq()` and schedules the write-through; returns the event to fan out. A
+   * chunk of another turn starts the partial afresh. Throws 409 `chunk_gap` for an offset
+   * past the text so far, 413 `answer_too_long` past the cap. The caller is in the lane.
+   */
+  async append(
+    chatId: string,
+    turnId: string | null,
+    chunk: AgentChunkRequest,
+    nextSeq: () => Promise<number>,
+  ): Promise<AssistantChunkEvent> {
+    let partial = await this.#get(chatId);
+    if (!partial || partial.turnId !== turnId) partial = this.#reset(chatId, turnId);
+    const kind = chunk.kind ?? "answer";
+    const current = partial.texts[kind];
+    const offset = chunk.offset ?? current.length;
+    if (offset > current.length) {
+      throw new RelayError(
+        "chunk_gap",
+        `The chunk starts at ${offset} but the relay has ${current.length} characters; resend from an earlier offset`,
+      );
+    }
+    const text = current.slice(0, offset) + chunk.content;
+    if (text.length > MAX_PARTIAL_CHARS) {
+      throw new RelayError("answer_too_long", "The streamed answer is too long");
+    }
+    const seq = await nextSeq();
+    const now = new Date().toISOString();
+    partial.texts[kind] = text;
+    partial.done = chunk.done ?? false;
+    partial.seq = seq;
+    partial.updatedAt = now;
+    this.#changed(chatId, partial);
+    return {
+      type: "assistantChunk",
+      chatId,
+      content: chunk.content,
+      done: partial.done,
+      emittedAt: now,
+      seq,
+      kind,
+      offset,
+      turnId,
+    };
+  }
+
+  /**
+   * The partial answer as replay events (one per kind with text, from offset 0) when it is
+   * newer than `since` and belongs to `currentTurnId()` (or to no turn, a legacy stream).
+   */
+  async snapshot(
+    chatId: string,
+    since: number,
+    currentTurnId: () => string | null,
+  ): Promise<AssistantChunkEvent[]> {
+    const partial = await this.#get(chatId);
+    if (!partial || partial.seq <= since) return [];
+    if (partial.turnId && currentTurnId() !== partial.turnId) return [];
+    const events: AssistantChunkEvent[] = [];
+    for (const kind of SNAPSHOT_KINDS) {
+      if (!partial.texts[kind] && !(kind === "answer" && partial.done)) continue;
+      events.push({
+        type: "assistantChunk",
+        chatId,
+        content: partial.texts[kind],
+        done: partial.done,
+        emittedAt: partial.updatedAt,
+        seq: partial.seq,
+        kind,
+        offset: 0,
+        turnId: partial.turnId,
+      });
+    }
+    return events;
+  }
+
+  /** The text streamed so far for the answer of `turnId`, or "" (a stopped turn's reply). */
+  async answerOf(chatId: string, turnId: string): Promise<string> {
+    const partial = await this.#get(chatId);
+    return partial?.turnId === turnId ? partial.texts.answer : "";
+  }
+
   /** Starts an empty partial answer for `turnId`. */
-  reset(chatId: string, turnId: string | null): LivePartial {
+  #reset(chatId: string, turnId: string | null): LivePartial {
     this.forget(chatId);
     this.#absent.delete(chatId);
     const partial: LivePartial = {
@@ -72,14 +161,14 @@ export class PartialAnswers {
     return partial;
   }
 
-  /** Forgets the chat's partial in memory (its KV copy goes in the caller's transaction). */
+  /** Forgets the chat's partial in memory (its stored copy goes in the caller's transaction). */
   forget(chatId: string): void {
     const partial = this.#live.get(chatId);
     if (partial?.timer) clearTimeout(partial.timer);
     this.#live.delete(chatId);
   }
 
-  /** Forgets the chat's partial in memory and in KV. */
+  /** Forgets the chat's partial in memory and in the store. */
   async drop(chatId: string): Promise<void> {
     this.forget(chatId);
     this.#absent.delete(chatId);
@@ -89,7 +178,7 @@ export class PartialAnswers {
   }
 
   /** Schedules the write-through of a changed partial. */
-  changed(chatId: string, partial: LivePartial): void {
+  #changed(chatId: string, partial: LivePartial): void {
     if (partial.timer !== null) return;
     partial.timer = setTimeout(() => {
       partial.timer = null;

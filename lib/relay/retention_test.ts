@@ -1,12 +1,10 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import { Logger } from "../log.ts";
-import { ChatService } from "./chat_service.ts";
 import { parseRelayConfig } from "./config.ts";
-import { relayMetrics } from "./metrics.ts";
+import { testService } from "./_test_service.ts";
 
 const DAY_MS = 86_400_000;
 
-/** Every KV key that names `chatId` (chat, messages, state, partial, seq) or its turns. */
+/** Every KV key (the engine's, read beside it) that names `chatId` (chat, messages, state, partial, seq) or its turns. */
 async function keysOf(kv: Deno.Kv, chatId: string, turnIds: string[]): Promise<string[]> {
   const out: string[] = [];
   for await (const entry of kv.list({ prefix: [] })) {
@@ -25,11 +23,11 @@ Deno.test("retention is on by default: a chat idle for 31 days is deleted with a
     0,
   );
 
-  const kv = await Deno.openKv(":memory:");
-  const svc = new ChatService(kv, config, new Logger("test", "error", () => {}));
-  await svc.start(
-    relayMetrics({ visitorSockets: () => 0, workerSockets: () => 0, openTurns: () => 0 }),
-  );
+  // A file, so the keys left behind can be read by a second handle on the same store.
+  const dir = await Deno.makeTempDir({ prefix: "retention-" });
+  const started = await testService(config, `${dir}/relay.kv`);
+  const svc = started.service;
+  const kv = await Deno.openKv(`${dir}/relay.kv`);
   try {
     const question = await svc.postVisitorMessage("idle", "Hi?", {
       ip: "192.0.2.1",
@@ -43,7 +41,8 @@ Deno.test("retention is on by default: a chat idle for 31 days is deleted with a
     assertEquals(await svc.sweepRetention(now + 31 * DAY_MS), 1);
     assertEquals(await keysOf(kv, "idle", [question.id]), []);
   } finally {
-    await svc.flush();
     kv.close();
+    await started.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -5,11 +5,7 @@
  * of `POST /agent-chunk` under load showed those digests as the relay's largest cost
  * (docs/BENCHMARKS.md). Hashing first keeps the comparison independent of both lengths.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
-
-function sha256(text: string): Uint8Array {
-  return createHash("sha256").update(text).digest();
-}
+import { matchesDigest, sha256 } from "../digest.ts";
 
 export class SecretMatcher {
   #hash: Uint8Array;
@@ -22,6 +18,6 @@ export class SecretMatcher {
 
   /** Whether `candidate` is the secret, in time that does not depend on where they differ. */
   matches(candidate: string): boolean {
-    return timingSafeEqual(sha256(candidate), this.#hash) && candidate.length === this.#length;
+    return matchesDigest(candidate, this.#hash, this.#length);
   }
 }

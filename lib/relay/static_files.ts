@@ -4,7 +4,7 @@
  * and a long max-age for assets whose names carry their hash.
  */
 import { extname, join, normalize } from "node:path";
-import { sha256Hex } from "../hmac.ts";
+import { sha256Hex } from "../digest.ts";
 import { pageCsp } from "../page_csp.ts";
 import { RelayError } from "./errors.ts";
 
@@ -38,10 +38,10 @@ export function decodePagePath(rawPath: string): string {
   try {
     rel = decodeURIComponent(rawPath);
   } catch {
-    throw new RelayError(400, "bad_path", "The path is not valid percent-encoded UTF-8.");
+    throw new RelayError("bad_path", "The path is not valid percent-encoded UTF-8.");
   }
   if (BAD_PATH_CHARS.test(rel)) {
-    throw new RelayError(400, "bad_path", "The path holds a control character or a backslash.");
+    throw new RelayError("bad_path", "The path holds a control character or a backslash.");
   }
   return rel;
 }
@@ -87,7 +87,7 @@ export class StaticFiles {
     if (cached) return cached;
     try {
       const body = await Deno.readFile(join(this.#root, relPath));
-      const etag = `"${(await sha256Hex(body)).slice(0, 24)}"`;
+      const etag = `"${sha256Hex(body).slice(0, 24)}"`;
       const file = { body, etag, type: TYPES[extname(relPath)] ?? "application/octet-stream" };
       // Only files that exist are cached, so probing random paths cannot grow memory.
       this.#cache.set(relPath, file);

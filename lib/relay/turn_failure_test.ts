@@ -5,14 +5,12 @@
  * public, published by the worker and kept in the store across a restart.
  */
 import { assert, assertEquals } from "../../tests/_assert.ts";
-import { Logger } from "../log.ts";
 import { DEFAULT_SITE_PROFILE, type SiteProfile } from "../protocol.ts";
 import { Auth } from "./auth.ts";
-import { ChatService } from "./chat_service.ts";
 import { parseRelayConfig } from "./config.ts";
-import { relayMetrics } from "./metrics.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import { relayApp } from "./relay_app.ts";
+import { testService } from "./_test_service.ts";
 
 const SERVICE_TOKEN = "svc-0123456789abcdef0123456789abcdef";
 const CODE = "open-sesame-42";
@@ -30,17 +28,17 @@ async function relay(kvPath = ":memory:", env: Record<string, string> = {}) {
     RATE_LIMIT_MAX_PER_IP: "1000",
     ...env,
   });
-  const kv = await Deno.openKv(kvPath);
-  const log = new Logger("test", "error", () => {});
-  const service = new ChatService(kv, config, log);
-  await service.start(
-    relayMetrics({ visitorSockets: () => 0, workerSockets: () => 0, openTurns: () => 0 }),
-  );
+  const started = await testService(config, kvPath);
+  const { service, parts } = started;
+  const log = parts.log;
   const app = relayApp({
     config,
     log,
     service,
-    metrics: relayMetrics({ visitorSockets: () => 0, workerSockets: () => 0, openTurns: () => 0 }),
+    visitors: parts.visitors,
+    workers: parts.workers,
+    registry: parts.registry,
+    metrics: parts.metrics,
     auth: new Auth(config),
     ipLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerIp),
     chatLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerChat),
@@ -84,10 +82,7 @@ async function relay(kvPath = ":memory:", env: Record<string, string> = {}) {
     },
     messages: async (chatId: string) =>
       (await call("GET", `/api/chat/${chatId}/messages`, undefined, visitor)).body as Json[],
-    async close() {
-      await service.flush();
-      kv.close();
-    },
+    close: started.close,
   };
 }
 

@@ -15,22 +15,30 @@ import type {
   WorkerStateEvent,
   WorkerStateName,
 } from "../protocol.ts";
-import { messageKey, partialKey } from "./_kv_keys.ts";
 import type { ChatLanes } from "./chat_lanes.ts";
-import type { ChatService } from "./chat_service.ts";
-import { ChatStore } from "./chat_store.ts";
 import { RelayError } from "./errors.ts";
 import type { Metrics } from "./metrics.ts";
 import type { PartialAnswers } from "./partial_answers.ts";
-import type { TurnRecord } from "./turn_queue.ts";
+import type { TurnQueue } from "./turn_queue.ts";
+import type { VisitorHub } from "./visitor_hub.ts";
+import type { WorkerHub } from "./worker_hub.ts";
+import {
+  type ChatStore,
+  type ChatWrites,
+  fitsStoredValue,
+  type TurnRecord,
+} from "./store/chat_store.ts";
 
 /** What failures work with: the chat service's parts and its in-lane state setter. */
 export interface TurnFailuresDeps {
-  service: Pick<ChatService, "store" | "queue" | "workers" | "visitors">;
+  store: ChatStore;
+  queue: TurnQueue;
+  visitors: VisitorHub;
+  workers: WorkerHub;
   lanes: ChatLanes;
   partials: PartialAnswers;
   log: Logger;
-  metrics: () => Metrics | null;
+  metrics: Metrics;
   maxPendingTurnsPerChat: number;
   /** Sets, stores and broadcasts a state; the caller is in the chat's lane. */
   setStateInLane(
@@ -56,7 +64,7 @@ export class TurnFailures {
     report: TurnFailRequest,
     chatId?: string,
   ): Promise<{ ok: true; duplicate: boolean }> {
-    const found = await this.#deps.service.queue.get(turnId);
+    const found = await this.#deps.queue.get(turnId);
     if (!found || (chatId !== undefined && found.chatId !== chatId)) throw unknownTurn(turnId);
     return await this.#deps.lanes.run(
       found.chatId,
@@ -69,37 +77,32 @@ export class TurnFailures {
    * the visitor's in this chat, 409 `not_failed` when its turn did not fail.
    */
   retry(chatId: string, messageId: string, clientKey?: string): Promise<void> {
-    const { service, log } = this.#deps;
+    const { queue, workers, log } = this.#deps;
     return this.#deps.lanes.run(chatId, async () => {
-      const turn = await service.queue.get(messageId);
+      const turn = await queue.get(messageId);
       if (!turn || turn.chatId !== chatId) {
-        throw new RelayError(
-          404,
-          "unknown_message",
-          `No message "${messageId}" of yours in this chat.`,
-        );
+        throw new RelayError("unknown_message", `No message "${messageId}" of yours in this chat.`);
       }
       if (turn.status !== "failed") throw notFailed();
       // Each re-opened turn counts against the same cap as a new message.
-      if (service.queue.openTurnsOf(chatId).length >= this.#deps.maxPendingTurnsPerChat) {
+      if (queue.openTurnsOf(chatId).length >= this.#deps.maxPendingTurnsPerChat) {
         throw new RelayError(
-          429,
           "too_many_pending",
           "Terra is still working on your other messages, so wait for those answers before you retry.",
           { retryAfterSeconds: 5 },
         );
       }
       const visitor = await this.#visitorMessage(turn);
-      const atomic = service.store.kv.atomic();
+      const writes: ChatWrites = {};
       if (visitor) {
         const { failure: _failure, ...cleared } = visitor;
-        atomic.set(messageKey(chatId, visitor.seq), cleared);
+        writes.messages = [cleared];
       }
-      const reopened = await service.queue.reopen(turn.id, atomic, Date.now(), clientKey);
+      const reopened = await queue.reopen(turn.id, writes, Date.now(), clientKey);
       if (!reopened) throw notFailed();
-      this.#deps.metrics()?.inc("terrarium_turns_total", { transition: "retried" });
+      this.#deps.metrics.inc("terrarium_turns_total", { transition: "retried" });
       log.info("turn retried", { chatId, turnId: turn.id });
-      service.workers.broadcast({
+      workers.broadcast({
         type: "chat_activity",
         chatId,
         messageId: turn.messageId,
@@ -115,21 +118,21 @@ export class TurnFailures {
     turnId: string,
     report: TurnFailRequest,
   ): Promise<{ ok: true; duplicate: boolean }> {
-    const { service, log } = this.#deps;
-    const turn = await service.queue.get(turnId);
+    const { store, queue, visitors, log } = this.#deps;
+    const turn = await queue.get(turnId);
     if (!turn) throw unknownTurn(turnId);
     if (turn.status === "failed") return { ok: true, duplicate: true };
     if (turn.status === "done" || turn.status === "cancelled") {
-      throw new RelayError(409, "turn_closed", "This turn was already answered or stopped");
+      throw new RelayError("turn_closed", "This turn was already answered or stopped");
     }
     if (turn.leaseId !== report.leaseId) {
-      throw new RelayError(409, "lease_lost", "This worker no longer holds the turn's lease");
+      throw new RelayError("lease_lost", "This worker no longer holds the turn's lease");
     }
     const now = new Date().toISOString();
     const failure: TurnFailure = { code: report.code, error: report.error, failedAt: now };
-    const atomic = service.store.kv.atomic().delete(partialKey(chatId));
+    const messages: ChatMessage[] = [];
     const visitor = await this.#visitorMessage(turn);
-    if (visitor) atomic.set(messageKey(chatId, visitor.seq), { ...visitor, failure });
+    if (visitor) messages.push({ ...visitor, failure });
     let interrupted: ChatMessage | null = null;
     if (report.partial?.trim()) {
       interrupted = {
@@ -138,36 +141,36 @@ export class TurnFailures {
         sender: "Terra",
         content: report.partial,
         createdAt: now,
-        seq: await service.store.nextSeq(chatId),
+        seq: await store.nextSeq(chatId),
         replyTo: turn.id,
         interrupted: true,
       };
-      // What the visitor saw is worth more than its tail: cut it until it fits a KV value.
-      while (!ChatStore.fits(interrupted)) {
+      // What the visitor saw is worth more than its tail: cut it until it fits a stored value.
+      while (!fitsStoredValue(interrupted)) {
         interrupted.content = interrupted.content.slice(
           0,
           Math.floor(interrupted.content.length * 0.8),
         );
       }
-      atomic.set(messageKey(chatId, interrupted.seq), interrupted);
+      messages.push(interrupted);
     }
-    const closed = await service.queue.close(
+    const closed = await queue.close(
       turn.id,
       "failed",
       interrupted?.seq ?? null,
-      atomic,
+      { messages, deletePartialOf: chatId },
       failure,
     );
     if (!closed) {
-      throw new RelayError(409, "conflict", "The turn changed while its failure was stored; retry");
+      throw new RelayError("conflict", "The turn changed while its failure was stored; retry");
     }
     this.#deps.partials.forget(chatId);
-    const metrics = this.#deps.metrics();
-    metrics?.inc("terrarium_turns_total", { transition: "failed" });
+    const { metrics } = this.#deps;
+    metrics.inc("terrarium_turns_total", { transition: "failed" });
     log.warn("turn failed", { chatId, turnId, code: report.code });
     if (interrupted) {
-      metrics?.inc("terrarium_messages_total", { sender: "Terra" });
-      service.visitors.broadcast({ type: "message", ...interrupted });
+      metrics.inc("terrarium_messages_total", { sender: "Terra" });
+      visitors.broadcast({ type: "message", ...interrupted });
     }
     await this.#deps.setStateInLane(chatId, "error", report.error, { turnId, code: report.code });
     this.#deps.requeued(chatId);
@@ -176,7 +179,7 @@ export class TurnFailures {
 
   /** The visitor message a turn answers (found by scanning for turns stored without its seq). */
   async #visitorMessage(turn: TurnRecord): Promise<ChatMessage | null> {
-    const { store } = this.#deps.service;
+    const { store } = this.#deps;
     if (turn.messageSeq !== undefined) {
       const message = await store.getMessage(turn.chatId, turn.messageSeq);
       if (message?.id === turn.messageId) return message;
@@ -187,13 +190,9 @@ export class TurnFailures {
 }
 
 function notFailed(): RelayError {
-  return new RelayError(
-    409,
-    "not_failed",
-    "This message has not failed, so there is nothing to retry.",
-  );
+  return new RelayError("not_failed", "This message has not failed, so there is nothing to retry.");
 }
 
 function unknownTurn(turnId: string): RelayError {
-  return new RelayError(404, "unknown_turn", `No turn "${turnId}" in this chat`);
+  return new RelayError("unknown_turn", `No turn "${turnId}" in this chat`);
 }

@@ -2,96 +2,75 @@
  * The work queue (SPEC §3 "Work distribution"). Every visitor message opens a turn; a
  * worker claims the oldest claimable turn with a lease and renews it while it works; a
  * lease that is not renewed expires and the turn is offered again. A chat's turns are
- * answered one at a time, in order. Turn records live in Deno KV; this class keeps the
- * open ones in memory (loaded at start) and writes every change with `atomic().check()`.
+ * answered one at a time, in order. Turn turns live in the store; this class keeps the
+ * open ones in memory (loaded at start) and writes every change as a compare-and-set on
+ * the turn's version (`ChatStore`), so of two racing writers one wins.
  */
 import { newId } from "../id.ts";
-import type { Turn, TurnFailure } from "../protocol.ts";
-import { openTurnKey, openTurnsPrefix, turnKey } from "./_kv_keys.ts";
+import type { ChatMessage, Turn, TurnFailure } from "../protocol.ts";
 import { RelayError } from "./errors.ts";
+import type {
+  ChatRecord,
+  ChatStore,
+  ChatWrites,
+  TurnRecord,
+  VersionedTurn,
+} from "./store/chat_store.ts";
 
-/** `failed`: closed by a worker's failure report; a visitor retry re-opens it. */
-export type TurnStatus = "pending" | "leased" | "done" | "cancelled" | "failed";
+export type { TurnRecord, TurnStatus } from "./store/chat_store.ts";
 
-/** A turn as stored. `id` is the id of the visitor message it answers. */
-export interface TurnRecord {
-  id: string;
-  chatId: string;
-  messageId: string;
-  createdAtMs: number;
-  status: TurnStatus;
-  attempt: number;
-  leaseId: string | null;
-  workerId: string | null;
-  leaseExpiresAtMs: number;
-  cancelRequested: boolean;
-  /** Sequence number of the reply message once answered (or of an interrupted reply). */
-  replySeq: number | null;
-  /** Sequence number of the visitor message (turns stored before issue 16 lack it). */
-  messageSeq?: number;
-  /** Why the turn failed, while it is `failed`. */
-  failure?: TurnFailure;
-  /** The client key of the visitor who asked (`clientKey()`), for the open-turn caps. */
-  clientKey?: string;
-}
-
-interface OpenTurn {
-  record: TurnRecord;
-  versionstamp: string;
-}
+/** An open turn with the store's version of it (what its next write is checked against). */
+type OpenTurn = VersionedTurn;
 
 /** A turn as the worker sees it. */
-export function toWireTurn(record: TurnRecord): Turn {
+export function toWireTurn(turn: TurnRecord): Turn {
   return {
-    id: record.id,
-    chatId: record.chatId,
-    messageId: record.messageId,
-    leaseId: record.leaseId ?? "",
-    leaseExpiresAt: new Date(record.leaseExpiresAtMs).toISOString(),
-    attempt: record.attempt,
-    cancelRequested: record.cancelRequested,
+    id: turn.id,
+    chatId: turn.chatId,
+    messageId: turn.messageId,
+    leaseId: turn.leaseId ?? "",
+    leaseExpiresAt: new Date(turn.leaseExpiresAtMs).toISOString(),
+    attempt: turn.attempt,
+    cancelRequested: turn.cancelRequested,
   };
 }
 
 export class TurnQueue {
-  readonly #kv: Deno.Kv;
+  readonly #store: ChatStore;
   readonly #leaseMs: number;
   /** Open turns in arrival order (Map keeps insertion order; load and enqueue append). */
   #open = new Map<string, OpenTurn>();
   /** Expired leases already announced, so a dead worker's turn is announced once. */
   #announcedExpiry = new Set<string>();
 
-  constructor(kv: Deno.Kv, leaseMs: number) {
-    this.#kv = kv;
+  constructor(store: ChatStore, leaseMs: number) {
+    this.#store = store;
     this.#leaseMs = leaseMs;
   }
 
-  /** Loads the open turns from KV; call once at start. */
+  /** Loads the open turns from the store; call once at start. */
   async load(): Promise<number> {
-    for await (const entry of this.#kv.list<string>({ prefix: openTurnsPrefix() })) {
-      const turn = await this.#kv.get<TurnRecord>(turnKey(entry.value));
-      if (turn.value && turn.versionstamp && isOpen(turn.value)) {
-        this.#open.set(turn.value.id, { record: turn.value, versionstamp: turn.versionstamp });
-      }
+    for (const open of await this.#store.listOpenTurns()) {
+      if (isOpen(open.turn)) this.#open.set(open.turn.id, open);
     }
     return this.#open.size;
   }
 
   /** Open turns of `chatId`, oldest first. */
   openTurnsOf(chatId: string): TurnRecord[] {
-    return [...this.#open.values()].filter((t) => t.record.chatId === chatId).map((t) => t.record);
+    return [...this.#open.values()].filter((t) => t.turn.chatId === chatId).map((t) => t.turn);
   }
 
   /** The turn a chat is being answered (or waiting) for: its oldest open turn. */
   currentTurn(chatId: string): TurnRecord | null {
-    for (const { record } of this.#open.values()) if (record.chatId === chatId) return record;
+    for (const { turn } of this.#open.values()) if (turn.chatId === chatId) return turn;
     return null;
   }
 
   /** Number of open turns asked from client key `key`. */
   openTurnsFromClient(key: string): number {
     let n = 0;
-    for (const { record } of this.#open.values()) if (record.clientKey === key) n++;
+    for (const { turn } of this.#open.values()) if (turn.clientKey === key) n++;
     return n;
   }
 
@@ -100,11 +79,11 @@ export class TurnQueue {
     return this.#open.size;
   }
 
-  /** A turn by id: open turns from memory, finished ones from KV. */
+  /** A turn by id: open turns from memory, finished ones from the store. */
   async get(turnId: string): Promise<TurnRecord | null> {
     const open = this.#open.get(turnId);
-    if (open) return open.record;
-    return (await this.#kv.get<TurnRecord>(turnKey(turnId))).value;
+    if (open) return open.turn;
+    return (await this.#store.getTurn(turnId))?.turn ?? null;
   }
 
   /** A new pending turn for a stored visitor message (not yet written). */
@@ -130,15 +109,11 @@ export class TurnQueue {
     };
   }
 
-  /** Commits `atomic` (the caller's writes) together with a new open turn. */
-  async enqueue(turn: TurnRecord, atomic: Deno.AtomicOperation): Promise<void> {
-    const result = await atomic
-      .check({ key: turnKey(turn.id), versionstamp: null })
-      .set(turnKey(turn.id), turn)
-      .set(openTurnKey(turn.createdAtMs, turn.id), turn.id)
-      .commit();
-    if (!result.ok) throw new RelayError(409, "conflict", "The message was stored twice");
-    this.#open.set(turn.id, { record: turn, versionstamp: result.versionstamp });
+  /** Stores a visitor message, its chat record and its new open turn, together. */
+  async enqueue(turn: TurnRecord, chat: ChatRecord, message: ChatMessage): Promise<void> {
+    const version = await this.#store.putVisitorMessage(chat, message, turn);
+    if (!version) throw new RelayError("conflict", "The message was stored twice");
+    this.#open.set(turn.id, { turn, version });
   }
 
   /**
@@ -146,20 +121,20 @@ export class TurnQueue {
    * leased with an expired lease.
    */
   claimableChats(nowMs = Date.now()): string[] {
-    return this.#candidates(nowMs).map((t) => t.record.chatId);
+    return this.#candidates(nowMs).map((t) => t.turn.chatId);
   }
 
   /** Leases the oldest claimable turn (of `chatId`, if given) to `workerId`, or returns null. */
   async claim(workerId: string, chatId?: string, nowMs = Date.now()): Promise<TurnRecord | null> {
     for (const candidate of this.#candidates(nowMs)) {
-      if (chatId && candidate.record.chatId !== chatId) continue;
+      if (chatId && candidate.turn.chatId !== chatId) continue;
       // Another claim may have won this turn while we awaited a commit: re-check the live
-      // record, so the versionstamp we check belongs to the state we judged claimable.
-      if (!this.#open.has(candidate.record.id) || !isClaimable(candidate.record, nowMs)) continue;
+      // turn, so the version we check belongs to the state we judged claimable.
+      if (!this.#open.has(candidate.turn.id) || !isClaimable(candidate.turn, nowMs)) continue;
       const next: TurnRecord = {
-        ...candidate.record,
+        ...candidate.turn,
         status: "leased",
-        attempt: candidate.record.attempt + 1,
+        attempt: candidate.turn.attempt + 1,
         leaseId: newId(),
         workerId,
         leaseExpiresAtMs: nowMs + this.#leaseMs,
@@ -175,7 +150,7 @@ export class TurnQueue {
   /** Extends a lease. Throws 409 `lease_lost` when the turn was answered or re-leased. */
   async renew(turnId: string, leaseId: string, nowMs = Date.now()): Promise<TurnRecord> {
     const open = this.#requireLease(turnId, leaseId);
-    const next = { ...open.record, leaseExpiresAtMs: nowMs + this.#leaseMs };
+    const next = { ...open.turn, leaseExpiresAtMs: nowMs + this.#leaseMs };
     if (!(await this.#write(open, next))) throw leaseLost(turnId);
     this.#announcedExpiry.delete(turnId);
     return next;
@@ -185,7 +160,7 @@ export class TurnQueue {
   async release(turnId: string, leaseId: string): Promise<TurnRecord> {
     const open = this.#requireLease(turnId, leaseId);
     const next: TurnRecord = {
-      ...open.record,
+      ...open.turn,
       status: "pending",
       leaseId: null,
       workerId: null,
@@ -199,32 +174,27 @@ export class TurnQueue {
   async requestCancel(turnId: string): Promise<TurnRecord | null> {
     const open = this.#open.get(turnId);
     if (!open) return null;
-    const next = { ...open.record, cancelRequested: true };
+    const next = { ...open.turn, cancelRequested: true };
     return (await this.#write(open, next)) ? next : null;
   }
 
   /**
    * Closes an open turn as `done` (answered; `replySeq` set), `cancelled` or `failed` (with
-   * its `failure`), committing `atomic` (the caller's writes) in the same transaction.
+   * its `failure`), committing `writes` (the caller's) in the same transaction.
    * Returns null when the turn was already closed or changed under us.
    */
   async close(
     turnId: string,
     status: "done" | "cancelled" | "failed",
     replySeq: number | null,
-    atomic: Deno.AtomicOperation,
+    writes: ChatWrites,
     failure?: TurnFailure,
   ): Promise<TurnRecord | null> {
     const open = this.#open.get(turnId);
     if (!open) return null;
-    const next: TurnRecord = { ...open.record, status, replySeq, leaseId: null };
+    const next: TurnRecord = { ...open.turn, status, replySeq, leaseId: null };
     if (failure) next.failure = failure;
-    const result = await atomic
-      .check({ key: turnKey(turnId), versionstamp: open.versionstamp })
-      .set(turnKey(turnId), next)
-      .delete(openTurnKey(open.record.createdAtMs, turnId))
-      .commit();
-    if (!result.ok) return null;
+    if (!(await this.#store.closeTurn(next, open.version, writes))) return null;
     this.#open.delete(turnId);
     this.#announcedExpiry.delete(turnId);
     return next;
@@ -232,18 +202,18 @@ export class TurnQueue {
 
   /**
    * Re-opens a `failed` turn as pending at the back of the queue (a visitor's retry),
-   * committing `atomic` with it. Returns null when the turn is not failed (any more).
+   * committing `writes` with it. Returns null when the turn is not failed (any more).
    */
   async reopen(
     turnId: string,
-    atomic: Deno.AtomicOperation,
+    writes: ChatWrites,
     nowMs = Date.now(),
     clientKey?: string,
   ): Promise<TurnRecord | null> {
-    const stored = await this.#kv.get<TurnRecord>(turnKey(turnId));
-    if (stored.value?.status !== "failed" || this.#open.has(turnId)) return null;
-    const { failure: _failure, ...rest } = stored.value;
-    // A new arrival time keeps the memory order and the KV index (after a restart) alike.
+    const stored = await this.#store.getTurn(turnId);
+    if (stored?.turn.status !== "failed" || this.#open.has(turnId)) return null;
+    const { failure: _failure, ...rest } = stored.turn;
+    // A new arrival time keeps the memory order and the store's (after a restart) alike.
     const next: TurnRecord = {
       ...rest,
       status: "pending",
@@ -256,26 +226,22 @@ export class TurnQueue {
       // Whoever retries owns the open turn now (the open-turn caps count it for them).
       ...(clientKey === undefined ? {} : { clientKey }),
     };
-    const result = await atomic
-      .check({ key: turnKey(turnId), versionstamp: stored.versionstamp })
-      .set(turnKey(turnId), next)
-      .set(openTurnKey(nowMs, turnId), turnId)
-      .commit();
-    if (!result.ok) return null;
-    this.#open.set(turnId, { record: next, versionstamp: result.versionstamp });
+    const version = await this.#store.reopenTurn(next, stored.version, writes);
+    if (!version) return null;
+    this.#open.set(turnId, { turn: next, version });
     return next;
   }
 
   /** Leased turns whose lease ran out since the last call (each reported once). */
   takeExpired(nowMs = Date.now()): TurnRecord[] {
     const out: TurnRecord[] = [];
-    for (const { record } of this.#open.values()) {
+    for (const { turn } of this.#open.values()) {
       if (
-        record.status === "leased" && record.leaseExpiresAtMs <= nowMs &&
-        !this.#announcedExpiry.has(record.id)
+        turn.status === "leased" && turn.leaseExpiresAtMs <= nowMs &&
+        !this.#announcedExpiry.has(turn.id)
       ) {
-        this.#announcedExpiry.add(record.id);
-        out.push(record);
+        this.#announcedExpiry.add(turn.id);
+        out.push(turn);
       }
     }
     return out;
@@ -288,12 +254,12 @@ export class TurnQueue {
   positions(nowMs = Date.now()): Map<string, number> {
     const out = new Map<string, number>();
     const seen = new Set<string>();
-    for (const { record } of this.#open.values()) {
-      if (seen.has(record.chatId)) continue;
-      seen.add(record.chatId);
-      if (record.cancelRequested) continue;
-      if (record.status === "leased" && record.leaseExpiresAtMs > nowMs) continue;
-      out.set(record.chatId, out.size);
+    for (const { turn } of this.#open.values()) {
+      if (seen.has(turn.chatId)) continue;
+      seen.add(turn.chatId);
+      if (turn.cancelRequested) continue;
+      if (turn.status === "leased" && turn.leaseExpiresAtMs > nowMs) continue;
+      out.set(turn.chatId, out.size);
     }
     return out;
   }
@@ -302,28 +268,25 @@ export class TurnQueue {
     const out: OpenTurn[] = [];
     const seen = new Set<string>();
     for (const open of this.#open.values()) {
-      if (seen.has(open.record.chatId)) continue;
-      seen.add(open.record.chatId);
-      if (isClaimable(open.record, nowMs)) out.push(open);
+      if (seen.has(open.turn.chatId)) continue;
+      seen.add(open.turn.chatId);
+      if (isClaimable(open.turn, nowMs)) out.push(open);
     }
     return out;
   }
 
   #requireLease(turnId: string, leaseId: string): OpenTurn {
     const open = this.#open.get(turnId);
-    if (!open || open.record.leaseId !== leaseId) throw leaseLost(turnId);
+    if (!open || open.turn.leaseId !== leaseId) throw leaseLost(turnId);
     return open;
   }
 
   async #write(open: OpenTurn, next: TurnRecord): Promise<boolean> {
-    const result = await this.#kv.atomic()
-      .check({ key: turnKey(next.id), versionstamp: open.versionstamp })
-      .set(turnKey(next.id), next)
-      .commit();
-    if (!result.ok) return false;
+    const version = await this.#store.updateTurn(next, open.version);
+    if (!version) return false;
     // Replace in place so the Map keeps arrival order.
-    open.record = next;
-    open.versionstamp = result.versionstamp;
+    open.turn = next;
+    open.version = version;
     return true;
   }
 }
@@ -341,7 +304,6 @@ function isOpen(turn: TurnRecord): boolean {
 
 function leaseLost(turnId: string): RelayError {
   return new RelayError(
-    409,
     "lease_lost",
     `The lease on turn "${turnId}" is no longer yours: it was answered, released or expired and claimed again`,
   );

@@ -1,7 +1,7 @@
 /**
  * Worker heartbeats and component reports, feeding `/api/health` (SPEC §3). Any request or
  * socket frame from a worker counts as a heartbeat; reports come from `/api/worker/status`.
- * Stored in KV (heartbeats at most every few seconds) so the chain survives a restart.
+ * Kept in the store (heartbeats at most every few seconds) so the chain survives a restart.
  */
 import {
   CHAIN_LABELS,
@@ -10,34 +10,27 @@ import {
   type HealthLink,
   type HealthResponse,
 } from "../protocol.ts";
-import { workerKey, workersPrefix } from "./_kv_keys.ts";
-
-interface WorkerRecord {
-  workerId: string;
-  lastSeenAtMs: number;
-  report: { agentApi: ComponentReport; llm: ComponentReport } | null;
-  reportedAtMs: number;
-}
+import type { ChatStore, WorkerRecord } from "./store/chat_store.ts";
 
 const PERSIST_EVERY_MS = 5_000;
 /** Workers unheard of for this long are forgotten (a worker without WORKER_ID gets a new id per start). */
 const FORGET_AFTER_MS = 7 * 24 * 3600_000;
 
 export class WorkerRegistry {
-  #kv: Deno.Kv;
+  #store: ChatStore;
   #staleMs: number;
   #workers = new Map<string, WorkerRecord>();
   #persistedAt = new Map<string, number>();
 
-  constructor(kv: Deno.Kv, staleMs: number) {
-    this.#kv = kv;
+  constructor(store: ChatStore, staleMs: number) {
+    this.#store = store;
     this.#staleMs = staleMs;
   }
 
   /** Loads the last known workers; call once at start. */
   async load(): Promise<void> {
-    for await (const entry of this.#kv.list<WorkerRecord>({ prefix: workersPrefix() })) {
-      this.#workers.set(entry.value.workerId, entry.value);
+    for (const record of await this.#store.listWorkers()) {
+      this.#workers.set(record.workerId, record);
     }
   }
 
@@ -130,7 +123,7 @@ export class WorkerRegistry {
 
   async #persist(record: WorkerRecord, nowMs: number): Promise<void> {
     this.#persistedAt.set(record.workerId, nowMs);
-    await this.#kv.set(workerKey(record.workerId), record, { expireIn: FORGET_AFTER_MS });
+    await this.#store.putWorker(record, FORGET_AFTER_MS);
   }
 }
 

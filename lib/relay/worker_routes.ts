@@ -11,7 +11,7 @@ import {
   WorkerStateRequest,
   WorkerStatusRequest,
 } from "../protocol.ts";
-import type { RelayDeps } from "./deps.ts";
+import type { RelayDeps } from "./relay_deps.ts";
 import { chatIdParam, readBody, type RelayEnv } from "./http.ts";
 import { Id } from "../protocol.ts";
 import { RelayError } from "./errors.ts";
@@ -29,7 +29,7 @@ export function workerRoutes(deps: RelayDeps): Hono<RelayEnv> {
   app.use("*", async function heartbeat(c, next) {
     await next();
     const workerId = c.get("workerId");
-    if (workerId) await service.registry.seen(workerId);
+    if (workerId) await deps.registry.seen(workerId);
   });
 
   app.get("/chats/open", (c) => c.json({ chatIds: service.openChats() }));
@@ -47,7 +47,7 @@ export function workerRoutes(deps: RelayDeps): Hono<RelayEnv> {
     const event = await service.postChunk(chatId, body);
     // The original worker posts its final `done` after the reply, when the turn is closed;
     // the original page still gets it (our page needs nothing: the reply ended the turn).
-    if (!event && body.done) service.visitors.broadcast(lateDone(chatId), true);
+    if (!event && body.done) deps.visitors.broadcast(lateDone(chatId), true);
     return c.json(
       event ? { ok: true, seq: event.seq, offset: event.offset } : { ok: true, ignored: true },
     );
@@ -61,7 +61,7 @@ export function workerRoutes(deps: RelayDeps): Hono<RelayEnv> {
 
   app.post("/worker/status", async (c) => {
     const body = await readBody(c, WorkerStatusRequest);
-    await service.registry.report(body.workerId ?? c.get("workerId"), body);
+    await deps.registry.report(body.workerId ?? c.get("workerId"), body);
     return c.json({ ok: true });
   });
 
@@ -111,6 +111,6 @@ function lateDone(chatId: string): AssistantChunkEvent {
 
 function turnIdParam(value: string | undefined): string {
   const result = Id.safeParse(value);
-  if (!result.success) throw new RelayError(400, "bad_turn_id", "Malformed turn id");
+  if (!result.success) throw new RelayError("bad_turn_id", "Malformed turn id");
   return result.data;
 }

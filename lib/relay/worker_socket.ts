@@ -9,7 +9,7 @@ import {
   WorkerClientEvent as WorkerClientEventSchema,
 } from "../protocol.ts";
 import { WORKER_ID_HEADER } from "./auth.ts";
-import type { RelayDeps } from "./deps.ts";
+import type { RelayDeps } from "./relay_deps.ts";
 import { RelayError, storeFailure } from "./errors.ts";
 import { isUpgrade, type RelayContext } from "./http.ts";
 import { checkOrigin } from "./origin.ts";
@@ -21,9 +21,9 @@ import type { WorkerPeer } from "./worker_hub.ts";
  * A `notifyOnly` socket (the original worker's unsigned handshake under HMAC) only listens.
  */
 export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = false): Response {
-  const { config, service, metrics, log } = deps;
+  const { config, metrics, log, workers, registry } = deps;
   if (!isUpgrade(c.req.raw)) {
-    throw new RelayError(400, "websocket_required", "This route expects a WebSocket upgrade");
+    throw new RelayError("websocket_required", "This route expects a WebSocket upgrade");
   }
   const originOk = checkOrigin(c.req.raw.headers, config, log);
   const workerId = c.req.query("workerId")?.slice(0, 80) || c.req.header(WORKER_ID_HEADER) ||
@@ -43,15 +43,24 @@ export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = fals
 
   socket.onopen = () => {
     if (!originOk) return reject(CLOSE_POLICY, "Origin not allowed", "handshake");
-    service.workers.add(peer);
-    service.workers.send(peer, {
+    workers.add(peer);
+    workers.send(peer, {
       type: "hello",
       leaseMs: config.turnLeaseMs,
       maxFrameBytes: maxFrame,
     });
     log.info("worker connected", { workerId });
-    void service.registry.seen(workerId);
+    void registry.seen(workerId);
   };
+
+  /**
+   * A request the worker waits on gets a nack with the code, its HTTP status and whether
+   * to retry (the same facts as over HTTP); anything else an `error` event.
+   */
+  const refuse = (requestId: string | undefined, error: RelayError) =>
+    requestId
+      ? workers.send(peer, { type: "ack", requestId, ok: false, ...error.toAck() })
+      : workers.send(peer, { type: "error", ...error.toBody() });
 
   socket.onmessage = async (message) => {
     if (frameSize(message.data) > maxFrame) {
@@ -67,40 +76,35 @@ export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = fals
     } catch {
       const junk = budget.bad();
       if (junk) return reject(CLOSE_POLICY, junk, "bad_frames");
-      const bad = { code: "bad_event", error: "Unrecognised or malformed event" };
       // A request the worker waits on gets its nack, so the worker does not wait it out.
-      const requestId = requestIdOf(json);
-      if (requestId) {
-        return service.workers.send(peer, { type: "ack", requestId, ok: false, ...bad });
-      }
-      return service.workers.send(peer, { type: "error", ...bad });
+      return refuse(
+        requestIdOf(json),
+        new RelayError("bad_event", "Unrecognised or malformed event"),
+      );
     }
     const requestId = "requestId" in event ? event.requestId : undefined;
     if (notifyOnly && event.type !== "ping") {
-      const body = { code: "not_signed", error: "This socket was not signed: send work over HTTP" };
-      return service.workers.send(
-        peer,
-        requestId ? { type: "ack", requestId, ok: false, ...body } : { type: "error", ...body },
+      return refuse(
+        requestId,
+        new RelayError("not_signed", "This socket was not signed: send work over HTTP"),
       );
     }
     try {
       const result = await handle(event, deps, workerId);
-      if (requestId) service.workers.send(peer, { type: "ack", requestId, ok: true, result });
-      if (event.type === "ping") service.workers.send(peer, { type: "pong" });
+      if (requestId) workers.send(peer, { type: "ack", requestId, ok: true, result });
+      if (event.type === "ping") workers.send(peer, { type: "pong" });
     } catch (error) {
       if (!(error instanceof RelayError)) {
         log.error("worker event failed", { type: event.type, error });
       }
       const relayError = error instanceof RelayError ? error : storeFailure(error);
-      const body = relayError?.toBody() ?? { error: "Internal error", code: "internal" };
-      if (requestId) service.workers.send(peer, { type: "ack", requestId, ok: false, ...body });
-      else service.workers.send(peer, { type: "error", ...body });
+      refuse(requestId, relayError ?? new RelayError("internal", "Internal error"));
     }
-    void service.registry.seen(workerId);
+    void registry.seen(workerId);
   };
 
   socket.onclose = () => {
-    service.workers.remove(peer);
+    workers.remove(peer);
     log.info("worker disconnected", { workerId });
   };
   socket.onerror = () => {};
@@ -143,7 +147,7 @@ async function handle(
     case "fail":
       return await service.failTurn(event.turnId, event, event.chatId);
     case "status":
-      await service.registry.report(event.workerId ?? workerId, event);
+      await deps.registry.report(event.workerId ?? workerId, event);
       return {};
     case "ping":
       return {};

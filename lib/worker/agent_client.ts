@@ -8,6 +8,8 @@
  * and two timeouts bound a request: in total, and between deltas.
  */
 import OpenAI from "openai";
+import { backoffDelay } from "../backoff.ts";
+import { delay } from "../delay.ts";
 import { AgentError, classify } from "./agent_error.ts";
 import { CircuitBreaker } from "./circuit_breaker.ts";
 import { ThinkSplitter } from "./think_splitter.ts";
@@ -53,22 +55,6 @@ export interface StepResult {
 const MAX_RETRY_WAIT_MS = 10_000;
 const BACKOFF_BASE_MS = 500;
 
-/** Sleeps `ms`; rejects with the reason as soon as `signal` aborts. */
-function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    function onAbort() {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
 /** A callback of the caller threw: rethrown as it is, not classified as a model failure. */
 class CallbackFailure {
   constructor(readonly error: unknown) {}
@@ -104,7 +90,8 @@ export class AgentClient {
       timeout: config.timeoutMs,
     });
     this.#breaker = options.breaker ?? new CircuitBreaker();
-    this.#sleep = options.sleep ?? abortableSleep;
+    // Rejects as soon as `signal` aborts, so a stopped turn does not wait out a retry.
+    this.#sleep = options.sleep ?? ((ms, signal) => delay(ms, { signal, rejectOnAbort: true }));
   }
 
   /** Streams one step; retries only before the first delta; throws `AgentError`. */
@@ -147,7 +134,10 @@ export class AgentClient {
           else this.#breaker.failure();
           throw failure;
         }
-        const backoff = BACKOFF_BASE_MS * 2 ** attempt * (0.5 + Math.random());
+        const backoff = backoffDelay(attempt + 1, {
+          baseMs: BACKOFF_BASE_MS,
+          capMs: MAX_RETRY_WAIT_MS,
+        });
         const wait = Math.min(failure.retryAfterMs ?? backoff, MAX_RETRY_WAIT_MS);
         try {
           await this.#sleep(wait, signal);

@@ -5,6 +5,7 @@ import {
   envBool,
   envInt,
   envList,
+  envNames,
   envNotPlaceholder,
   envOptionalSecret,
   envSecret,
@@ -12,45 +13,6 @@ import {
   readEnv,
 } from "../env.ts";
 import { isLogLevel, type LogLevel } from "../log.ts";
-
-/** Every variable the worker reads; `--allow-env` grants exactly these. */
-export const WORKER_ENV_NAMES = [
-  "API_BASE_URL",
-  "SERVICE_TOKEN",
-  "HMAC_ENABLED",
-  "HMAC_SECRET",
-  "WORKER_WS_URL",
-  "WORKER_ID",
-  "AGENT_API_URL",
-  "AGENT_MODEL",
-  "AGENT_API_KEY",
-  "AGENT_HEALTH_URL",
-  "AGENT_TIMEOUT_SECONDS",
-  "AGENT_IDLE_TIMEOUT_SECONDS",
-  "AGENT_MAX_RETRIES",
-  "MAX_TOOL_STEPS",
-  "MAX_TOOL_CALLS_PER_STEP",
-  "TURN_DEADLINE_SECONDS",
-  "FINAL_ANSWER_SECONDS",
-  "HISTORY_TOKEN_BUDGET",
-  "POLL_INTERVAL_SECONDS",
-  "STATUS_POLL_INTERVAL_SECONDS",
-  "LLM_STATUS_POLL_INTERVAL_SECONDS",
-  "MAX_CONCURRENT_CHATS",
-  "MAX_CHAT_QUEUE_SIZE",
-  "SHUTDOWN_GRACE_SECONDS",
-  "SEARCH_API_URL",
-  "SEARCH_API_KEY",
-  "LIVE_SITE_BASE_URL",
-  "LIVE_ALLOWED_HOSTS",
-  "LIVE_ALLOWED_URLS",
-  "CONTENT_DIR",
-  "ENHANCEMENT_DIR",
-  "ENHANCEMENT_REQUESTS_PER_DAY",
-  "GITHUB_OWNER",
-  "CHAT_LOG_DIR",
-  "LOG_LEVEL",
-] as const;
 
 /** The worker's resolved configuration. URLs are absolute; dirs are absolute paths. */
 export interface WorkerConfig {
@@ -189,6 +151,9 @@ const schema = z.object({
   }
   // Also with a bad field elsewhere, so every problem is reported at once.
 }, { when: () => true });
+
+/** Every variable the worker reads (its schema's keys); `--allow-env` grants exactly these. */
+export const WORKER_ENV_NAMES = envNames(schema);
 
 /** `…/v1` or `…/v1/chat/completions` → both forms. */
 export function agentUrls(agentApiUrl: string): { baseUrl: string; chatUrl: string } {

@@ -1,12 +1,10 @@
 /**
- * The worker's only way to talk to the relay, outbound only (SPEC §1, §4): one WebSocket
- * to `/api/worker/updates` for pushes and for the hot path (claims, chunks, replies), and
- * HTTP for everything while that socket is down. The socket reconnects with full-jitter
- * backoff. Every request carries the service token and, when enabled, an HMAC signature
- * over the exact bytes sent.
+ * The worker's only way to talk to the relay, outbound only (SPEC §1, §4): the typed relay
+ * API the rest of the worker calls. Each call goes over the socket (`relay_socket.ts`)
+ * while it is up, for the hot path (claims, chunks, replies), and over HTTP
+ * (`relay_http.ts`) while it is down or when it drops before the ack.
  */
 import { z } from "zod";
-import { signRequest } from "../hmac.ts";
 import type { Logger } from "../log.ts";
 import {
   type AgentChunkRequest,
@@ -14,84 +12,28 @@ import {
   ChatMessage,
   ClaimResponse,
   type ComponentReport,
-  ErrorBody,
   OpenChatsResponse,
   RenewResponse,
   type SiteProfile,
   type Turn,
   type TurnFailRequest,
-  WorkerClientEvent,
-  WorkerServerEvent,
   type WorkerStateName,
 } from "../protocol.ts";
-import { Backoff, delay } from "./backoff.ts";
+import { Backoff } from "../backoff.ts";
+import { delay } from "../delay.ts";
 import type { WorkerConfig } from "./config.ts";
-import { readCapped } from "./read_capped.ts";
+import { RelayHttp } from "./relay_http.ts";
+import { parseResult, RelayRequestError } from "./relay_request_error.ts";
+import { RelaySocket, type SocketEvent } from "./relay_socket.ts";
 
-const SOCKET_BACKOFF = { baseMs: 500, capMs: 30_000 };
+export { RelayRequestError } from "./relay_request_error.ts";
+
 const REPLY_BACKOFF = { baseMs: 500, capMs: 4_000 };
 /** Tries of `postReply` in all; the relay stores a reply once per `replyTo`. */
 const REPLY_ATTEMPTS = 4;
-const SOCKET_REQUEST_TIMEOUT_MS = 10_000;
-/** From `new WebSocket` to the relay's `hello`. */
-const HANDSHAKE_TIMEOUT_MS = 10_000;
-const HTTP_TIMEOUT_MS = 15_000;
-/** Idle proxies (nginx's `proxy_read_timeout` is 60 s by default) must see traffic. */
-const PING_INTERVAL_MS = 15_000;
-/** The relay answers each ping; this much silence means a half-open connection. */
-const SILENCE_LIMIT_MS = 3 * PING_INTERVAL_MS;
-/** A connection that stayed up this long resets the reconnect backoff. */
-const STABLE_CONNECTION_MS = 10_000;
-const MAX_PENDING_REQUESTS = 256;
-/** Chunks wait (bounded) for the socket's send buffer to drain below this. */
-const MAX_BUFFERED_BYTES = 1 << 20;
-const DRAIN_TIMEOUT_MS = 5_000;
-const MAX_INBOUND_FRAME_CHARS = 1 << 20;
-const MAX_RESPONSE_BYTES = 16 << 20;
-const STOP_CLOSE_TIMEOUT_MS = 2_000;
-
-/**
- * Acks carry the relay's error code but not its HTTP status; these are the statuses the
- * HTTP routes answer with for the same codes (anything else is a plain refusal, 400).
- */
-const ACK_STATUS: Readonly<Record<string, number>> = {
-  lease_lost: 409,
-  turn_closed: 409,
-  turn_failed: 409,
-  conflict: 409,
-  unknown_turn: 404,
-  not_found: 404,
-  answer_too_long: 413,
-  rate_limited: 429,
-  internal: 500,
-  store_busy: 503,
-};
 
 /** `POST /api/chat/:chatId/agent` answers with the stored message plus `duplicate`. */
 const ReplyResponse = ChatMessage.extend({ duplicate: z.boolean().default(false) });
-
-/** A worker → relay socket event before the client gives it its `requestId`. */
-type SocketEvent = z.input<typeof WorkerClientEvent> extends infer E
-  ? E extends unknown ? Omit<E, "requestId"> : never
-  : never;
-
-const encoder = new TextEncoder();
-const EMPTY_BODY = new Uint8Array();
-
-/** A refusal from the relay, with its `{error, code}`; `status` 0: it could not be reached. */
-export class RelayRequestError extends Error {
-  /** The HTTP status, or 0 for network errors and a socket that went away. */
-  readonly status: number;
-  /** The relay's stable error code (or a client-side one such as "unreachable"). */
-  readonly code: string;
-
-  constructor(status: number, code: string, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "RelayRequestError";
-    this.status = status;
-    this.code = code;
-  }
-}
 
 /** Seams for tests. */
 export interface RelayClientOptions {
@@ -101,33 +43,13 @@ export interface RelayClientOptions {
   random?: () => number;
 }
 
-interface PendingRequest {
-  resolve: (result: unknown) => void;
-  reject: (error: RelayRequestError) => void;
-  timer: ReturnType<typeof setTimeout>;
-}
-
 /** Talks to the relay over one outbound WebSocket, and over HTTP while it is down. */
 export class RelayClient {
   #config: WorkerConfig;
   #log: Logger;
-  #fetch: typeof fetch;
   #random: () => number;
-  #backoff: Backoff;
-  #stopped = true;
-  /** Bumped by start/stop so a connect that was signing its headers knows it is stale. */
-  #generation = 0;
-  #socket: WebSocket | null = null;
-  #ready = false;
-  #readyAt = 0;
-  #lastFrameAt = 0;
-  #lastSocketError = "";
-  #maxFrameBytes = 64 * 1024;
-  #reconnectTimer: ReturnType<typeof setTimeout> | null = null;
-  #handshakeTimer: ReturnType<typeof setTimeout> | null = null;
-  #pingTimer: ReturnType<typeof setInterval> | null = null;
-  #pending = new Map<string, PendingRequest>();
-  #loggedErrorCodes = new Set<string>();
+  #http: RelayHttp;
+  #socket: RelaySocket;
   #activity = new Set<(chatId: string) => void>();
   #cancel = new Set<(chatId: string, turnId: string) => void>();
   #connection = new Set<(connected: boolean) => void>();
@@ -137,14 +59,21 @@ export class RelayClient {
   constructor(config: WorkerConfig, log: Logger, options: RelayClientOptions = {}) {
     this.#config = config;
     this.#log = log;
-    this.#fetch = options.fetch ?? fetch;
     this.#random = options.random ?? Math.random;
-    this.#backoff = new Backoff({ ...SOCKET_BACKOFF, random: this.#random });
+    const reject = (error: RelayRequestError) => this.#reject(error);
+    this.#http = new RelayHttp(config, { fetch: options.fetch ?? fetch, onUnauthorized: reject });
+    this.#socket = new RelaySocket(config, log, {
+      headers: (method, url, body) => this.#http.headers(method, url, body),
+      activity: (chatId) => this.#emit(this.#activity, (l) => l(chatId)),
+      cancel: (chatId, turnId) => this.#emit(this.#cancel, (l) => l(chatId, turnId)),
+      connection: (connected) => this.#emit(this.#connection, (l) => l(connected)),
+      unauthorized: reject,
+    }, this.#random);
   }
 
   /** Whether the socket is open and the relay's `hello` arrived. */
   get connected(): boolean {
-    return this.#ready;
+    return this.#socket.ready;
   }
 
   /** Calls `listener` with the chat id of each `chat_activity` push. */
@@ -172,29 +101,12 @@ export class RelayClient {
 
   /** Opens the worker socket and keeps it open (reconnecting with backoff) until `stop()`. */
   start(): void {
-    if (!this.#stopped) return;
-    this.#stopped = false;
-    this.#generation++;
-    this.#backoff.reset();
-    void this.#connect();
+    this.#socket.start();
   }
 
   /** Closes the socket, stops reconnecting and fails pending socket requests. */
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    this.#generation++;
-    if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer);
-    this.#reconnectTimer = null;
-    const socket = this.#socket;
-    if (!socket) return;
-    const closed = new Promise<void>((resolve) => {
-      socket.addEventListener("close", () => resolve(), { once: true });
-    });
-    this.#drop(1000, "Worker stopping");
-    if (socket.readyState === WebSocket.CLOSED) return;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([closed, new Promise((r) => timer = setTimeout(r, STOP_CLOSE_TIMEOUT_MS))]);
-    clearTimeout(timer);
+  stop(): Promise<void> {
+    return this.#socket.stop();
   }
 
   /** Claims the next turn (of `chatId`, if given); null when there is none. */
@@ -231,8 +143,8 @@ export class RelayClient {
 
   /** Streams a chunk: one socket frame without a round trip, or an HTTP post when it is down. */
   async sendChunk(chatId: string, chunk: AgentChunkRequest): Promise<void> {
-    if (await this.#sendWhenDrained({ ...chunk, type: "chunk", chatId })) return;
-    await this.#http("POST", `/api/chat/${encodeURIComponent(chatId)}/agent-chunk`, chunk);
+    if (await this.#socket.sendWhenDrained({ ...chunk, type: "chunk", chatId })) return;
+    await this.#http.request("POST", `/api/chat/${encodeURIComponent(chatId)}/agent-chunk`, chunk);
   }
 
   /** Sets the chat's worker state (what the visitor sees while waiting). */
@@ -309,28 +221,31 @@ export class RelayClient {
 
   /** Publishes the operator's site words (`PUT /api/worker/site`). */
   async publishSite(profile: SiteProfile): Promise<void> {
-    await this.#http("PUT", "/api/worker/site", profile);
+    await this.#http.request("PUT", "/api/worker/site", profile);
   }
 
   /** The chat's messages, oldest first. */
   async history(chatId: string): Promise<ChatMessage[]> {
-    const result = await this.#http("GET", `/api/chat/${encodeURIComponent(chatId)}/messages`);
+    const result = await this.#http.request(
+      "GET",
+      `/api/chat/${encodeURIComponent(chatId)}/messages`,
+    );
     return parseResult(z.array(ChatMessage), result, "history");
   }
 
   /** The chats with a turn waiting to be claimed. */
   async openChats(): Promise<string[]> {
-    const result = await this.#http("GET", "/api/chats/open");
+    const result = await this.#http.request("GET", "/api/chats/open");
     return parseResult(OpenChatsResponse, result, "open chats").chatIds;
   }
 
   /** Reports the agent's and the LLM's status for `/api/health`. */
   async reportStatus(status: { agentApi: ComponentReport; llm: ComponentReport }): Promise<void> {
-    await this.#http("POST", "/api/worker/status", { ...status, workerId: this.#config.workerId });
+    await this.#http.request("POST", "/api/worker/status", {
+      ...status,
+      workerId: this.#config.workerId,
+    });
   }
-
-  // ---------------------------------------------------------------------------------------
-  // Requests
 
   /**
    * A request over the socket while it is up; over HTTP when it is down, and again over
@@ -344,334 +259,33 @@ export class RelayClient {
     schema: z.ZodType<T> | null,
   ): Promise<T> {
     const what = event.type;
-    if (this.#ready) {
+    if (this.#socket.ready) {
       try {
-        const result = await this.#socketRequest(event);
+        const result = await this.#socket.request(event);
         return schema ? parseResult(schema, result, what) : (undefined as T);
       } catch (error) {
         if (!(error instanceof RelayRequestError) || error.status !== 0) throw error;
         this.#log.debug("socket request falls back to HTTP", { type: what, reason: error.code });
       }
     }
-    const result = await this.#http("POST", path, body);
+    const result = await this.#http.request("POST", path, body);
     return schema ? parseResult(schema, result, what) : (undefined as T);
-  }
-
-  #socketRequest(event: SocketEvent): Promise<unknown> {
-    const socket = this.#socket;
-    if (!this.#ready || !socket || socket.readyState !== WebSocket.OPEN) {
-      return Promise.reject(new RelayRequestError(0, "socket_down", "The relay socket is down"));
-    }
-    if (this.#pending.size >= MAX_PENDING_REQUESTS || socket.bufferedAmount > MAX_BUFFERED_BYTES) {
-      return Promise.reject(new RelayRequestError(0, "socket_busy", "The relay socket is busy"));
-    }
-    const requestId = crypto.randomUUID();
-    const frame = this.#frame({ ...event, requestId });
-    if (frame === null) {
-      return Promise.reject(
-        new RelayRequestError(0, "not_for_socket", "The request cannot go over the socket"),
-      );
-    }
-    return new Promise<unknown>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(requestId);
-        reject(new RelayRequestError(0, "socket_timeout", "The relay did not answer in time"));
-      }, SOCKET_REQUEST_TIMEOUT_MS);
-      this.#pending.set(requestId, { resolve, reject, timer });
-      if (!this.#send(socket, frame)) {
-        clearTimeout(timer);
-        this.#pending.delete(requestId);
-        reject(new RelayRequestError(0, "socket_down", "The relay socket is down"));
-      }
-    });
-  }
-
-  /** Sends a fire-and-forget frame once the send buffer has room; false: use HTTP instead. */
-  async #sendWhenDrained(event: SocketEvent): Promise<boolean> {
-    const socket = this.#socket;
-    if (!this.#ready || !socket) return false;
-    const frame = this.#frame(event);
-    if (frame === null) return false;
-    // Waiting keeps the chunks of one answer in order; switching to HTTP here would not.
-    const deadline = Date.now() + DRAIN_TIMEOUT_MS;
-    while (socket.bufferedAmount > MAX_BUFFERED_BYTES) {
-      if (Date.now() > deadline || socket !== this.#socket) return false;
-      await delay(25);
-    }
-    return socket === this.#socket && this.#ready && this.#send(socket, frame);
-  }
-
-  /**
-   * The JSON frame, or null when it should go over HTTP instead: the relay answers a frame
-   * it cannot parse with an `error` that names no request (so the request would only time
-   * out), where the HTTP route answers with a precise 400; and its `hello` said how large a
-   * frame may be (a larger one closes the socket with 1009).
-   */
-  #frame(event: SocketEvent & { requestId?: string }): string | null {
-    if (!WorkerClientEvent.safeParse(event).success) return null;
-    const frame = JSON.stringify(event);
-    // The relay counts UTF-16 units; UTF-8 bytes are never fewer, so this errs on the safe side.
-    const size = frame.length * 3 <= this.#maxFrameBytes ? 0 : encoder.encode(frame).byteLength;
-    return size > this.#maxFrameBytes ? null : frame;
-  }
-
-  #send(socket: WebSocket, frame: string): boolean {
-    if (socket.readyState !== WebSocket.OPEN) return false;
-    try {
-      socket.send(frame);
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  async #headers(method: string, url: URL, body: Uint8Array): Promise<Record<string, string>> {
-    const headers: Record<string, string> = {
-      "x-service-token": this.#config.serviceToken,
-      "x-worker-id": this.#config.workerId,
-    };
-    if (this.#config.hmacEnabled) {
-      const pathAndQuery = url.pathname + url.search;
-      Object.assign(
-        headers,
-        await signRequest(this.#config.hmacSecret, method, pathAndQuery, body),
-      );
-    }
-    return headers;
-  }
-
-  async #http(method: "GET" | "POST" | "PUT", path: string, body?: unknown): Promise<unknown> {
-    const url = new URL(this.#config.apiBaseUrl + path);
-    const raw = body === undefined ? EMPTY_BODY : encoder.encode(JSON.stringify(body));
-    const headers = await this.#headers(method, url, raw);
-    if (body !== undefined) headers["content-type"] = "application/json";
-    const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(), HTTP_TIMEOUT_MS);
-    let status: number;
-    let text: string;
-    try {
-      const response = await this.#fetch(url, {
-        method,
-        headers,
-        body: body === undefined ? undefined : raw,
-        signal: controller.signal,
-      });
-      status = response.status;
-      ({ text } = await readCapped(response.body, MAX_RESPONSE_BYTES));
-    } catch (error) {
-      const code = controller.signal.aborted ? "timeout" : "unreachable";
-      throw new RelayRequestError(
-        0,
-        code,
-        `Cannot reach the relay: ${method} ${url.pathname} failed (${code})`,
-        { cause: error },
-      );
-    } finally {
-      clearTimeout(timer);
-    }
-    let json: unknown = undefined;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch { /* not JSON: judged by the status below */ }
-    if (status >= 200 && status < 300) return json;
-    const problem = ErrorBody.safeParse(json);
-    const error = new RelayRequestError(
-      status,
-      problem.success ? problem.data.code : `http_${status}`,
-      problem.success ? problem.data.error : `The relay answered ${status} to ${method} ${path}`,
-    );
-    if (status === 401) this.#reject(error);
-    throw error;
   }
 
   #reject(error: RelayRequestError): void {
     if (this.#wasRejected) return;
     this.#wasRejected = true;
-    for (const listener of this.#rejected) this.#safely(() => listener(error));
+    this.#emit(this.#rejected, (listener) => listener(error));
   }
 
-  // ---------------------------------------------------------------------------------------
-  // The socket
-
-  async #connect(): Promise<void> {
-    this.#reconnectTimer = null;
-    const generation = this.#generation;
-    if (this.#stopped || this.#socket) return;
-    const url = new URL(this.#config.workerWsUrl);
-    let socket: WebSocket;
-    try {
-      const headers = await this.#headers("GET", url, EMPTY_BODY);
-      // stop() (or stop() and start()) ran while the headers were being signed.
-      if (generation !== this.#generation || this.#socket) return;
-      // Deno's WebSocket takes request headers as a non-standard second argument.
-      socket = new WebSocket(url, { headers } as unknown as string);
-    } catch (error) {
-      this.#log.warn("cannot open the relay socket", { error });
-      return this.#scheduleReconnect();
-    }
-    this.#socket = socket;
-    this.#lastSocketError = "";
-    this.#lastFrameAt = Date.now();
-    this.#handshakeTimer = setTimeout(() => {
-      this.#lastSocketError = "no hello from the relay in time";
-      if (socket === this.#socket) this.#drop(1000, "Handshake timed out");
-    }, HANDSHAKE_TIMEOUT_MS);
-    socket.onerror = (event) => {
-      // e.g. "failed to connect to WebSocket: Invalid status code: 401"
-      this.#lastSocketError = event instanceof ErrorEvent ? event.message : "socket error";
-      if (/\b401\b/.test(this.#lastSocketError)) {
-        this.#reject(new RelayRequestError(401, "unauthorized", this.#lastSocketError));
-      }
-    };
-    socket.onmessage = (message) => {
-      if (socket === this.#socket) this.#onFrame(message.data);
-    };
-    socket.onclose = (event) => {
-      if (socket === this.#socket) this.#drop(event.code, event.reason);
-    };
-  }
-
-  /** Forgets the current socket (closing it if needed) and, unless stopped, reconnects. */
-  #drop(code: number, reason: string): void {
-    const socket = this.#socket;
-    if (!socket) return;
-    this.#socket = null;
-    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
-    if (this.#pingTimer !== null) clearInterval(this.#pingTimer);
-    this.#handshakeTimer = this.#pingTimer = null;
-    if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {
+  /** Calls each listener; one that throws must not take the transport down with it. */
+  #emit<L>(listeners: Set<L>, call: (listener: L) => void): void {
+    for (const listener of listeners) {
       try {
-        socket.close(this.#stopped ? 1000 : undefined, this.#stopped ? reason : undefined);
-      } catch { /* already closing */ }
-    }
-    const wasReady = this.#ready;
-    this.#ready = false;
-    for (const [requestId, pending] of this.#pending) {
-      clearTimeout(pending.timer);
-      this.#pending.delete(requestId);
-      pending.reject(new RelayRequestError(0, "socket_closed", "The relay socket closed"));
-    }
-    if (wasReady) {
-      if (Date.now() - this.#readyAt >= STABLE_CONNECTION_MS) this.#backoff.reset();
-      const fields = { code, reason: reason.slice(0, 120) };
-      if (this.#stopped) this.#log.info("relay socket closed", fields);
-      else this.#log.warn("relay socket closed; reconnecting", fields);
-      this.#emitConnection(false);
-    } else if (!this.#stopped) {
-      this.#log.warn("cannot connect to the relay socket", {
-        error: this.#lastSocketError || `closed with ${code}`,
-        attempt: this.#backoff.attempt + 1,
-      });
-    }
-    this.#scheduleReconnect();
-  }
-
-  #scheduleReconnect(): void {
-    if (this.#stopped || this.#reconnectTimer !== null) return;
-    const waitMs = this.#backoff.next();
-    this.#log.debug("reconnecting to the relay socket", { waitMs, attempt: this.#backoff.attempt });
-    this.#reconnectTimer = setTimeout(() => void this.#connect(), waitMs);
-  }
-
-  #onFrame(data: unknown): void {
-    if (typeof data !== "string" || data.length > MAX_INBOUND_FRAME_CHARS) {
-      this.#log.warn("ignoring a non-text or oversized frame from the relay");
-      return;
-    }
-    this.#lastFrameAt = Date.now();
-    let json: unknown;
-    try {
-      json = JSON.parse(data);
-    } catch {
-      json = undefined;
-    }
-    const parsed = WorkerServerEvent.safeParse(json);
-    if (!parsed.success) {
-      this.#log.warn("ignoring a malformed frame from the relay", { chars: data.length });
-      return;
-    }
-    const event = parsed.data;
-    switch (event.type) {
-      case "hello":
-        return this.#onHello(event.maxFrameBytes, event.leaseMs);
-      case "chat_activity":
-        for (const listener of this.#activity) this.#safely(() => listener(event.chatId));
-        return;
-      case "cancel":
-        for (const listener of this.#cancel) {
-          this.#safely(() => listener(event.chatId, event.turnId));
-        }
-        return;
-      case "ack": {
-        const pending = this.#pending.get(event.requestId);
-        if (!pending) return; // timed out already, and retried over HTTP
-        this.#pending.delete(event.requestId);
-        clearTimeout(pending.timer);
-        if (event.ok) return pending.resolve(event.result);
-        const code = event.code ?? "refused";
-        return pending.reject(
-          new RelayRequestError(
-            ACK_STATUS[code] ?? 400,
-            code,
-            event.error ?? "The relay refused the request",
-          ),
-        );
+        call(listener);
+      } catch (error) {
+        this.#log.error("a relay event listener failed", { error });
       }
-      case "error":
-        // Chunks get no ack, only this when they fail (e.g. "lease_lost" after a hand-over;
-        // the next renewal reports that). Once per code and connection is enough to see it.
-        if (!this.#loggedErrorCodes.has(event.code)) {
-          this.#loggedErrorCodes.add(event.code);
-          this.#log.warn("the relay refused a socket frame", { code: event.code });
-        }
-        return;
-      case "pong":
-        return;
     }
   }
-
-  #onHello(maxFrameBytes: number, leaseMs: number): void {
-    const socket = this.#socket;
-    if (this.#ready || !socket) return;
-    if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
-    this.#handshakeTimer = null;
-    this.#ready = true;
-    this.#readyAt = Date.now();
-    this.#maxFrameBytes = maxFrameBytes;
-    this.#loggedErrorCodes.clear();
-    this.#pingTimer = setInterval(() => {
-      if (socket !== this.#socket) return;
-      if (Date.now() - this.#lastFrameAt > SILENCE_LIMIT_MS) {
-        this.#lastSocketError = "the relay stopped answering pings";
-        return this.#drop(1006, "No pong from the relay");
-      }
-      this.#send(socket, '{"type":"ping"}');
-    }, PING_INTERVAL_MS);
-    this.#log.info("relay socket connected", { workerId: this.#config.workerId, leaseMs });
-    this.#emitConnection(true);
-  }
-
-  #emitConnection(connected: boolean): void {
-    for (const listener of this.#connection) this.#safely(() => listener(connected));
-  }
-
-  /** A listener that throws must not take the socket's frame handling down with it. */
-  #safely(fn: () => void): void {
-    try {
-      fn();
-    } catch (error) {
-      this.#log.error("a relay event listener failed", { error });
-    }
-  }
-}
-
-function parseResult<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  throw new RelayRequestError(
-    502,
-    "bad_response",
-    `The relay's answer to "${what}" does not match the protocol`,
-    { cause: result.error },
-  );
 }

@@ -21,7 +21,6 @@ import {
   withRelay,
 } from "../../tests/_relay_process.ts";
 import { Logger } from "../log.ts";
-import { Backoff, backoffDelay } from "./backoff.ts";
 import { parseWorkerConfig, type WorkerConfig } from "./config.ts";
 import { RelayClient, type RelayClientOptions, RelayRequestError } from "./relay_client.ts";
 
@@ -179,28 +178,6 @@ async function answerOneTurn(h: Harness, relay: RelayProcess, chatId: string): P
     await visitor.close();
   }
 }
-
-Deno.test("backoffDelay() grows from 500 ms to a 30 s cap, with full jitter", () => {
-  const top = () => 0.999_999;
-  assertEquals(
-    [1, 2, 3, 6, 7, 8, 1000].map((attempt) => backoffDelay(attempt, { random: top })),
-    [499, 999, 1999, 15999, 29999, 29999, 29999],
-  );
-  assertEquals(backoffDelay(5, { random: () => 0 }), 0);
-  assertEquals(backoffDelay(2, { random: () => 0.5 }), 500);
-});
-
-Deno.test("Backoff counts attempts and starts over after reset()", () => {
-  const backoff = new Backoff({ baseMs: 100, capMs: 1_000, random: () => 0.5 });
-  assertEquals([backoff.next(), backoff.next(), backoff.next(), backoff.attempt], [
-    50,
-    100,
-    200,
-    3,
-  ]);
-  backoff.reset();
-  assertEquals([backoff.next(), backoff.attempt], [50, 1]);
-});
 
 Deno.test({
   name: "RelayClient over the socket: activity pushes arrive and a whole turn needs no HTTP",

@@ -3,14 +3,21 @@
  * header, never in a URL. Every failure becomes an `ApiError` carrying the relay's plain
  * sentence, so the page can show it as it is.
  */
-import type { ChatMessage, ErrorBody, HealthResponse, SiteProfile } from "../../lib/protocol.ts";
+import type {
+  ChatMessage,
+  ErrorBody,
+  HealthResponse,
+  SessionResponse,
+  SiteProfile,
+} from "../../lib/protocol.ts";
 
-/** The session the relay issues for the access code. */
-export interface Session {
-  token: string;
-  expiresAt: string;
-  maxMessageLength?: number;
-}
+/**
+ * The session the relay issues for the access code (`SessionResponse`); one kept from an
+ * older relay may lack `maxMessageLength`.
+ */
+export type Session =
+  & Omit<SessionResponse, "maxMessageLength">
+  & Partial<Pick<SessionResponse, "maxMessageLength">>;
 
 export class ApiError extends Error {
   constructor(

@@ -7,6 +7,8 @@
  * A ping every so often finds connections that died without a close (a sleeping laptop,
  * a dropped Wi-Fi), which browsers otherwise notice only minutes later.
  */
+import { backoffCeiling } from "../../lib/backoff.ts";
+import { CLOSE_NORMAL, CLOSE_POLICY } from "../../lib/close_codes.ts";
 import type { ChatEvent, VisitorServerEvent } from "../../lib/protocol.ts";
 
 export type Connection = "connecting" | "live" | "retrying";
@@ -18,16 +20,18 @@ export interface SocketHandlers {
   onRefused(reason: string): void;
 }
 
-const POLICY_VIOLATION = 1008;
 const PROTOCOL = "terrarium.v1";
 const TOKEN_PROTOCOL_PREFIX = "terrarium.token.";
 const PING_EVERY_MS = 20_000;
 const PONG_WITHIN_MS = 10_000;
 const MAX_DELAY_MS = 15_000;
 
-/** The wait before reconnect attempt `attempt` (0-based): 0.5 s doubling to 15 s, ±25 %. */
+/**
+ * The wait before reconnect attempt `attempt` (0-based): 0.5 s doubling to 15 s, ±25 %
+ * (not full jitter: the page shows the visitor the seconds until it tries again).
+ */
 export function reconnectDelayMs(attempt: number, random: number = Math.random()): number {
-  const base = Math.min(MAX_DELAY_MS, 500 * 2 ** attempt);
+  const base = backoffCeiling(attempt + 1, { baseMs: 500, capMs: MAX_DELAY_MS });
   return Math.round(base * (0.75 + random * 0.5));
 }
 
@@ -59,7 +63,7 @@ export class ChatSocket {
     globalThis.removeEventListener("online", this.#retryNow);
     clearTimeout(this.#retryTimer);
     clearInterval(this.#watchdog);
-    this.#socket?.close(1000, "bye");
+    this.#socket?.close(CLOSE_NORMAL, "bye");
     this.#socket = null;
   }
 
@@ -105,7 +109,7 @@ export class ChatSocket {
       this.#socket = null;
       clearInterval(this.#watchdog);
       if (this.#closed) return;
-      if (close.code === POLICY_VIOLATION && !ready) {
+      if (close.code === CLOSE_POLICY && !ready) {
         this.#closed = true;
         this.handlers.onRefused(close.reason || "The chat server refused the connection");
         return;

@@ -11,7 +11,7 @@
  */
 import type { WorkerConfig } from "../config.ts";
 import { deniedAddress, workerGrants } from "../permissions.ts";
-import { readCapped } from "../read_capped.ts";
+import { readCapped } from "../../read_capped.ts";
 import { ToolError } from "../tool_registry.ts";
 
 /** Bytes of body read at most. */

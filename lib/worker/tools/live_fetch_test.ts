@@ -5,7 +5,8 @@ import { parseWorkerConfig } from "../config.ts";
 import { deniedAddress, PRIVATE_RANGES } from "../permissions.ts";
 import { SiteIndex } from "../site_index.ts";
 import { ToolRegistry } from "../tool_registry.ts";
-import { liveFetchTools, readableText, trimmedHtml } from "./fetch_live_page.ts";
+import { readableText, trimmedHtml } from "../../readable_html.ts";
+import { liveFetchTools } from "./fetch_live_page.ts";
 import { liveFetchRefusal, urlUnder } from "./live_fetch.ts";
 
 const ARTICLE = `<html><head><title>A post</title><script>alert(1)</script></head><body>

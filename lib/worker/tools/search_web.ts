@@ -4,7 +4,7 @@
  * size and the time are capped; without a configured URL the tool says so plainly.
  */
 import { z } from "zod";
-import { readCapped } from "../read_capped.ts";
+import { readCapped } from "../../read_capped.ts";
 import { defineTool, ToolError } from "../tool_registry.ts";
 import { topHits } from "./site_tools.ts";
 

@@ -8,10 +8,10 @@
  */
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { sha256Hex } from "./hmac.ts";
-import { pageCsp } from "./page_csp.ts";
+import { sha256Hex } from "../digest.ts";
+import { pageCsp } from "../page_csp.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const WEB = join(ROOT, "web");
 export const DEFAULT_WEB_OUT = join(WEB, "dist");
 
@@ -24,7 +24,7 @@ export interface WebBuildOptions {
 
 /** `name.ext` → `name.<hash>.ext`, the hash taken over `body`. */
 async function fingerprint(name: string, body: Uint8Array): Promise<string> {
-  const hash = (await sha256Hex(body)).slice(0, 12);
+  const hash = sha256Hex(body).slice(0, 12);
   const dot = name.lastIndexOf(".");
   return `${name.slice(0, dot)}.${hash}${name.slice(dot)}`;
 }

@@ -10,7 +10,7 @@ import { fileURLToPath } from "node:url";
 import { randomToken } from "./init_env.ts";
 import { runArgs } from "./launch.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 function option(name: string, fallback: string): string {
   const prefix = `--${name}=`;

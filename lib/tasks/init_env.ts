@@ -6,9 +6,9 @@
  * gets both). Never overwrites.
  */
 import { join } from "node:path";
-import { secretWeakness } from "./secret_strength.ts";
+import { secretWeakness } from "../secret_strength.ts";
 
-const EXAMPLES = new URL("../systemd/", import.meta.url);
+const EXAMPLES = new URL("../../systemd/", import.meta.url);
 /** Letters and digits that cannot be misread when a visitor types the code (no 0/o, 1/l/i). */
 const CODE_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789";
 const TOKEN_BYTES = 32;

@@ -4,25 +4,25 @@
  * The launcher itself reads env and runs `deno`; the child gets only its own grants.
  */
 import { fileURLToPath } from "node:url";
-import { ConfigError, envFileArg } from "./env.ts";
-import { loadRelayConfig } from "./relay/config.ts";
-import { relayPermissionFlags } from "./relay/permissions.ts";
-import { loadRefreshConfig, refreshPermissionFlags } from "./refresh/config.ts";
-import { loadWorkerConfig } from "./worker/config.ts";
-import { workerPermissionFlags } from "./worker/permissions.ts";
+import { ConfigError, envFileArg } from "../env.ts";
+import { loadRelayConfig } from "../relay/config.ts";
+import { relayPermissionFlags } from "../relay/permissions.ts";
+import { loadRefreshConfig, refreshPermissionFlags } from "../refresh/config.ts";
+import { loadWorkerConfig } from "../worker/config.ts";
+import { workerPermissionFlags } from "../worker/permissions.ts";
 
 /** Entry points the launcher knows, with the function that derives their flags. */
 const ENTRIES: Record<string, { script: string; flags: (envFile?: string) => string[] }> = {
   relay: {
-    script: fileURLToPath(new URL("../relay.ts", import.meta.url)),
+    script: fileURLToPath(new URL("../../relay.ts", import.meta.url)),
     flags: (envFile) => relayPermissionFlags(loadRelayConfig(envFile), envFile),
   },
   worker: {
-    script: fileURLToPath(new URL("../worker.ts", import.meta.url)),
+    script: fileURLToPath(new URL("../../worker.ts", import.meta.url)),
     flags: (envFile) => workerPermissionFlags(loadWorkerConfig(envFile), envFile),
   },
   "refresh-content": {
-    script: fileURLToPath(new URL("./refresh/main.ts", import.meta.url)),
+    script: fileURLToPath(new URL("../refresh/main.ts", import.meta.url)),
     flags: (envFile) => refreshPermissionFlags(loadRefreshConfig(envFile), envFile),
   },
 };

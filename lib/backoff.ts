@@ -17,12 +17,17 @@ export interface BackoffOptions {
 // 2^30 · base overflows every sensible cap long before the exponent matters.
 const MAX_EXPONENT = 30;
 
+/** The longest wait before retry number `attempt` (1 for the first): base · 2^(attempt-1), capped. */
+export function backoffCeiling(attempt: number, options: BackoffOptions = {}): number {
+  const { baseMs = 500, capMs = 30_000 } = options;
+  const exponent = Math.min(Math.max(attempt, 1) - 1, MAX_EXPONENT);
+  return Math.min(capMs, baseMs * 2 ** exponent);
+}
+
 /** The full-jitter wait before retry number `attempt` (1 for the first retry). */
 export function backoffDelay(attempt: number, options: BackoffOptions = {}): number {
-  const { baseMs = 500, capMs = 30_000, random = Math.random } = options;
-  const exponent = Math.min(Math.max(attempt, 1) - 1, MAX_EXPONENT);
-  const ceiling = Math.min(capMs, baseMs * 2 ** exponent);
-  return Math.floor(Math.min(Math.max(random(), 0), 1) * ceiling);
+  const random = options.random ?? Math.random;
+  return Math.floor(Math.min(Math.max(random(), 0), 1) * backoffCeiling(attempt, options));
 }
 
 /** A retry counter that hands out full-jitter waits and can be reset after a success. */
@@ -49,18 +54,4 @@ export class Backoff {
   reset(): void {
     this.#attempt = 0;
   }
-}
-
-/** Resolves after `ms`, or as soon as `signal` aborts (never rejects). */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted || ms <= 0) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }

@@ -6,11 +6,20 @@ import type { RelayConfig } from "./config.ts";
 import type { Metrics } from "./metrics.ts";
 import type { LogRing } from "./metrics_snapshot.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
+import type { VisitorHub } from "./visitor_hub.ts";
+import type { WorkerHub } from "./worker_hub.ts";
+import type { WorkerRegistry } from "./worker_registry.ts";
 
 export interface RelayDeps {
   config: RelayConfig;
   log: Logger;
   service: ChatService;
+  /** The visitor sockets, per chat (the service broadcasts to them too). */
+  visitors: VisitorHub;
+  /** The worker sockets. */
+  workers: WorkerHub;
+  /** Worker heartbeats and reports, for `/api/health`. */
+  registry: WorkerRegistry;
   auth: Auth;
   metrics: Metrics;
   ipLimiter: RateLimiter;

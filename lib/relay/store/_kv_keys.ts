@@ -1,4 +1,4 @@
-/** Deno KV key builders for the relay's store; the only place key layouts are written. */
+/** Deno KV key builders, private to `kv_store.ts`: the only place key layouts are written. */
 
 /** `{id, createdAt, lastActivityAt, clientIp, userAgent}` of a chat. */
 export const chatKey = (chatId: string) => ["chats", chatId] as const;

@@ -4,9 +4,9 @@
  * when any check fails, 0 otherwise (warnings included), 64 on a wrong command line.
  */
 import { envFileArg } from "../env.ts";
-import { type CheckResult, formatResult, runChecks } from "./check.ts";
-import { relayChecks } from "./relay_checks.ts";
-import { workerChecks } from "./worker_checks.ts";
+import { type CheckResult, formatResult, runChecks } from "../doctor/check.ts";
+import { relayChecks } from "../doctor/relay_checks.ts";
+import { workerChecks } from "../doctor/worker_checks.ts";
 
 const USAGE = "Usage: deno task doctor relay|worker [--env-file=PATH]";
 

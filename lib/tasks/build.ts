@@ -12,14 +12,14 @@
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
-import { ConfigError, readEnv } from "./env.ts";
-import { parseRelayConfig, RELAY_ENV_NAMES } from "./relay/config.ts";
-import { relayPermissionFlags } from "./relay/permissions.ts";
-import { loadWorkerConfig } from "./worker/config.ts";
-import { workerPermissionFlags } from "./worker/permissions.ts";
+import { ConfigError, readEnv } from "../env.ts";
+import { parseRelayConfig, RELAY_ENV_NAMES } from "../relay/config.ts";
+import { relayPermissionFlags } from "../relay/permissions.ts";
+import { loadWorkerConfig } from "../worker/config.ts";
+import { workerPermissionFlags } from "../worker/permissions.ts";
 import { buildWeb, DEFAULT_WEB_OUT } from "./web_build.ts";
 
-const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** Where the relay unit keeps its store (`StateDirectory=terrarium-relay`). */
 const DEFAULT_KV_PATH = "/var/lib/terrarium-relay/relay.kv";
 
