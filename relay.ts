@@ -11,19 +11,22 @@ import { Logger } from "./lib/log.ts";
 import { Auth } from "./lib/relay/auth.ts";
 import { ChatService } from "./lib/relay/chat_service.ts";
 import { isRemoteKv, loadRelayConfig, type RelayConfig } from "./lib/relay/config.ts";
+import { kvFileProblem } from "./lib/relay/kv_file_check.ts";
 import { relayMetrics } from "./lib/relay/metrics.ts";
+import { LogRing } from "./lib/relay/metrics_snapshot.ts";
 import { RateLimiter } from "./lib/relay/rate_limiter.ts";
 import { relayApp } from "./lib/relay/relay_app.ts";
-import { CLOSE_GOING_AWAY } from "./lib/relay/visitor_socket.ts";
+import { CLOSE_GOING_AWAY } from "./lib/relay/_ws.ts";
 
 const HOUSEKEEPING_MS = 1_000;
 const RETENTION_EVERY_MS = 3_600_000;
 
 /**
  * Opens the KV store, or explains in one line why it cannot (a read-only or full disk, a
- * path that is a directory or runs through a file) and returns the exit code: a local store
- * that cannot open will not open on an automatic restart either, so 78 (EX_CONFIG) keeps
- * systemd from crash-looping (see the unit); a remote store may come back, so 1.
+ * path that is a directory or runs through a file, a damaged, foreign or empty file) and
+ * returns the exit code: a local store that cannot open will not open on an automatic
+ * restart either, so 78 (EX_CONFIG) keeps systemd from crash-looping (see the unit); a
+ * remote store may come back, so 1.
  */
 async function openKv(config: RelayConfig): Promise<Deno.Kv | number> {
   const remote = isRemoteKv(config.kvPath);
@@ -37,6 +40,10 @@ async function openKv(config: RelayConfig): Promise<Deno.Kv | number> {
         if ((error as { code?: string }).code !== "EEXIST") throw error;
         throw new Error(`"${dir}" is not a directory`, { cause: error });
       }
+      // Deno KV would take a damaged store and panic on its first bad page, or an empty
+      // file as a new store: judge the file first (issue 11, finding 8).
+      const problem = kvFileProblem(config.kvPath);
+      if (problem) throw new Error(problem);
     }
     return await Deno.openKv(config.kvPath);
   } catch (error) {
@@ -57,7 +64,17 @@ async function main(): Promise<number> {
     console.error(`terrarium-relay: ${error.message}`);
     return 78; // EX_CONFIG: systemd will not hammer-restart a misconfigured unit (see the unit)
   }
-  const log = new Logger("relay", config.logLevel);
+  const recentLogs = new LogRing(50, [
+    config.chatPassword,
+    config.serviceToken,
+    config.adminToken,
+    config.hmacSecret,
+  ]);
+  const log = new Logger("relay", config.logLevel, (line) => {
+    // deno-lint-ignore no-console
+    console.log(line);
+    recentLogs.push(line);
+  });
   if (config.demoMode) {
     log.warn("demo mode: default secrets are accepted; do not expose this relay");
   }
@@ -65,10 +82,12 @@ async function main(): Promise<number> {
   const kv = await openKv(config);
   if (typeof kv === "number") return kv;
   const service = new ChatService(kv, config, log);
+  const auth = new Auth(config, log);
   const metrics = relayMetrics({
     visitorSockets: () => service.visitors.size,
     workerSockets: () => service.workers.size,
     openTurns: () => service.queue.size,
+    accessCodeDelayMs: () => auth.guard.delayMs(),
   });
   await service.start(metrics);
   const deps = {
@@ -76,10 +95,11 @@ async function main(): Promise<number> {
     log,
     service,
     metrics,
-    auth: new Auth(config),
+    auth,
     ipLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerIp),
     chatLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerChat),
     frontendServed: config.webDir !== "" && existsSync(join(config.webDir, "index.html")),
+    recentLogs,
   };
   if (!deps.frontendServed) log.info("no page to serve", { webDir: config.webDir });
   const app = relayApp(deps);

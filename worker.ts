@@ -3,7 +3,8 @@
  * turns, runs the tool loop against the OpenAI-compatible agent and streams answers back.
  * It checks at start that it runs under exactly the grants its config needs.
  *
- * Usage: worker.ts [--env-file=PATH]
+ * Usage: worker.ts [--env-file=PATH] [--check]
+ * `--check` stops after the start-up checks (config, grants, prompt files) with 0 or 78.
  */
 import { ConfigError, envFileArg } from "./lib/env.ts";
 import { Logger } from "./lib/log.ts";
@@ -29,6 +30,22 @@ function fail(message: string): number {
   return EX_CONFIG;
 }
 
+/** The one line for a relay that refuses this worker's credentials, naming what to fix. */
+function rejectedMessage(
+  config: WorkerConfig,
+  envFile: string | undefined,
+  error: { code: string; message: string },
+): string {
+  const where = envFile ? ` in ${envFile}` : "";
+  if (error.code === "bad_signature") {
+    return `The relay at ${config.apiBaseUrl} refused the request signature (401 bad_signature: ` +
+      `${error.message}); set HMAC_SECRET${where} to the relay's HMAC_SECRET and check this ` +
+      "host's clock";
+  }
+  return `The relay at ${config.apiBaseUrl} refused SERVICE_TOKEN (401 ${error.code}); set ` +
+    `SERVICE_TOKEN${where} to the relay's SERVICE_TOKEN`;
+}
+
 async function main(): Promise<number> {
   const envFile = envFileArg(Deno.args);
   let config: WorkerConfig;
@@ -38,7 +55,8 @@ async function main(): Promise<number> {
     if (error instanceof ConfigError) return fail(error.message);
     throw error;
   }
-  const log = new Logger("worker", config.logLevel);
+  // Folded: during a relay outage every token's failed chunk would be a line of its own.
+  const log = new Logger("worker", config.logLevel, undefined, { foldWindowMs: 10_000 });
 
   const grants = await checkGrants(workerGrants(config, envFile));
   if (grants.missing.length) {
@@ -65,6 +83,12 @@ async function main(): Promise<number> {
     siteWords = await loadSiteWords(config.contentDir);
   } catch (error) {
     return fail((error as Error).message);
+  }
+  if (Deno.args.includes("--check")) {
+    // `deno task doctor`: config, grants and prompt files are fine; connect to nothing.
+    // deno-lint-ignore no-console
+    console.log("terrarium-worker: config, permission grants and prompt files are fine");
+    return 0;
   }
   const agent = new AgentClient({
     baseUrl: config.agentBaseUrl,
@@ -94,6 +118,12 @@ async function main(): Promise<number> {
   const siteWordsPublisher = new SiteWordsPublisher(config.contentDir, siteWords, { relay, log });
   // A relay that restarted on an empty store gets the words again on the next connect.
   relay.onConnection((connected) => connected && void siteWordsPublisher.publish());
+  // A refused token is a configuration error: say so once and stop with 78, which the
+  // unit does not restart, instead of retrying quietly forever (issue 15).
+  relay.onRejected((error) => {
+    log.flush();
+    Deno.exit(fail(rejectedMessage(config, envFile, error)));
+  });
 
   relay.start();
   scheduler.start();
@@ -124,6 +154,7 @@ async function main(): Promise<number> {
   health.stop();
   siteWordsPublisher.stop();
   await relay.stop();
+  log.flush();
   log.info("stopped");
   return 0;
 }

@@ -21,12 +21,16 @@ export type OnFrame = (data: string, at: number) => void;
 
 const OPEN_TIMEOUT_MS = 15_000;
 
-function wsUrl(url: string): string {
+/** The WebSocket URL of an HTTP base URL. */
+export function wsUrl(url: string): string {
   return url.replace(/^http/, "ws");
 }
 
 /** Resolves when `socket` opens and `ready(frame)` is true for a frame, or rejects (bounded). */
-function opened(socket: WebSocket, ready: ((data: string) => boolean) | null): Promise<void> {
+export function opened(
+  socket: WebSocket,
+  ready: ((data: string) => boolean) | null,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => fail(new Error("Timed out opening a socket")), OPEN_TIMEOUT_MS);
     const done = () => {
@@ -58,23 +62,25 @@ export async function relaySession(target: Target): Promise<string> {
   return target.kind === "relay" ? await visitorToken(target.url) : "";
 }
 
-/** Opens one visitor socket on `chatId` (the relay authenticates with a token frame). */
+/**
+ * Opens one visitor socket on `chatId` (on the relay, authenticated at the handshake);
+ * `routed` puts a floor visitor on its own chat instead of the one broadcast set.
+ */
 export async function openVisitor(
   target: Target,
   chatId: string,
   token: string,
   onFrame: OnFrame,
+  routed = false,
 ): Promise<WebSocket> {
   const url = target.kind === "relay"
     ? `${wsUrl(target.url)}/api/chat?chatId=${chatId}`
-    : `${wsUrl(target.url)}/visitor`;
-  const socket = new WebSocket(url);
+    : `${wsUrl(target.url)}/visitor${routed ? `?chatId=${chatId}` : ""}`;
+  // The relay takes the token in the handshake, as the page sends it (a subprotocol).
+  const socket = target.kind === "relay"
+    ? new WebSocket(url, ["terrarium.v1", `terrarium.token.${token}`])
+    : new WebSocket(url);
   const ready = target.kind === "relay" ? (d: string) => d.includes('"type":"ready"') : null;
-  if (target.kind === "relay") {
-    socket.addEventListener("open", () => socket.send(JSON.stringify({ type: "auth", token })), {
-      once: true,
-    });
-  }
   await opened(socket, ready);
   socket.onmessage = (e) => onFrame(e.data as string, performance.now());
   socket.onclose = null;

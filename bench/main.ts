@@ -1,21 +1,33 @@
 /**
- * `deno task bench [--quick] [--out=PATH] [--only=memory,fanout,pipeline] [--target=relay,bare]
- * [--sockets=1,100]
+ * `deno task bench [--quick] [--out=PATH] [--only=memory,fanout,pipeline,capacity,hostile]
+ * [--target=relay,bare] [--sockets=1,100]
+ * [--capacity-steps=100,300] [--capacity-post-steps=50,100] [--capacity-via=socket,http]
+ * [--capacity-seconds=N] [--capacity-procs=N]
  * [--relay-flags=--cpu-prof,--cpu-prof-dir=DIR]`: measures the relay against a bare Deno
  * WebSocket forwarder (SPEC §8, issue 7), prints a table and writes it into
  * docs/BENCHMARKS.md. Every server under test and every load generator is its own process,
  * pinned to its own core when `taskset` is there; everything runs on 127.0.0.1.
  */
 import { fileURLToPath } from "node:url";
+import { type CapacitySettings, loadAverage, runCapacity } from "./capacity.ts";
+import { CAPACITY_BEGIN, CAPACITY_END, renderCapacity } from "./capacity_report.ts";
 import type { FanoutResult } from "./fanout.ts";
+import { type HostileJob, type HostileResult, hostileTable } from "./hostile.ts";
 import type { LoadJob, MemoryPoint } from "./load.ts";
 import type { PipelineResult } from "./pipeline.ts";
 import { cores, spawnPinned, taskset } from "./process.ts";
 import { machineInfo } from "./proc.ts";
-import { type BenchResults, renderReport, writeReport } from "./report.ts";
+import {
+  type BenchResults,
+  HOSTILE_BEGIN_MARKER,
+  HOSTILE_END_MARKER,
+  renderReport,
+  writeReport,
+} from "./report.ts";
 import { type Server, startBareForwarder, startRelayServer } from "./servers.ts";
 
 const LOAD_SCRIPT = fileURLToPath(new URL("./load.ts", import.meta.url));
+const HOSTILE_SCRIPT = fileURLToPath(new URL("./hostile.ts", import.meta.url));
 /** No load job may run longer than this; the whole run stays bounded. */
 const LOAD_TIMEOUT_MS = 180_000;
 
@@ -34,6 +46,19 @@ const FULL = {
   turns: 5,
   words: 100,
   modelDelayMs: 20,
+  capacity: {
+    socketSteps: [100, 300, 1000, 2000],
+    postSteps: [50, 100, 300],
+    vias: ["socket", "http"],
+    chunksPerSecond: 20,
+    seconds: 10,
+    multiEvery: 50,
+    multiVisitors: 5,
+    chatsPerWorker: 50,
+    chatsPerProcess: 1000,
+  } as CapacitySettings,
+  /** Seconds each hostile attack lasts. */
+  hostileSeconds: 4,
 };
 const QUICK: typeof FULL = {
   ...FULL,
@@ -44,6 +69,8 @@ const QUICK: typeof FULL = {
   settleMs: 800,
   turns: 2,
   words: 40,
+  capacity: { ...FULL.capacity, socketSteps: [100, 300], postSteps: [50, 100], seconds: 3 },
+  hostileSeconds: 2,
 };
 
 function flag(name: string): string | undefined {
@@ -53,8 +80,17 @@ function flag(name: string): string | undefined {
 const quick = Deno.args.includes("--quick");
 const settings = { ...(quick ? QUICK : FULL) };
 if (flag("sockets")) settings.socketCounts = flag("sockets")!.split(",").map(Number);
+const numbers = (name: string) => flag(name)?.split(",").map(Number);
+settings.capacity = {
+  ...settings.capacity,
+  socketSteps: numbers("capacity-steps") ?? settings.capacity.socketSteps,
+  postSteps: numbers("capacity-post-steps") ?? settings.capacity.postSteps,
+  vias: (flag("capacity-via")?.split(",") as CapacitySettings["vias"]) ?? settings.capacity.vias,
+  seconds: Number(flag("capacity-seconds") ?? settings.capacity.seconds),
+  processes: flag("capacity-procs") ? Number(flag("capacity-procs")) : undefined,
+};
 const out = flag("out") ?? "docs/BENCHMARKS.md";
-const only = new Set((flag("only") ?? "memory,fanout,pipeline").split(","));
+const only = new Set((flag("only") ?? "memory,fanout,pipeline,capacity,hostile").split(","));
 const targets = new Set((flag("target") ?? "bare,relay").split(","));
 const relayFlags = flag("relay-flags")?.split(",") ?? [];
 const { server: serverCore, load: loadCore } = cores();
@@ -62,9 +98,9 @@ const { server: serverCore, load: loadCore } = cores();
 const log = (text: string) => Deno.stderr.writeSync(new TextEncoder().encode(`${text}\n`));
 
 /** Runs one load job in its own pinned process and returns what it printed as RESULT. */
-async function runLoad<T>(job: LoadJob): Promise<T> {
+async function runLoad<T>(job: LoadJob | HostileJob, script = LOAD_SCRIPT): Promise<T> {
   const child = spawnPinned(
-    ["run", "--allow-all", "--unstable-kv", LOAD_SCRIPT, JSON.stringify(job)],
+    ["run", "--allow-all", "--unstable-kv", script, JSON.stringify(job)],
     { core: loadCore, inheritStderr: true },
   );
   const timer = setTimeout(() => {
@@ -83,9 +119,13 @@ async function runLoad<T>(job: LoadJob): Promise<T> {
 }
 
 /** Starts a fresh server of `kind`, runs `fn` and always stops it. */
-async function withServer<T>(kind: "relay" | "bare", fn: (server: Server) => Promise<T>) {
+async function withServer<T>(
+  kind: "relay" | "bare",
+  fn: (server: Server) => Promise<T>,
+  relayEnv?: Record<string, string>,
+) {
   const server = kind === "relay"
-    ? await startRelayServer(serverCore, relayFlags)
+    ? await startRelayServer(serverCore, relayFlags, relayEnv)
     : await startBareForwarder(serverCore);
   try {
     return await fn(server);
@@ -161,10 +201,60 @@ if (only.has("pipeline") && targets.has("relay")) {
     }));
 }
 
-const section = renderReport(results);
+let hostile: HostileResult | null = null;
+if (only.has("hostile") && targets.has("relay")) {
+  log("relay: memory and an honest visitor's latency under hostile sockets (shipped limits)");
+  // The shipped limits, not the raised ones: the phase measures what they hold. Behind a
+  // proxy (as nginx deploys it), so attackers and the honest visitor have their own keys.
+  hostile = await withServer(
+    "relay",
+    (s) =>
+      runLoad<HostileResult>(
+        { type: "hostile", target: target(s), phaseSeconds: settings.hostileSeconds },
+        HOSTILE_SCRIPT,
+      ),
+    { LOG_LEVEL: "info", TRUST_PROXY: "true" },
+  );
+}
+
+let capacitySection: string | null = null;
+if (only.has("capacity")) {
+  const loadBefore = loadAverage();
+  const capacity = await runCapacity(settings.capacity, { loadCore, targets, withServer, log });
+  const m = results.machine;
+  capacitySection = renderCapacity(capacity, {
+    date: results.date,
+    command: results.command,
+    machine: `${m.cpu}, ${m.cores} cores, Deno ${m.deno}`,
+    pinned: results.pinned,
+    load: `${loadBefore} before, ${loadAverage()} after`,
+  });
+}
+
+// A capacity- or hostile-only run leaves the other generated sections (and figures) as they were.
+const mainPhases = ["memory", "fanout", "pipeline"].some((p) => only.has(p));
+const section = mainPhases ? renderReport(results) : null;
+const hostileSection = hostile && [
+  HOSTILE_BEGIN_MARKER,
+  "",
+  `Measured ${results.date} with \`${results.command}\`; ${results.pinned}.`,
+  "",
+  hostileTable(hostile),
+  "",
+  HOSTILE_END_MARKER,
+].join("\n");
 // deno-lint-ignore no-console
-console.log(section);
+console.log([section, hostileSection, capacitySection].filter(Boolean).join("\n\n"));
 if (out !== "-") {
-  await writeReport(out, section);
+  if (section) await writeReport(out, section);
+  if (hostileSection) {
+    await writeReport(out, hostileSection, {
+      begin: HOSTILE_BEGIN_MARKER,
+      end: HOSTILE_END_MARKER,
+    });
+  }
+  if (capacitySection) {
+    await writeReport(out, capacitySection, { begin: CAPACITY_BEGIN, end: CAPACITY_END });
+  }
   log(`wrote ${out} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }

@@ -69,6 +69,30 @@ export function fanoutTable(relay: FanoutResult[], bare: FanoutResult[]): string
   return rows.join("\n");
 }
 
+/**
+ * Per-chunk cost of the one-socket paths: server CPU per chunk at saturation with one
+ * visitor socket (one chunk, one delivery, so CPU ms per 1000 deliveries is µs per chunk).
+ */
+export function perChunkTable(relay: FanoutResult[], bare: FanoutResult[]): string {
+  const rows = [
+    "| In via | Relay CPU µs per chunk | Floor CPU µs per chunk | Ratio |",
+    "| --- | ---: | ---: | ---: |",
+  ];
+  for (const via of ["socket", "http"] as const) {
+    const pick = (list: FanoutResult[]) =>
+      list.find((r) => r.sockets === 1 && r.via === via && r.mode === "saturate");
+    const [r, f] = [pick(relay), pick(bare)];
+    if (!r && !f) continue;
+    const us = (x: FanoutResult | undefined) => (x && cpu(x) !== "n/a" ? x.cpuMsPer1000 : NaN);
+    rows.push(
+      `| ${via === "socket" ? "worker socket" : "POST agent-chunk"} | ${ms(us(r))} | ${
+        ms(us(f))
+      } | ${ratio(us(r) / us(f))} |`,
+    );
+  }
+  return rows.join("\n");
+}
+
 /** The memory table: RSS growth per idle visitor socket. */
 export function memoryTable(relay: MemoryPoint[], bare: MemoryPoint[]): string {
   const rows = [
@@ -141,6 +165,12 @@ export function renderReport(results: BenchResults): string {
     "",
     fanoutTable(results.relay.fanout, results.bare.fanout),
     "",
+    "### Per-chunk cost of the one-socket paths",
+    "",
+    "Server CPU per chunk at saturation with one visitor socket, relay beside the floor (issue 18 aims at 1.2× over the worker socket, 2× over POST).",
+    "",
+    perChunkTable(results.relay.fanout, results.bare.fanout),
+    "",
     "### Memory per idle visitor socket",
     "",
     "Server RSS (`VmRSS`) after the sockets opened and settled, minus RSS before; relay visitors each on their own chat, authenticated.",
@@ -171,19 +201,31 @@ markers is rewritten by each run; the notes after it are kept.
 
 `;
 
-/** Writes `section` into `path`, replacing the previous generated section and keeping the rest. */
-export async function writeReport(path: string, section: string): Promise<void> {
+/** Markers of the hostile phase's own section (`--only=hostile` rewrites it alone). */
+export const HOSTILE_BEGIN_MARKER =
+  "<!-- bench:hostile:begin (written by `deno task bench --only=hostile`; edit around it) -->";
+export const HOSTILE_END_MARKER = "<!-- bench:hostile:end -->";
+
+/**
+ * Writes `section` into `path`, replacing the previous generated section (between `markers`)
+ * and keeping the rest.
+ */
+export async function writeReport(
+  path: string,
+  section: string,
+  markers: { begin: string; end: string } = { begin: BEGIN_MARKER, end: END_MARKER },
+): Promise<void> {
   let text: string;
   try {
     text = await Deno.readTextFile(path);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
-    text = DEFAULT_DOC + `${BEGIN_MARKER}\n${END_MARKER}\n`;
+    text = DEFAULT_DOC + `${markers.begin}\n${markers.end}\n`;
   }
-  const begin = text.indexOf(BEGIN_MARKER);
-  const end = text.indexOf(END_MARKER);
+  const begin = text.indexOf(markers.begin);
+  const end = text.indexOf(markers.end);
   const next = begin >= 0 && end > begin
-    ? text.slice(0, begin) + section + text.slice(end + END_MARKER.length)
+    ? text.slice(0, begin) + section + text.slice(end + markers.end.length)
     : `${text.trimEnd()}\n\n${section}\n`;
   await Deno.mkdir(dirname(path), { recursive: true });
   await Deno.writeTextFile(path, next);

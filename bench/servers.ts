@@ -24,6 +24,9 @@ export const BENCH_RELAY_ENV: Record<string, string> = {
   MAX_SOCKETS_PER_CHAT: "20000",
   RATE_LIMIT_MAX_PER_IP: "1000000",
   RATE_LIMIT_MAX_PER_CHAT: "1000000",
+  MAX_OPEN_TURNS_PER_CLIENT: "1000000",
+  MAX_OPEN_TURNS: "1000000",
+  WORKER_WS_FRAMES_PER_SECOND: "1000000",
   TURN_LEASE_SECONDS: "3600",
   WS_IDLE_TIMEOUT_SECONDS: "60",
   LOG_LEVEL: "info",
@@ -33,6 +36,7 @@ export const BENCH_RELAY_ENV: Record<string, string> = {
 export async function startRelayServer(
   core: number | null,
   extraArgs: string[] = [],
+  benchEnv: Record<string, string> = BENCH_RELAY_ENV,
 ): Promise<Server> {
   const dir = await Deno.makeTempDir({ prefix: "terrarium-bench-relay-" });
   const port = freePort();
@@ -41,7 +45,7 @@ export async function startRelayServer(
     PORT: String(port),
     HOSTNAME: "127.0.0.1",
     KV_PATH: join(dir, "kv", "relay.kv"),
-    ...BENCH_RELAY_ENV,
+    ...benchEnv,
   };
   const envFile = join(dir, "relay.env");
   await Deno.writeTextFile(

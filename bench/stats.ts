@@ -21,6 +21,14 @@ export interface LatencySummary {
   mean: number;
 }
 
+/** A histogram as plain data (its non-empty buckets), to pass between processes. */
+export interface HistogramData {
+  buckets: [index: number, count: number][];
+  count: number;
+  sum: number;
+  max: number;
+}
+
 /** Latencies in milliseconds, bucketed on a log scale. */
 export class LatencyHistogram {
   #counts = new Float64Array(BUCKETS);
@@ -53,6 +61,23 @@ export class LatencyHistogram {
       if (seen >= rank) return Math.min(MIN_MS * GROWTH ** (i + 1), this.#max);
     }
     return this.#max;
+  }
+
+  /** What was recorded, as plain data. */
+  toJSON(): HistogramData {
+    const buckets: [number, number][] = [];
+    this.#counts.forEach((n, i) => n && buckets.push([i, n]));
+    return { buckets, count: this.#count, sum: this.#sum, max: this.#max };
+  }
+
+  /** Adds what another histogram recorded (`toJSON()` of another process's). */
+  add(data: HistogramData): void {
+    for (const [i, n] of data.buckets) {
+      if (Number.isInteger(i) && i >= 0 && i < BUCKETS) this.#counts[i]! += n;
+    }
+    this.#count += data.count;
+    this.#sum += data.sum;
+    if (data.max > this.#max) this.#max = data.max;
   }
 
   /** p50/p90/p99/max/mean of what was recorded. */

@@ -4,8 +4,10 @@
  * flags of its deployment baked in, from the same functions `deno task relay|worker` and
  * the tests use. The worker's grants come from the worker env file given here.
  *
- * `deno compile` needs Deno's runtime base (denort) for the target; where it cannot be
- * downloaded, `DENORT_BIN` must point at it. `--dry-run` prints the commands only.
+ * `deno compile` needs Deno's runtime base (denort) for the target and downloads it on first
+ * use. Where that download fails, the build says which file to fetch elsewhere and to set
+ * `DENORT_BIN` to it; with `DENORT_BIN` set, that file is used. `--dry-run` prints the
+ * commands only.
  */
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
@@ -103,21 +105,66 @@ if (import.meta.main) {
     for (const c of commands) console.log(["deno", ...c.args].join(" "));
     Deno.exit(0);
   }
-  const denort = Deno.env.get("DENORT_BIN");
-  if (!denort || !existsSync(denort)) {
-    fail(
-      "deno compile needs Deno's runtime base binary, which this machine cannot download: set DENORT_BIN to the denort executable of Deno 2.9.6 for the target (from denort-<target>.zip of that release).",
-    );
+  const denort = Deno.env.get("DENORT_BIN") || undefined;
+  if (denort && !existsSync(denort)) {
+    fail(`DENORT_BIN is "${denort}", which does not exist; unset it or point it at denort`);
   }
   await buildWeb();
   for (const { name, args: compileArgs } of commands) {
-    const status = await new Deno.Command(Deno.execPath(), {
-      args: compileArgs,
-      env: { DENORT_BIN: denort! },
-    })
-      .spawn().status;
-    if (!status.success) fail(`deno compile of ${name} failed (exit ${status.code})`);
+    const result = await compile(compileArgs, denort);
+    if (result.success) {
+      // deno-lint-ignore no-console
+      console.log(`build: dist/${name}`);
+      continue;
+    }
+    const base = baseBinaryProblem(result.stderr);
+    if (base && !denort) {
+      const target = option(args, "target") ?? Deno.build.target;
+      fail(denortAdvice(target, base));
+    }
     // deno-lint-ignore no-console
-    console.log(`build: dist/${name}`);
+    console.error(result.stderr.trimEnd());
+    fail(`deno compile of ${name} failed (exit ${result.code})`);
   }
+}
+
+/** Runs one `deno compile`, with `DENORT_BIN` when given; its stderr is kept for the diagnosis. */
+async function compile(compileArgs: string[], denort: string | undefined) {
+  // An empty DENORT_BIN would make deno compile look for a file named "": leave it out.
+  const { DENORT_BIN: _, ...env } = Deno.env.toObject();
+  if (denort) env.DENORT_BIN = denort;
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: compileArgs,
+    clearEnv: true,
+    env,
+    stdout: "inherit",
+    stderr: "piped",
+  }).output();
+  return {
+    success: output.success,
+    code: output.code,
+    stderr: new TextDecoder().decode(output.stderr),
+  };
+}
+
+/** The URL `deno compile` fetches the runtime base from, for `target` and this Deno. */
+export function denortUrl(target: string, version = Deno.version.deno): string {
+  return `https://dl.deno.land/release/v${version}/denort-${target}.zip`;
+}
+
+/** Why fetching the base binary failed, from `deno compile`'s stderr; null when it was not that. */
+export function baseBinaryProblem(stderr: string): string | null {
+  if (!/Setting up base binary|denort-[\w-]+\.zip/.test(stderr)) return null;
+  // "Caused by:" then "0: …", "1: …"; the last numbered cause is the most precise.
+  const causes = stderr.split("Stack backtrace")[0]!.split("\n")
+    .filter((l) => /^\s*\d+: /.test(l)).map((l) => l.replace(/^\s*\d+: /, "").trim());
+  const lines = causes.filter(Boolean);
+  return lines.at(-1) ?? "the download failed";
+}
+
+/** The one sentence for a build that could not fetch its base binary. */
+export function denortAdvice(target: string, problem: string): string {
+  return `deno compile could not download its runtime base for ${target} (${problem}). ` +
+    `On a machine that can, download ${denortUrl(target)}, unzip it (it holds one file, ` +
+    `denort), copy that here and run the build again with DENORT_BIN=/path/to/denort`;
 }

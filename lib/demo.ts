@@ -7,6 +7,7 @@
  */
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { randomToken } from "./init_env.ts";
 import { runArgs } from "./launch.ts";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -71,7 +72,8 @@ if (import.meta.main) {
   await Deno.mkdir(dir, { recursive: true });
   const relayUrl = `http://127.0.0.1:${port}`;
   const accessCode = "terra-demo";
-  const serviceToken = "demo-service-token-not-for-production";
+  // The worker has no demo mode: it gets a real random token, which the demo relay accepts.
+  const serviceToken = randomToken();
   const relayEnv = await writeEnv(join(dir, "relay.env"), {
     DEMO_MODE: "true",
     PORT: port,

@@ -7,6 +7,12 @@
  */
 import { parse as parseDotenv } from "dotenv";
 import { z } from "zod";
+import {
+  placeholderIn,
+  SECRET_FIX_HINT,
+  type SecretRole,
+  secretWeakness,
+} from "./secret_strength.ts";
 
 /** Raised when configuration is missing or malformed; `problems` has one line per variable. */
 export class ConfigError extends Error {
@@ -121,24 +127,49 @@ export function envList() {
   );
 }
 
-/** Values that look like an unchanged example rather than a real secret. */
-const DEFAULT_LOOKING = /^(change-?me.*|secret|password|example|test|default|xxx+|todo|dev)$/i;
-
 /**
- * A required secret of at least `minLength` characters that does not look like a
- * placeholder. `allowWeak` (demo mode) accepts anything, including nothing (then `fallback`).
+ * A required secret that is strong enough for `role` (see `secret_strength.ts`): not an
+ * example value, no placeholder words, long and varied enough. `allowWeak` (demo mode)
+ * accepts anything, including nothing (then `fallback`).
  */
-export function envSecret(minLength: number, allowWeak: boolean, fallback: string) {
+export function envSecret(role: SecretRole, allowWeak: boolean, fallback: string) {
   return z.string().optional().transform((value, ctx) => {
     if (allowWeak) return value ?? fallback;
     if (value === undefined) {
-      ctx.addIssue({ code: "custom", message: "is required (set it, or run in demo mode)" });
+      ctx.addIssue({ code: "custom", message: `is required; ${SECRET_FIX_HINT}` });
       return z.NEVER;
     }
-    if (value.length < minLength || DEFAULT_LOOKING.test(value)) {
+    const weakness = secretWeakness(value, role);
+    if (weakness) {
+      ctx.addIssue({ code: "custom", message: `${weakness}; ${SECRET_FIX_HINT}` });
+      return z.NEVER;
+    }
+    return value;
+  });
+}
+
+/** Like `envSecret`, but unset is allowed (and stays `undefined`). */
+export function envOptionalSecret(role: SecretRole, allowWeak: boolean) {
+  return z.string().optional().transform((value, ctx) => {
+    if (value === undefined || allowWeak) return value;
+    const weakness = secretWeakness(value, role);
+    if (weakness) {
+      ctx.addIssue({ code: "custom", message: `${weakness}; ${SECRET_FIX_HINT}` });
+      return z.NEVER;
+    }
+    return value;
+  });
+}
+
+/** A name (such as a model name) that must not be a template's placeholder, with a default. */
+export function envNotPlaceholder(fallback: string) {
+  return z.string().optional().transform((value, ctx) => {
+    if (value === undefined) return fallback;
+    const word = placeholderIn(value);
+    if (word) {
       ctx.addIssue({
         code: "custom",
-        message: `looks like a placeholder; use at least ${minLength} random characters`,
+        message: `looks like a placeholder (it contains "${word}"); set the real value`,
       });
       return z.NEVER;
     }

@@ -1,9 +1,11 @@
 /**
  * HMAC request signing between worker and relay (SPEC §3). The signature covers the
  * method, the path with its query, a timestamp, a nonce and the SHA-256 of the raw body,
- * so a captured request cannot be replayed, re-targeted or altered.
+ * so a captured request cannot be replayed, re-targeted or altered. The original
+ * deployment's scheme (no nonce, a re-serialised body) is verified here too.
  */
 import { timingSafeEqual } from "node:crypto";
+import { pythonCanonicalJson } from "./python_json.ts";
 
 export const SIGNATURE_HEADER = "x-terrarium-signature";
 export const TIMESTAMP_HEADER = "x-terrarium-timestamp";
@@ -129,4 +131,79 @@ export class NonceCache {
       this.#expiries.delete(nonce);
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------
+// The original deployment's scheme, accepted beside ours so its Python worker keeps working.
+
+export const LEGACY_SIGNATURE_HEADER = "x-signature";
+export const LEGACY_TIMESTAMP_HEADER = "x-signature-ts";
+export const LEGACY_SCOPE_HEADER = "x-signature-scope";
+export const LEGACY_SCOPE = "terra-worker";
+
+/**
+ * The string the original worker signs: `METHOD\nPATH\nTIMESTAMP\nBODY`, PATH from `/api`
+ * on (no base path, no query), BODY empty for GET, else the body re-serialised as Python's
+ * sorted, compact `json.dumps` writes it (see python_json.ts). Throws on a body that is
+ * not JSON.
+ */
+export function legacyCanonicalRequest(
+  method: string,
+  apiPath: string,
+  timestamp: string,
+  bodyText: string,
+): string {
+  const upper = method.toUpperCase();
+  const body = upper === "GET" || bodyText.trim() === "" ? "" : pythonCanonicalJson(bodyText);
+  return [upper, apiPath, timestamp, body].join("\n");
+}
+
+/** Headers the original worker sends (used by tests and tools that speak its protocol). */
+export async function signLegacyRequest(
+  secret: string,
+  method: string,
+  apiPath: string,
+  bodyText = "",
+  nowMs = Date.now(),
+): Promise<Record<string, string>> {
+  const timestamp = String(Math.floor(nowMs / 1000));
+  const text = legacyCanonicalRequest(method, apiPath, timestamp, bodyText);
+  return {
+    [LEGACY_SIGNATURE_HEADER]: await hmacHex(secret, text),
+    [LEGACY_TIMESTAMP_HEADER]: timestamp,
+    [LEGACY_SCOPE_HEADER]: LEGACY_SCOPE,
+  };
+}
+
+/**
+ * Why a request signed the original way is refused, or null when it is good and fresh.
+ * There is no nonce: within the skew window a captured request can be sent again (the
+ * caller refuses repeated replies; see README "Migrating from the original deployment").
+ */
+export async function verifyLegacySignature(
+  secret: string,
+  request: { method: string; apiPath: string; headers: Headers; bodyText: string },
+  maxSkewSeconds: number,
+  nowMs = Date.now(),
+): Promise<string | null> {
+  const signature = request.headers.get(LEGACY_SIGNATURE_HEADER);
+  const timestamp = request.headers.get(LEGACY_TIMESTAMP_HEADER);
+  const scope = request.headers.get(LEGACY_SCOPE_HEADER);
+  if (!signature || !timestamp) return "The request is not signed";
+  if (!/^\d{1,12}$/.test(timestamp) || (scope !== null && scope !== LEGACY_SCOPE)) {
+    return "The signature headers are malformed";
+  }
+  if (Math.abs(nowMs / 1000 - Number(timestamp)) > maxSkewSeconds) {
+    return "The signature timestamp is outside the allowed clock skew";
+  }
+  let text: string;
+  try {
+    text = legacyCanonicalRequest(request.method, request.apiPath, timestamp, request.bodyText);
+  } catch {
+    return "The signed body is not JSON";
+  }
+  if (!(await safeEqual(await hmacHex(secret, text), signature.toLowerCase()))) {
+    return "The signature does not match";
+  }
+  return null;
 }

@@ -22,3 +22,41 @@ Deno.test("Logger writes one JSON line per event above its level", () => {
   assertEquals([entry.level, entry.component, entry.msg, entry.n], ["info", "relay", "shown", 1]);
   assertEquals(lines[0]!.includes("secret-value"), false);
 });
+
+Deno.test("Logger with foldWindowMs writes a repeated warning once per window, then its count", () => {
+  const lines: string[] = [];
+  let now = 1_000_000;
+  const log = new Logger("worker", "info", (line) => lines.push(line), {
+    foldWindowMs: 10_000,
+    now: () => now,
+  });
+  for (let i = 0; i < 385; i++) log.warn("chunk not delivered", { chatId: `c${i}` });
+  log.warn("another kind");
+  log.info("info lines are never folded");
+  log.info("info lines are never folded");
+  assertEquals(lines.length, 4);
+  log.flush();
+  const entries = lines.map((l) => JSON.parse(l));
+  assertEquals(entries.map((e) => e.msg), [
+    "chunk not delivered",
+    "another kind",
+    "info lines are never folded",
+    "info lines are never folded",
+    "chunk not delivered … 384 more in the last 10 s",
+  ]);
+  assertEquals([entries[4].level, entries[4].repeats], ["warn", 384]);
+
+  // After the window, the message is written in full again (with its fields).
+  lines.length = 0;
+  log.warn("chunk not delivered", { chatId: "first" });
+  now += 10_000;
+  log.warn("chunk not delivered", { chatId: "next window" });
+  log.flush();
+  assertEquals(lines.map((l) => JSON.parse(l).chatId), ["first", "next window"]);
+
+  // unfolded() writes every time: for events that are rare by design.
+  lines.length = 0;
+  log.unfolded("warn", "agent is down");
+  log.unfolded("warn", "agent is down");
+  assertEquals(lines.length, 2);
+});

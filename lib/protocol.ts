@@ -115,14 +115,63 @@ export const ChainLink = z.object({
 });
 export type ChainLink = z.infer<typeof ChainLink>;
 
+/** The original page's labels, shown by it for each link (it looks links up by `id`). */
+export const CHAIN_LABELS: Record<ChainLink["name"], string> = {
+  frontend: "Frontend",
+  relay: "Relay",
+  worker: "Webchat worker",
+  agent: "terrarium-agent",
+  llm: "vLLM",
+};
+
+/** A chain link in `/api/health`: `id` and `label` as the original page reads them. */
+export const HealthLink = ChainLink.extend({
+  id: ChainLink.shape.name,
+  label: z.string(),
+});
+export type HealthLink = z.infer<typeof HealthLink>;
+
+/**
+ * A report time as an ISO string with its zone. The original worker sends Python's
+ * `datetime.utcnow().isoformat()` (UTC, no zone, microseconds), or null: zone-less times
+ * are read as UTC and every time is rewritten as `Date#toISOString()`.
+ */
+export function normaliseReportTime(value: string): string | null {
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2})?)(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$/
+    .exec(value);
+  if (!match) return null;
+  const fraction = (match[2] ?? "").slice(0, 3);
+  // Date.parse wants "+HH:MM"; accept "+HHMM" too.
+  const zone = (match[3] ?? "Z").replace(/^([+-]\d{2})(\d{2})$/, "$1:$2");
+  const ms = Date.parse(`${match[1]}${fraction ? `.${fraction}` : ""}${zone}`);
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : null;
+}
+
 /** A component report sent by the worker. */
 export const ComponentReport = z.object({
   status: ComponentStatus,
   detail: z.string().max(500).default(""),
-  checkedAt: IsoTime.optional(),
+  checkedAt: IsoTime.max(64).refine((t) => normaliseReportTime(t) !== null, {
+    message: "checkedAt must be an ISO 8601 date and time",
+  }).optional(),
   latencyMs: z.number().nonnegative().nullable().optional(),
 });
 export type ComponentReport = z.infer<typeof ComponentReport>;
+
+/**
+ * A report as the original worker may also send it: `null` detail or checkedAt, and
+ * zone-less times; normalised to `ComponentReport` before validation.
+ */
+export const ComponentReportInput = z.preprocess((value) => {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return value;
+  const report: Record<string, unknown> = { ...value };
+  if (report.detail === null) delete report.detail;
+  if (report.checkedAt === null) delete report.checkedAt;
+  if (typeof report.checkedAt === "string") {
+    report.checkedAt = normaliseReportTime(report.checkedAt) ?? report.checkedAt;
+  }
+  return report;
+}, ComponentReport);
 
 // ---------------------------------------------------------------------------------------
 // HTTP bodies
@@ -221,8 +270,8 @@ export type WorkerStateRequest = z.infer<typeof WorkerStateRequest>;
 
 /** `POST /api/worker/status` (worker): feeds `/api/health`. */
 export const WorkerStatusRequest = z.object({
-  agentApi: ComponentReport,
-  llm: ComponentReport,
+  agentApi: ComponentReportInput,
+  llm: ComponentReportInput,
   workerId: WorkerId.optional(),
 });
 export type WorkerStatusRequest = z.infer<typeof WorkerStatusRequest>;
@@ -245,11 +294,12 @@ export const OpenChatsResponse = z.object({ chatIds: z.array(ChatId) });
 
 /** `GET /api/health`. */
 export const HealthResponse = z.object({
-  relay: ComponentStatus,
+  /** "ok" whenever the relay answers, as the original relay said it. */
+  relay: z.literal("ok"),
   workerReady: z.boolean(),
   workerLastSeenAt: IsoTime.nullable(),
   workerStatus: z.object({ agentApi: ComponentReport, llm: ComponentReport }).nullable(),
-  chain: z.array(ChainLink),
+  chain: z.array(HealthLink),
 });
 export type HealthResponse = z.infer<typeof HealthResponse>;
 
@@ -311,13 +361,11 @@ export type VisitorServerEvent = z.infer<typeof VisitorServerEvent>;
 /** Events that belong to a chat's history and carry its sequence number. */
 export type ChatEvent = MessageEvent | WorkerStateEvent | AssistantChunkEvent;
 
-/** Visitor → relay. `auth` must come first unless the handshake carried credentials. */
+/**
+ * Visitor → relay: only `ping`. Credentials go in the handshake (bearer header, the
+ * `terrarium.token.<token>` subprotocol, or a legacy `accessCode` query), never in a frame.
+ */
 export const VisitorClientEvent = z.discriminatedUnion("type", [
-  z.object({
-    type: z.literal("auth"),
-    token: z.string().max(2048),
-    since: z.number().int().nonnegative().optional(),
-  }),
   z.object({ type: z.literal("ping") }),
 ]);
 export type VisitorClientEvent = z.infer<typeof VisitorClientEvent>;

@@ -111,9 +111,9 @@ export class RecordingSocket {
   readonly closed: Promise<void>;
   #waiters = new Set<() => void>();
 
-  constructor(url: string, headers?: Record<string, string>) {
-    // Deno's WebSocket takes headers as a non-standard second argument.
-    this.socket = new WebSocket(url, headers ? ({ headers } as unknown as string) : undefined);
+  constructor(url: string, headers?: Record<string, string>, protocols?: string[]) {
+    // Deno's WebSocket takes headers in a non-standard options argument.
+    this.socket = new WebSocket(url, { headers, protocols });
     this.opened = new Promise((resolve, reject) => {
       this.socket.addEventListener("open", () => resolve());
       this.socket.addEventListener("error", () => reject(new Error(`WebSocket error on ${url}`)));
@@ -194,7 +194,13 @@ export class RecordingSocket {
   }
 }
 
-/** Opens a visitor socket, authenticates with a token frame and waits for `ready`. */
+/** The subprotocols a browser offers to carry its session token in the handshake. */
+export const tokenProtocols = (token: string) => ["terrarium.v1", `terrarium.token.${token}`];
+
+/**
+ * Opens a visitor socket with the token in the handshake (as the page does, in the
+ * subprotocol) and waits for `ready`.
+ */
 export async function visitorSocket(
   base: string,
   chatId: string,
@@ -203,9 +209,10 @@ export async function visitorSocket(
 ): Promise<RecordingSocket> {
   const ws = new RecordingSocket(
     `${base.replace("http", "ws")}/api/chat?chatId=${chatId}${since ? `&since=${since}` : ""}`,
+    undefined,
+    tokenProtocols(token),
   );
   await ws.opened;
-  ws.send({ type: "auth", token });
   await ws.waitFor((events) => events.some((e) => e.type === "ready"), 10_000, "ready");
   return ws;
 }

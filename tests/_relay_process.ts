@@ -69,6 +69,10 @@ export async function writeRelayEnv(
     KV_PATH: join(dir, "kv", "relay.kv"),
     LOG_LEVEL: "info",
     WS_IDLE_TIMEOUT_SECONDS: "10",
+    // Every test client is 127.0.0.1, one client key: load and flow tests would meet the
+    // open-turn caps meant for one visitor. Tests of the caps set their own.
+    MAX_OPEN_TURNS_PER_CLIENT: "100000",
+    MAX_OPEN_TURNS: "100000",
     ...env,
   };
   const envFile = join(dir, "relay.env");

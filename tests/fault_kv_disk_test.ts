@@ -55,7 +55,17 @@ async function runRelayToExit(
   wrapper?: string[],
 ): Promise<{ code: number; lines: string[] }> {
   const { envFile } = await writeRelayEnv(env, { dir });
-  const child = spawnDeno(runArgs("relay", envFile), {}, { wrapper });
+  // `--cached-only`: Deno 2.9 (default minimum dependency age) fetches the packument of each
+  // npm package it loads whose `registry.json` is not cached yet, and prints "Download …".
+  // Under `ulimit -f 0` it can never store it, so on a fresh cache every run fetched it again
+  // and the one line became two. The test runner has installed every package of deno.json
+  // already; the relay needs nothing from the network, and here must not try.
+  // The child looks in the runner's cache (spawnDeno passes only PATH and HOME otherwise).
+  const denoDir = Deno.env.get("DENO_DIR");
+  const [run, ...rest] = runArgs("relay", envFile);
+  const child = spawnDeno([run!, "--cached-only", ...rest], denoDir ? { DENO_DIR: denoDir } : {}, {
+    wrapper,
+  });
   const timer = setTimeout(() => child.kill(), 20_000);
   const status = await child.status;
   clearTimeout(timer);

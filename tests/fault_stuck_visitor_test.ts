@@ -100,7 +100,7 @@ Deno.test("visitors that never read, in several chats, are cut off at the cap an
         ]);
       }
       for (const chatId of STUCK_CHATS) {
-        stuck.set(chatId, await rawVisitorHandshake(relay.port, chatId));
+        stuck.set(chatId, await rawVisitorHandshake(relay.port, chatId, token));
       }
       const turns = new Map<string, Json>();
       for (const chatId of chats) {

@@ -1,9 +1,11 @@
 /** `deno task refresh-content` against a local site and a fake GitHub API, under its own flags. */
 import { join } from "node:path";
 import { runArgs } from "../lib/launch.ts";
+import { CONTENT_TEMPLATES, TEMPLATE_MARKER } from "../lib/refresh/templates.ts";
 import { SiteIndex } from "../lib/worker/site_index.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { spawnDeno } from "./_process.ts";
+import { TEST_SECRETS } from "./_relay_process.ts";
 import { writeWorkerEnv } from "./_worker_process.ts";
 
 const PAGE = (title: string, body: string, links: string[]) =>
@@ -189,17 +191,69 @@ Deno.test("refresh-content reads a local web root instead of crawling", async ()
       PAGE("Post", "Figs need a warm wall.", []),
     );
     const content = join(dir, "content");
-    const { code, output } = await runRefresh({
+    const env = {
       CONTENT_DIR: content,
       REFRESH_SITE_URL: "https://garden.example",
       REFRESH_WEB_ROOT: root,
-    }, dir);
+    };
+    const { code, output } = await runRefresh(env, dir);
     assertEquals(code, 0, output);
+    // A plain static host serves blog/post.html at /blog/post.html: the URL keeps it.
     const pages = await new SiteIndex(join(content, "site")).list();
     assertEquals(pages.map((p) => p.url).sort(), [
       "https://garden.example/",
+      "https://garden.example/blog/post.html",
+    ]);
+    // For a host that serves clean URLs, the operator says so.
+    const clean = await runRefresh({ ...env, REFRESH_CLEAN_URLS: "true" }, dir);
+    assertEquals(clean.code, 0, clean.output);
+    const cleanPages = await new SiteIndex(join(content, "site")).list();
+    assertEquals(cleanPages.map((p) => p.url).sort(), [
+      "https://garden.example/",
       "https://garden.example/blog/post",
     ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("refresh-content writes a complete content dir: templates for missing files, never over the operator's", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "terrarium-refresh-" });
+  try {
+    const root = join(dir, "www");
+    await Deno.mkdir(root, { recursive: true });
+    await Deno.writeTextFile(join(root, "index.html"), PAGE("Home", "Hello.", []));
+    const content = join(dir, "content");
+    const env = {
+      CONTENT_DIR: content,
+      REFRESH_SITE_URL: "https://garden.example",
+      REFRESH_WEB_ROOT: root,
+    };
+    const first = await runRefresh(env, dir);
+    assertEquals(first.code, 0, first.output);
+    for (const file of Object.keys(CONTENT_TEMPLATES)) {
+      const text = await Deno.readTextFile(join(content, file));
+      assert(text.startsWith(TEMPLATE_MARKER), `${file} is the template`);
+      assert(first.output.includes(`${file}: template written`), first.output);
+    }
+    // The worker starts on it (its start-up checks pass) …
+    const workerEnvFile = await writeWorkerEnv(dir, {
+      API_BASE_URL: "http://127.0.0.1:9",
+      SERVICE_TOKEN: TEST_SECRETS.SERVICE_TOKEN,
+      AGENT_API_URL: "http://127.0.0.1:9/v1",
+      CONTENT_DIR: content,
+      ENHANCEMENT_DIR: join(dir, "enhancements"),
+    });
+    const check = spawnDeno(runArgs("worker", workerEnvFile, ["--check"]));
+    assertEquals((await check.status).code, 0, check.lines.join("\n"));
+
+    // … and the operator's own words are never replaced.
+    const mine = "You are Terra, on Robin's garden site.\n";
+    await Deno.writeTextFile(join(content, "persona.md"), mine);
+    const second = await runRefresh(env, dir);
+    assertEquals(second.code, 0, second.output);
+    assertEquals(await Deno.readTextFile(join(content, "persona.md")), mine);
+    assert(!second.output.includes("persona.md: template written"), second.output);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

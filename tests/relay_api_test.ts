@@ -7,6 +7,8 @@ import {
   postMessage,
   RecordingSocket,
   request,
+  tokenProtocols,
+  upgradeRequest,
   visitorSocket,
   visitorToken,
   workerRequest,
@@ -195,21 +197,30 @@ Deno.test("HMAC signing: signed requests pass; unsigned, forged, replayed and st
   });
 });
 
-Deno.test("visitor sockets: foreign origins get 1008, big frames 1009, bad frames an error event", async () => {
+Deno.test("visitor sockets: no credentials 401, foreign origins 1008, big frames 1009, bad frames an error event", async () => {
   await withRelay(
     { MAX_WS_FRAME_BYTES: "1kb", ALLOWED_ORIGINS: "https://chat.example" },
     async (relay) => {
       const ws = relay.url.replace("http", "ws");
-      const foreign = new RecordingSocket(`${ws}/api/chat?chatId=c1`, {
-        origin: "https://evil.example",
-      });
-      assertEquals(await foreign.waitClosed(), 1008);
+      assertError(
+        await upgradeRequest(`${relay.url}/api/chat?chatId=c1`, { origin: "https://chat.example" }),
+        401,
+        "missing_credentials",
+      );
       const token = await visitorToken(relay.url);
-      const allowed = new RecordingSocket(`${ws}/api/chat?chatId=c1`, {
-        origin: "https://chat.example",
-      });
+      const foreign = new RecordingSocket(
+        `${ws}/api/chat?chatId=c1`,
+        { origin: "https://evil.example" },
+        tokenProtocols(token),
+      );
+      assertEquals(await foreign.waitClosed(), 1008);
+      const allowed = new RecordingSocket(
+        `${ws}/api/chat?chatId=c1`,
+        { origin: "https://chat.example" },
+        tokenProtocols(token),
+      );
       await allowed.opened;
-      allowed.send({ type: "auth", token });
+      assertEquals(allowed.socket.protocol, "terrarium.v1");
       await allowed.waitFor((es) => es.some((e) => e.type === "ready"));
       allowed.send({ type: "shout" });
       await allowed.waitFor((es) => es.some((e) => e.type === "error" && e.code === "bad_event"));
@@ -218,10 +229,13 @@ Deno.test("visitor sockets: foreign origins get 1008, big frames 1009, bad frame
       allowed.socket.send("x".repeat(2048));
       assertEquals(await allowed.waitClosed(), 1009);
 
-      const badToken = new RecordingSocket(`${ws}/api/chat?chatId=c1`);
-      await badToken.opened;
-      badToken.send({ type: "auth", token: "forged.token" });
-      assertEquals(await badToken.waitClosed(), 1008);
+      assertError(
+        await upgradeRequest(`${relay.url}/api/chat?chatId=c1`, {
+          "sec-websocket-protocol": "terrarium.v1, terrarium.token.forged.token",
+        }),
+        401,
+        "bad_token",
+      );
       const plain = await visitorSocket(relay.url, "c1", token);
       await plain.close();
     },

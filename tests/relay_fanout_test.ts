@@ -56,7 +56,9 @@ Deno.test("a visitor that stops reading is dropped while the others keep receivi
     const stalled = await Deno.connect({ hostname: "127.0.0.1", port: relay.port });
     const key = btoa("terrarium-stall!");
     await stalled.write(new TextEncoder().encode(
-      `GET /api/chat?chatId=slow&accessCode=${TEST_SECRETS.CHAT_PASSWORD} HTTP/1.1\r\n` +
+      // A token socket: an original-page (accessCode) socket would get none of these
+      // snapshots, which repeat text it already has.
+      `GET /api/chat?chatId=slow HTTP/1.1\r\nAuthorization: Bearer ${token}\r\n` +
         `Host: 127.0.0.1:${relay.port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
         `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
     ));

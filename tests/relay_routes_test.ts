@@ -569,7 +569,7 @@ Deno.test("/api/health reflects the worker's status report and goes offline when
     assertEquals(before.chain.map((l) => l.name), ["frontend", "relay", "worker", "agent", "llm"]);
     assertEquals(
       [before.relay, before.workerReady, before.workerLastSeenAt, before.workerStatus],
-      ["online", false, null, null],
+      ["ok", false, null, null],
     );
     assertEquals(
       [link(before, "worker").status, link(before, "agent").status, link(before, "llm").status],
@@ -675,7 +675,7 @@ Deno.test("/healthz answers without credentials and /metrics needs the service o
     assertError(
       await request(metricsUrl, { headers: { "x-service-token": WRONG_SERVICE_TOKEN } }),
       401,
-      "missing_credentials",
+      "bad_service_token",
     );
     assertError(
       await request(metricsUrl, { headers: bearer("adm-wrong-0123456789abcdef0123456789") }),

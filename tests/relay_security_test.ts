@@ -15,6 +15,7 @@ import {
   RecordingSocket,
   request,
   type Res,
+  tokenProtocols,
   upgradeRequest,
   visitorSocket,
   visitorToken,
@@ -83,13 +84,15 @@ Deno.test("the right access code buys a session token that works as a Bearer cre
       { cancelled: true },
     );
 
-    // On a socket: in the handshake (non-browser clients) or as the first frame (browsers).
-    const inHandshake = new RecordingSocket(`${wsBase(relay.url)}/api/chat?chatId=c-tok`, auth);
-    await inHandshake.waitFor((es) => es.some((e) => e.type === "ready"), 10_000, "ready");
-    assertEquals(inHandshake.events.filter((e) => e.type === "message").length, 1);
-    const inFrame = await visitorSocket(relay.url, "c-tok", token);
-    assertEquals(inFrame.events.filter((e) => e.type === "message").length, 1);
-    await Promise.all([inHandshake.close(), inFrame.close()]);
+    // On a socket, always in the handshake: a bearer header (non-browser clients) or the
+    // token subprotocol (browsers).
+    const inHeader = new RecordingSocket(`${wsBase(relay.url)}/api/chat?chatId=c-tok`, auth);
+    await inHeader.waitFor((es) => es.some((e) => e.type === "ready"), 10_000, "ready");
+    assertEquals(inHeader.events.filter((e) => e.type === "message").length, 1);
+    const inSubprotocol = await visitorSocket(relay.url, "c-tok", token);
+    assertEquals(inSubprotocol.socket.protocol, "terrarium.v1");
+    assertEquals(inSubprotocol.events.filter((e) => e.type === "message").length, 1);
+    await Promise.all([inHeader.close(), inSubprotocol.close()]);
 
     // Two sessions get two different tokens.
     assert((await visitorToken(relay.url)) !== token, "tokens are unique");
@@ -171,18 +174,24 @@ Deno.test("tampered, garbage, expired and foreign session tokens get 401 bad_tok
       "bad_token",
     );
 
-    // Sockets: a bad token in the handshake or in the auth frame closes with 1008.
-    const inHandshake = new RecordingSocket(
-      `${wsBase(relay.url)}/api/chat?chatId=c1`,
-      bearer(`${payload}.${flipFirst(mac)}`),
+    // Sockets: a bad token in the bearer header or the subprotocol is a 401 and no socket.
+    assertError(
+      await upgradeRequest(
+        `${relay.url}/api/chat?chatId=c1`,
+        bearer(`${payload}.${flipFirst(mac)}`),
+      ),
+      401,
+      "bad_token",
+      "socket, bearer",
     );
-    assertEquals(await closeCodeOf(inHandshake), 1008);
-    assertEquals(inHandshake.events, []);
-    const inFrame = new RecordingSocket(`${wsBase(relay.url)}/api/chat?chatId=c1`);
-    await inFrame.opened;
-    inFrame.send({ type: "auth", token: expired });
-    assertEquals(await closeCodeOf(inFrame), 1008);
-    assertEquals(inFrame.events, []);
+    assertError(
+      await upgradeRequest(`${relay.url}/api/chat?chatId=c1`, {
+        "sec-websocket-protocol": tokenProtocols(expired).join(", "),
+      }),
+      401,
+      "bad_token",
+      "socket, subprotocol",
+    );
     assertEquals(await storedContents(relay.url, "c1"), []);
   });
 });
@@ -275,11 +284,12 @@ Deno.test("with LEGACY_ACCESS_CODE=false the access code in a body, query or hea
       "legacy_access_code_disabled",
       "worker-state header",
     );
-    const legacySocket = new RecordingSocket(
-      `${wsBase(relay.url)}/api/chat?chatId=c-legacy&accessCode=${code}`,
+    assertError(
+      await upgradeRequest(`${relay.url}/api/chat?chatId=c-legacy&accessCode=${code}`),
+      401,
+      "legacy_access_code_disabled",
+      "socket query",
     );
-    assertEquals(await closeCodeOf(legacySocket), 1008);
-    assertEquals(legacySocket.events, []);
     assertEquals(await storedContents(relay.url, "c-legacy"), []);
 
     // The session route still takes the code; its token works everywhere.
@@ -312,13 +322,17 @@ Deno.test("by default the access code is accepted in the message body, query and
     const legacySocket = new RecordingSocket(
       `${wsBase(relay.url)}/api/chat?chatId=c-old&accessCode=${code}`,
     );
-    await legacySocket.waitFor((es) => es.some((e) => e.type === "ready"), 10_000, "ready");
-    assertEquals(legacySocket.events.filter((e) => e.type === "message").length, 1);
+    // The original page's socket gets the original frames: the message itself, no `ready`.
+    await legacySocket.waitFor((es) => es.some((e) => e.type === "workerState"), 10_000, "state");
+    assertEquals(legacySocket.events.filter((e) => e.sender === "Visitor").length, 1);
+    assertEquals(legacySocket.events.filter((e) => e.type === "ready"), []);
     await legacySocket.close();
-    const wrongSocket = new RecordingSocket(
-      `${wsBase(relay.url)}/api/chat?chatId=c-old&accessCode=wrong-code`,
+    assertError(
+      await upgradeRequest(`${relay.url}/api/chat?chatId=c-old&accessCode=wrong-code`),
+      401,
+      "bad_access_code",
+      "socket",
     );
-    assertEquals(await closeCodeOf(wrongSocket), 1008);
     assertEquals(await storedContents(relay.url, "c-old"), ["from the old page"]);
   });
 });
@@ -327,7 +341,7 @@ Deno.test("by default the access code is accepted in the message body, query and
 // Lockout
 
 Deno.test("wrong access code five times locks the address out, even for the right code", async () => {
-  await withRelay({}, async (relay) => {
+  await withRelay({ TRUST_PROXY: "false" }, async (relay) => {
     const earlier = await visitorToken(relay.url);
     for (let i = 0; i < 5; i++) {
       // Spoofed forwarding headers do not help: TRUST_PROXY is off.
@@ -350,11 +364,10 @@ Deno.test("wrong access code five times locks the address out, even for the righ
     });
     assertError(legacy, 429, "locked_out");
     assertRetryAfter(legacy, 900);
-    const legacySocket = new RecordingSocket(
-      `${wsBase(relay.url)}/api/chat?chatId=c-lock&accessCode=${TEST_SECRETS.CHAT_PASSWORD}`,
+    const legacySocket = await upgradeRequest(
+      `${relay.url}/api/chat?chatId=c-lock&accessCode=${TEST_SECRETS.CHAT_PASSWORD}`,
     );
-    assertEquals(await closeCodeOf(legacySocket), 1008);
-    assertEquals(legacySocket.events, []);
+    assertError(legacySocket, 429, "locked_out", "socket");
 
     // A token issued before the lockout keeps working: the lockout stops guessing only.
     assertEquals((await postMessage(relay.url, earlier, "c-lock", "still here")).status, 201);
@@ -391,7 +404,12 @@ Deno.test("ACCESS_CODE_MAX_FAILURES sets the lockout threshold, counted per clie
 
 Deno.test("the per-address rate limit answers 429 rate_limited with Retry-After and stores nothing", async () => {
   await withRelay(
-    { RATE_LIMIT_MAX_PER_IP: "4", RATE_LIMIT_WINDOW_MS: "60000", MAX_PENDING_TURNS_PER_CHAT: "10" },
+    {
+      RATE_LIMIT_MAX_PER_IP: "4",
+      RATE_LIMIT_WINDOW_MS: "60000",
+      MAX_PENDING_TURNS_PER_CHAT: "10",
+      TRUST_PROXY: "false",
+    },
     async (relay) => {
       const token = await visitorToken(relay.url); // hit 1
       for (const chatId of ["ip-a", "ip-b", "ip-c"]) { // hits 2-4
@@ -656,10 +674,25 @@ Deno.test("the worker socket handshake needs the service token before the upgrad
   });
 });
 
-Deno.test("with HMAC on, the worker socket handshake must be signed", async () => {
+Deno.test("with HMAC on, the worker socket handshake must be signed to do work", async () => {
   await withRelay({ HMAC_ENABLED: "true", HMAC_SECRET }, async (relay) => {
     const path = "/api/worker/updates?workerId=w-signed";
-    assertError(await upgradeRequest(relay.url + path, SVC), 401, "bad_signature");
+    const forged = await signRequest("not-the-secret", "GET", path);
+    assertError(
+      await upgradeRequest(relay.url + path, { ...SVC, ...forged }),
+      401,
+      "bad_signature",
+    );
+    // An unsigned handshake (the original worker never signed it) only listens.
+    const listener = new RecordingSocket(wsBase(relay.url) + path, SVC);
+    await listener.waitFor((es) => es.some((e) => e.type === "hello"), 10_000, "hello");
+    listener.send({ type: "claim", requestId: "r1", workerId: "w-unsigned" });
+    const nack = await listener.waitFor((es) => es.some((e) => e.type === "ack"), 10_000, "ack");
+    assertEquals(
+      nack.filter((e) => e.type === "ack").map((e) => [e.ok, e.code]),
+      [[false, "not_signed"]],
+    );
+    await listener.close();
     const headers = { ...SVC, ...(await signRequest(HMAC_SECRET, "GET", path)) };
     const worker = new RecordingSocket(wsBase(relay.url) + path, headers);
     await worker.waitFor((es) => es.some((e) => e.type === "hello"), 10_000, "hello");
@@ -688,17 +721,22 @@ Deno.test("a visitor socket from another site's Origin is closed with 1008 even 
     });
     assertEquals(await closeCodeOf(withCode), 1008);
     assertEquals(withCode.events, []);
-    // Authenticating by frame after a refused handshake does not help.
-    const byFrame = new RecordingSocket(url, { origin: "https://evil.example" });
-    await byFrame.opened.catch(() => {});
-    if (byFrame.socket.readyState === WebSocket.OPEN) byFrame.send({ type: "auth", token });
-    assertEquals(await closeCodeOf(byFrame), 1008);
-    assertEquals(byFrame.events.filter((e) => e.type === "message"), []);
+    const withSubprotocol = new RecordingSocket(
+      url,
+      { origin: "https://evil.example" },
+      tokenProtocols(token),
+    );
+    assertEquals(await closeCodeOf(withSubprotocol), 1008);
+    assertEquals(withSubprotocol.events, []);
+    // Without credentials a foreign page gets no socket at all: credentials are judged first.
+    assertError(
+      await upgradeRequest(url.replace("ws", "http"), { origin: "https://evil.example" }),
+      401,
+      "missing_credentials",
+    );
 
     // The relay's own origin (the default allow list) and no Origin at all are fine.
-    const own = new RecordingSocket(url, { origin: relay.url });
-    await own.opened;
-    own.send({ type: "auth", token });
+    const own = new RecordingSocket(url, { origin: relay.url }, tokenProtocols(token));
     await own.waitFor((es) => es.some((e) => e.type === "ready"), 10_000, "ready (own origin)");
     assertEquals(own.events.filter((e) => e.type === "message").length, 1);
     const noOrigin = await visitorSocket(relay.url, "c-origin", token);
@@ -714,9 +752,7 @@ Deno.test("ALLOWED_ORIGINS admits the listed origins and only those", async () =
       const token = await visitorToken(relay.url);
       const url = `${wsBase(relay.url)}/api/chat?chatId=c-allowed`;
       for (const origin of ["https://chat.example", "https://www.chat.example"]) {
-        const socket = new RecordingSocket(url, { origin });
-        await socket.opened;
-        socket.send({ type: "auth", token });
+        const socket = new RecordingSocket(url, { origin }, tokenProtocols(token));
         await socket.waitFor((es) => es.some((e) => e.type === "ready"), 10_000, origin);
         await socket.close();
       }
@@ -738,10 +774,11 @@ Deno.test("a frame larger than MAX_WS_FRAME_BYTES closes the socket with 1009", 
     authed.socket.send(JSON.stringify({ type: "ping", pad: "x".repeat(1100) }));
     assertEquals(await closeCodeOf(authed), 1009);
 
-    const unauthenticated = new RecordingSocket(url);
-    await unauthenticated.opened;
-    unauthenticated.socket.send("x".repeat(4096));
-    assertEquals(await closeCodeOf(unauthenticated), 1009);
+    // A legacy access-code socket is capped the same way.
+    const legacy = new RecordingSocket(`${url}&accessCode=${TEST_SECRETS.CHAT_PASSWORD}`);
+    await legacy.opened;
+    legacy.socket.send("x".repeat(4096));
+    assertEquals(await closeCodeOf(legacy), 1009);
 
     const binary = await visitorSocket(relay.url, "c-big", token);
     binary.socket.send(new Uint8Array(2048));
@@ -768,36 +805,34 @@ Deno.test("a frame larger than MAX_WS_FRAME_BYTES closes the socket with 1009", 
   });
 });
 
-Deno.test("an unauthenticated visitor socket that sends a bad token is closed with 1008 and sees nothing", async () => {
+Deno.test("a visitor socket without credentials in its handshake never opens and sees nothing", async () => {
   await withRelay({}, async (relay) => {
     const token = await visitorToken(relay.url);
     const url = `${wsBase(relay.url)}/api/chat?chatId=c-unauth`;
-
-    // A socket that has not authenticated receives no chat events.
-    const waiting = new RecordingSocket(url);
-    await waiting.opened;
     const watcher = await visitorSocket(relay.url, "c-unauth", token);
+    for (
+      const protocols of [undefined, ["terrarium.v1"], ["terrarium.v1", "terrarium.token.forged.x"]]
+    ) {
+      const stranger = new RecordingSocket(url, undefined, protocols);
+      let failed = false;
+      await stranger.opened.catch(() => failed = true);
+      assert(failed, `no socket for ${JSON.stringify(protocols)}`);
+      await stranger.close();
+      assertEquals(stranger.events, []);
+    }
     await postMessage(relay.url, token, "c-unauth", "not for strangers");
     await watcher.waitFor((es) => es.some((e) => e.type === "message"), 10_000, "message");
-    waiting.send({ type: "ping" }); // answered after anything already sent to this socket
-    await waiting.waitFor((es) => es.some((e) => e.type === "pong"), 10_000, "pong");
-    assertEquals(waiting.events.map((e) => e.type), ["pong"]);
-
-    waiting.send({ type: "auth", token: "forged.token" });
-    assertEquals(await closeCodeOf(waiting), 1008);
-    assertEquals(waiting.events.filter((e) => e.type === "message"), []);
     await watcher.close();
   });
 });
 
-Deno.test("a garbage frame gets an error event and the socket stays usable", async () => {
+Deno.test("a garbage frame gets an error event and the socket stays usable, up to the fifth", async () => {
   await withRelay({}, async (relay) => {
     const token = await visitorToken(relay.url);
-    const socket = new RecordingSocket(`${wsBase(relay.url)}/api/chat?chatId=c-garbage`);
-    await socket.opened;
+    const socket = await visitorSocket(relay.url, "c-garbage", token);
     const errors = () => socket.events.filter((e) => e.type === "error");
     socket.socket.send("}{ not json");
-    socket.send({ type: "auth" }); // no token
+    socket.send({ type: "auth", token }); // credentials belong in the handshake now
     socket.send({ type: "shout", loud: true });
     socket.send({ type: "auth", token: 42 });
     await socket.waitFor(
@@ -809,16 +844,6 @@ Deno.test("a garbage frame gets an error event and the socket stays usable", asy
       assertEquals(Object.keys(error).sort(), ["code", "error", "type"]);
       assertEquals(error.code, "bad_event");
     }
-    socket.send({ type: "auth", token });
-    await socket.waitFor((es) => es.some((e) => e.type === "ready"), 10_000, "ready");
-    socket.socket.send("more garbage");
-    socket.send({ type: "auth", token });
-    await socket.waitFor(
-      (es) => es.filter((e) => e.type === "error").length === 6,
-      10_000,
-      "errors",
-    );
-    assertEquals(errors().slice(4).map((e) => e.code), ["bad_event", "already_authenticated"]);
     await postMessage(relay.url, token, "c-garbage", "still listening?");
     await socket.waitFor(
       (es) => es.some((e) => e.type === "message" && e.content === "still listening?"),
@@ -826,7 +851,11 @@ Deno.test("a garbage frame gets an error event and the socket stays usable", asy
       "message",
     );
     assertEquals(socket.closeCode, null);
-    await socket.close();
+    // The fifth bad frame closes the socket: junk is not answered without end.
+    socket.socket.send("more garbage");
+    assertEquals(await socket.waitClosed(), 1008);
+    assertEquals(socket.closeReason, "Too many bad frames");
+    assertEquals(errors().length, 4);
 
     // The worker socket answers garbage the same way and keeps working.
     const worker = await workerSocket(relay.url);
@@ -1007,12 +1036,9 @@ Deno.test("bad input never crashes the relay, never corrupts the store and never
       for (const frame of ["", "{", "[]", '{"type":"message","content":"sneaky"}', "\u0000"]) {
         visitor.socket.send(frame);
       }
-      await visitor.waitFor(
-        (es) => es.filter((e) => e.type === "error").length === 5,
-        10_000,
-        "errors",
-      );
-      await visitor.close();
+      // Four get an error each; the fifth closes the socket (1008).
+      assertEquals(await visitor.waitClosed(), 1008);
+      assertEquals(visitor.events.filter((e) => e.type === "error").length, 4);
 
       // Still alive, the store intact, and the worker heard of nothing but real messages.
       const healthz = await request(`${relay.url}/healthz`);

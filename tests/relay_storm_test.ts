@@ -6,6 +6,7 @@ import {
   postMessage,
   RecordingSocket,
   sleep,
+  tokenProtocols,
   visitorToken,
   workerCall,
   workerSocket,
@@ -28,10 +29,9 @@ class Visitor {
     const url = `${
       this.base.replace("http", "ws")
     }/api/chat?chatId=${this.chatId}&since=${this.lastSeq}`;
-    const socket = new RecordingSocket(url);
+    const socket = new RecordingSocket(url, undefined, tokenProtocols(this.token));
     this.socket = socket;
     await socket.opened;
-    socket.send({ type: "auth", token: this.token });
     socket.socket.addEventListener("message", (e) => {
       const event = JSON.parse(String(e.data));
       if (typeof event.seq !== "number" || event.type === "ready") return;

@@ -1,7 +1,7 @@
 /** Configuration of `deno task refresh-content` (env / `--env-file`), resolved once. */
 import { resolve } from "node:path";
 import { z } from "zod";
-import { envInt, envList, parseEnv, readEnv } from "../env.ts";
+import { envBool, envInt, envList, parseEnv, readEnv } from "../env.ts";
 import { hostPort } from "../worker/permissions.ts";
 
 /** Every variable the refresh reads; `--allow-env` grants exactly these. */
@@ -12,6 +12,7 @@ export const REFRESH_ENV_NAMES = [
   "REFRESH_PATHS",
   "REFRESH_MAX_DEPTH",
   "REFRESH_MAX_PAGES",
+  "REFRESH_CLEAN_URLS",
   "GITHUB_OWNER",
   "GITHUB_TOKEN",
   "GITHUB_API_URL",
@@ -28,6 +29,8 @@ export interface RefreshConfig {
   paths: string[];
   maxDepth: number;
   maxPages: number;
+  /** Web root pages get URLs without `.html` (the host serves clean URLs). */
+  cleanUrls: boolean;
   /** "" skips GitHub. */
   githubOwner: string;
   githubToken: string;
@@ -42,6 +45,7 @@ const schema = z.object({
   REFRESH_PATHS: envList(),
   REFRESH_MAX_DEPTH: envInt(3, 0, 20),
   REFRESH_MAX_PAGES: envInt(200, 1, 10_000),
+  REFRESH_CLEAN_URLS: envBool(false),
   GITHUB_OWNER: z.string().regex(/^[A-Za-z0-9-]{1,39}$/).optional(),
   GITHUB_TOKEN: z.string().optional(),
   GITHUB_API_URL: z.string().url().default("https://api.github.com"),
@@ -66,6 +70,7 @@ export function parseRefreshConfig(raw: Record<string, string | undefined>): Ref
     paths: env.REFRESH_PATHS.length ? env.REFRESH_PATHS : ["/"],
     maxDepth: env.REFRESH_MAX_DEPTH,
     maxPages: env.REFRESH_MAX_PAGES,
+    cleanUrls: env.REFRESH_CLEAN_URLS,
     githubOwner: env.GITHUB_OWNER ?? "",
     githubToken: env.GITHUB_TOKEN ?? "",
     githubApiUrl: env.GITHUB_API_URL.replace(/\/+$/, ""),

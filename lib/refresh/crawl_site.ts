@@ -88,7 +88,10 @@ export async function crawlSite(options: CrawlOptions): Promise<CrawledPage[]> {
 export async function readWebRoot(
   root: string,
   siteUrl: string,
-  options: Pick<CrawlOptions, "maxPages" | "progress" | "paths">,
+  options: Pick<CrawlOptions, "maxPages" | "progress" | "paths"> & {
+    /** "/about" for about.html (for hosts that serve clean URLs); else "/about.html". */
+    cleanUrls?: boolean;
+  },
 ): Promise<CrawledPage[]> {
   const pages: CrawledPage[] = [];
   const walk = async (dir: string): Promise<void> => {
@@ -97,7 +100,10 @@ export async function readWebRoot(
       const path = join(dir, entry.name);
       if (entry.isDirectory && !entry.name.startsWith(".")) await walk(path);
       if (!entry.isFile || !entry.name.endsWith(".html")) continue;
-      const rel = "/" + relative(root, path).replace(/index\.html$/, "").replace(/\.html$/, "");
+      // A plain static host serves about.html at /about.html only (/about is a 404), so the
+      // URL keeps its .html unless the operator says the host serves clean URLs.
+      const file = relative(root, path).replace(/(^|\/)index\.html$/, "$1");
+      const rel = "/" + (options.cleanUrls ? file.replace(/\.html$/, "") : file);
       if (!options.paths.some((p) => rel.startsWith(p))) continue;
       const { title, text } = readableText(await Deno.readTextFile(path));
       if (text) pages.push({ url: siteUrl + rel, title: title || rel, text });

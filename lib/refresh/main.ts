@@ -2,11 +2,15 @@
  * `deno task refresh-content [--env-file=PATH]`: regenerates `content/site/` (a crawl of
  * the site, or a local web root) and `content/github/` (an owner's public repositories
  * and READMEs). Progress goes to stderr; each part is swapped in only when complete.
+ * Missing persona, system prompt and profile files get templates (never overwriting), so
+ * the content dir is complete and the worker starts; `deno task doctor` then says which
+ * template still needs the operator's words.
  */
 import { ConfigError, envFileArg } from "../env.ts";
 import { loadRefreshConfig, type RefreshConfig } from "./config.ts";
 import { crawlSite, readWebRoot } from "./crawl_site.ts";
 import { fetchGithub } from "./github.ts";
+import { writeMissingTemplates } from "./templates.ts";
 import { replaceAtomically, writeGithub, writeSite } from "./write_content.ts";
 
 // deno-lint-ignore no-console
@@ -39,7 +43,11 @@ async function refresh(config: RefreshConfig): Promise<void> {
     progress(`github: ${repos.length} repositories written`);
   }
   if (!config.siteUrl && !config.githubOwner) {
-    progress("nothing to do: set REFRESH_SITE_URL and/or GITHUB_OWNER");
+    progress("nothing to crawl: set REFRESH_SITE_URL and/or GITHUB_OWNER");
+  }
+  const written = await writeMissingTemplates(config.contentDir);
+  for (const file of written) {
+    progress(`${file}: template written; make it yours (README: "Make Terra yours")`);
   }
 }
 

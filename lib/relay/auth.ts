@@ -4,7 +4,15 @@
  * operator (admin token). All secret comparisons are constant-time.
  */
 import type { MiddlewareHandler } from "hono";
-import { NonceCache, verifySignature } from "../hmac.ts";
+import {
+  LEGACY_SIGNATURE_HEADER,
+  NonceCache,
+  SIGNATURE_HEADER,
+  TIMESTAMP_HEADER,
+  verifyLegacySignature,
+  verifySignature,
+} from "../hmac.ts";
+import type { Logger } from "../log.ts";
 import { AccessGuard } from "./access_guard.ts";
 import type { RelayConfig } from "./config.ts";
 import { RelayError } from "./errors.ts";
@@ -26,7 +34,8 @@ export class Auth {
   /** Null when the admin API is disabled (no ADMIN_TOKEN). */
   #adminToken: SecretMatcher | null;
 
-  constructor(config: RelayConfig) {
+  /** `log` gets the guard's warning when many wrong access codes arrive. */
+  constructor(config: RelayConfig, log?: Logger) {
     this.#config = config;
     this.#serviceToken = new SecretMatcher(config.serviceToken);
     this.#adminToken = config.adminToken ? new SecretMatcher(config.adminToken) : null;
@@ -35,11 +44,12 @@ export class Auth {
       config.chatPassword,
       config.sessionTtlSeconds,
     );
-    this.guard = new AccessGuard(
-      config.chatPassword,
-      config.accessCodeMaxFailures,
-      config.accessCodeLockoutSeconds,
-    );
+    this.guard = new AccessGuard(config.chatPassword, {
+      maxFailures: config.accessCodeMaxFailures,
+      lockoutSeconds: config.accessCodeLockoutSeconds,
+      globalFailures: config.accessCodeGlobalFailures,
+      log,
+    });
   }
 
   /**
@@ -67,7 +77,7 @@ export class Auth {
         "Sending the access code with each request is disabled; get a token from /api/session",
       );
     }
-    this.guard.check(c.get("clientIp"), code);
+    await this.guard.check(c.get("clientKey"), code);
   }
 
   /** Whether the request carries a service-token header (it is then judged as a worker). */
@@ -89,21 +99,73 @@ export class Auth {
       throw new RelayError(401, "bad_service_token", "The service token is not right");
     }
     if (this.#config.hmacEnabled) {
-      const url = new URL(c.req.url);
-      const problem = await verifySignature(
-        this.#config.hmacSecret,
-        {
-          method: c.req.method,
-          pathAndQuery: url.pathname + url.search,
-          headers: c.req.raw.headers,
-          body: new Uint8Array(await c.req.arrayBuffer()),
-        },
-        this.#config.hmacMaxSkewSeconds,
-        this.#nonces,
-      );
+      const problem = await this.#signatureProblem(c);
       if (problem) throw new RelayError(401, "bad_signature", problem);
     }
     c.set("workerId", c.req.header(WORKER_ID_HEADER)?.slice(0, 80) || "default");
+  }
+
+  /**
+   * Authenticates the worker socket handshake. Under HMAC, the original worker's handshake
+   * carries the service token and no signature (it never signed it): it is let in as
+   * notify-only, receiving `chat_activity` as the original relay sent it, while anything
+   * it would do (claims, chunks, replies) must come over signed HTTP. Returns whether the
+   * socket is notify-only.
+   */
+  async workerSocket(c: RelayContext): Promise<boolean> {
+    const headers = c.req.raw.headers;
+    const unsigned = this.#config.hmacEnabled && !headers.has(SIGNATURE_HEADER) &&
+      !headers.has(TIMESTAMP_HEADER) && !headers.has(LEGACY_SIGNATURE_HEADER);
+    if (!unsigned) {
+      await this.worker(c);
+      return false;
+    }
+    const token = c.req.header(SERVICE_TOKEN_HEADER);
+    if (token === undefined || !this.#serviceToken.matches(token)) await this.worker(c);
+    c.set("workerId", c.req.header(WORKER_ID_HEADER)?.slice(0, 80) || "default");
+    return true;
+  }
+
+  /** Why the request's signature (ours, or the original worker's) is refused, or null. */
+  async #signatureProblem(c: RelayContext): Promise<string | null> {
+    const headers = c.req.raw.headers;
+    const config = this.#config;
+    // Ours is the default; the original scheme is used only when its header alone is there.
+    if (headers.has(SIGNATURE_HEADER) || !headers.has(LEGACY_SIGNATURE_HEADER)) {
+      const url = new URL(c.req.url);
+      return await verifySignature(
+        config.hmacSecret,
+        {
+          method: c.req.method,
+          pathAndQuery: url.pathname + url.search,
+          headers,
+          body: new Uint8Array(await c.req.arrayBuffer()),
+        },
+        config.hmacMaxSkewSeconds,
+        this.#nonces,
+      );
+    }
+    const path = c.req.path;
+    const apiPath = config.basePath && path.startsWith(`${config.basePath}/api/`)
+      ? path.slice(config.basePath.length)
+      : path;
+    const problem = await verifyLegacySignature(
+      config.hmacSecret,
+      { method: c.req.method, apiPath, headers, bodyText: await c.req.text() },
+      config.hmacMaxSkewSeconds,
+    );
+    if (problem) return problem;
+    // No nonce in this scheme, so a captured request can be sent again inside the skew
+    // window. A reply is the one that would do harm twice (a second stored answer), and the
+    // original worker never posts the same reply twice in one second: refuse a repeat.
+    if (c.req.method === "POST" && /\/agent$/.test(apiPath)) {
+      const signature = headers.get(LEGACY_SIGNATURE_HEADER)!.toLowerCase();
+      const expiresAt = Date.now() + config.hmacMaxSkewSeconds * 2000;
+      if (!this.#nonces.remember(`legacy:${signature}`, expiresAt)) {
+        return "This signed reply was already received";
+      }
+    }
+    return null;
   }
 
   /** Authenticates the operator (`Authorization: Bearer <ADMIN_TOKEN>`). */
@@ -128,12 +190,19 @@ export class Auth {
     }
   }
 
-  /** Whether a request carries the service token or the admin token (`/metrics`). */
-  serviceOrAdmin(c: RelayContext): boolean {
-    const service = c.req.header(SERVICE_TOKEN_HEADER);
+  /**
+   * Authenticates a metrics read (`/metrics`, `/api/metrics`): the admin token, or the
+   * service token judged as a worker request, so under `HMAC_ENABLED` it must be signed.
+   */
+  async serviceOrAdmin(c: RelayContext): Promise<void> {
     const bearer = bearerToken(c.req.header("authorization"));
-    return (service !== undefined && this.#serviceToken.matches(service)) ||
-      (bearer !== null && this.#adminToken !== null && this.#adminToken.matches(bearer));
+    if (bearer !== null && this.#adminToken !== null && this.#adminToken.matches(bearer)) return;
+    if (c.req.header(SERVICE_TOKEN_HEADER) !== undefined) return await this.worker(c);
+    throw new RelayError(
+      401,
+      "missing_credentials",
+      "Metrics need the service token or the admin token",
+    );
   }
 
   /** Middleware for worker routes. */

@@ -25,10 +25,12 @@ import {
 } from "../protocol.ts";
 import { chatKey, messageKey, partialKey } from "./_kv_keys.ts";
 import { ChatLanes } from "./chat_lanes.ts";
+import { clientKey } from "./client_key.ts";
 import { type ChatRecord, ChatStore } from "./chat_store.ts";
 import type { RelayConfig } from "./config.ts";
 import { RelayError } from "./errors.ts";
 import type { Metrics } from "./metrics.ts";
+import { OpenTurnCaps } from "./open_turn_caps.ts";
 import { PartialAnswers } from "./partial_answers.ts";
 import { TurnFailures } from "./turn_failures.ts";
 import { toWireTurn, TurnQueue, type TurnRecord } from "./turn_queue.ts";
@@ -56,6 +58,7 @@ export class ChatService {
   #metrics: Metrics | null = null;
   readonly #lanes = new ChatLanes();
   readonly #partials: PartialAnswers;
+  readonly #caps: OpenTurnCaps;
   /** Queue position last announced per waiting chat. */
   #announced = new Map<string, number>();
   #announcing: Promise<void> = Promise.resolve();
@@ -84,11 +87,19 @@ export class ChatService {
       },
     });
     this.registry = new WorkerRegistry(kv, config.workerStaleThresholdMs);
-    this.workers = new WorkerHub();
+    this.#caps = new OpenTurnCaps(
+      { perClient: config.maxOpenTurnsPerClient, total: config.maxOpenTurns },
+      { total: () => this.queue.size, ofClient: (key) => this.queue.openTurnsFromClient(key) },
+    );
+    // A worker's acks carry whole replies: room for a few bodies beyond the visitor cap.
+    this.workers = new WorkerHub(
+      Math.max(config.maxSocketBufferBytes, 4 * config.bodySizeLimitBytes),
+    );
     this.visitors = new VisitorHub({
       maxBufferedBytes: config.maxSocketBufferBytes,
       maxSocketsPerChat: config.maxSocketsPerChat,
       maxSocketsPerIp: config.maxSocketsPerIp,
+      maxPendingSockets: config.maxPendingSockets,
       onDrop: (peer, reason) => {
         this.#metrics?.inc("terrarium_sockets_dropped_total");
         this.#log.warn("visitor socket dropped", { ip: peer.ip, reason });
@@ -109,18 +120,36 @@ export class ChatService {
   // -------------------------------------------------------------------------------------
   // Visitor side
 
-  /** Stores a visitor message, opens its turn and tells the workers. */
-  postVisitorMessage(
+  /**
+   * Stores a visitor message, opens its turn and tells the workers. `client.ip` goes into
+   * the chat record; `client.key` (default `clientKey(ip)`) counts toward the open-turn caps.
+   */
+  async postVisitorMessage(
+    chatId: string,
+    content: string,
+    client: { ip: string; key?: string; userAgent: string },
+  ): Promise<ChatMessage> {
+    const key = client.key ?? clientKey(client.ip);
+    const release = this.#caps.reserve(key);
+    try {
+      return await this.#storeVisitorMessage(chatId, content, client, key);
+    } finally {
+      release();
+    }
+  }
+
+  #storeVisitorMessage(
     chatId: string,
     content: string,
     client: { ip: string; userAgent: string },
+    key: string,
   ): Promise<ChatMessage> {
     return this.#lanes.run(chatId, async () => {
       if (this.queue.openTurnsOf(chatId).length >= this.#config.maxPendingTurnsPerChat) {
         throw new RelayError(
           429,
           "too_many_pending",
-          "Terra has not answered your earlier messages yet; wait for a reply first",
+          "Terra has not answered your earlier messages yet; wait for a reply first.",
           { retryAfterSeconds: 5 },
         );
       }
@@ -146,7 +175,7 @@ export class ChatService {
         .set(messageKey(chatId, seq), message)
         .set(chatKey(chatId), chat);
       await this.queue.enqueue(
-        { ...TurnQueue.newTurn(chatId, message.id, now.getTime()), messageSeq: seq },
+        { ...TurnQueue.newTurn(chatId, message.id, now.getTime(), key), messageSeq: seq },
         atomic,
       );
       this.#metrics?.inc("terrarium_messages_total", { sender: "Visitor" });
@@ -213,8 +242,14 @@ export class ChatService {
    * The visitor retries a message whose turn failed: the failure is cleared and the turn
    * waits in the queue again (`turn_failures.ts`).
    */
-  retry(chatId: string, messageId: string): Promise<void> {
-    return this.#failures.retry(chatId, messageId);
+  async retry(chatId: string, messageId: string, key: string): Promise<void> {
+    // A re-opened turn is an open turn again: it counts toward the same caps as a message.
+    const release = this.#caps.reserve(key);
+    try {
+      await this.#failures.retry(chatId, messageId, key);
+    } finally {
+      release();
+    }
   }
 
   /** The operator's site words, or the built-in defaults before a worker published any. */

@@ -2,7 +2,16 @@
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import { envBool, envBytes, envInt, envList, envSecret, parseEnv, readEnv } from "../env.ts";
+import {
+  envBool,
+  envBytes,
+  envInt,
+  envList,
+  envOptionalSecret,
+  envSecret,
+  parseEnv,
+  readEnv,
+} from "../env.ts";
 import { isLogLevel, type LogLevel } from "../log.ts";
 
 /** Every variable the relay reads; `--allow-env` grants exactly these. */
@@ -42,6 +51,12 @@ export const RELAY_ENV_NAMES = [
   "MAX_WS_FRAME_BYTES",
   "MAX_SOCKET_BUFFER_BYTES",
   "WS_IDLE_TIMEOUT_SECONDS",
+  "ACCESS_CODE_GLOBAL_FAILURES",
+  "MAX_OPEN_TURNS",
+  "MAX_OPEN_TURNS_PER_CLIENT",
+  "MAX_PENDING_SOCKETS",
+  "VISITOR_WS_FRAMES_PER_SECOND",
+  "WORKER_WS_FRAMES_PER_SECOND",
 ] as const;
 
 /** The relay's resolved configuration: every field set, units in the name. */
@@ -66,10 +81,21 @@ export interface RelayConfig {
   rateLimitMaxPerIp: number;
   rateLimitMaxPerChat: number;
   /**
-   * Take the client IP from `X-Forwarded-For`/`X-Real-IP`. Risk: without a proxy in front
-   * that overwrites these headers, any client can spoof its IP and dodge rate limits.
+   * `TRUST_PROXY=true`: take the client IP from `X-Real-IP`/`X-Forwarded-For` of any peer.
+   * Risk: without a proxy in front that overwrites these headers, any client can spoof its
+   * IP and dodge per-client limits and the lockout.
    */
   trustProxy: boolean;
+  /**
+   * `TRUST_PROXY` unset: take those headers from loopback peers only (a proxy on the same
+   * host, as in the shipped nginx site); every other peer is judged by its own address.
+   * Without it, every visitor behind a local proxy would share one client key, and one
+   * guesser would lock them all out. Risk: a local proxy that passes a client's own
+   * `X-Real-IP` through (instead of setting it), or any other local process, can choose
+   * its client key; the global failure budget and the open-turn cap still hold.
+   * `TRUST_PROXY=false` turns this off.
+   */
+  trustLoopbackProxy: boolean;
   /** 0 keeps chats forever. */
   chatRetentionDays: number;
   /** Browser origins allowed on WebSocket handshakes; empty means the relay's own origin. */
@@ -93,6 +119,18 @@ export interface RelayConfig {
   maxWsFrameBytes: number;
   maxSocketBufferBytes: number;
   wsIdleTimeoutSeconds: number;
+  /** Wrong access codes from all clients per lockout period before every check is slowed. */
+  accessCodeGlobalFailures: number;
+  /** Unanswered visitor messages in the whole queue (429 `queue_full` beyond). */
+  maxOpenTurns: number;
+  /** Unanswered visitor messages per client key (429 `too_many_open_turns` beyond). */
+  maxOpenTurnsPerClient: number;
+  /** Visitor sockets relay-wide that are upgraded but not yet open. */
+  maxPendingSockets: number;
+  /** Frames a visitor socket may send per second (burst: four seconds' worth). */
+  visitorWsFramesPerSecond: number;
+  /** Frames a worker socket may send per second (burst: four seconds' worth). */
+  workerWsFramesPerSecond: number;
 }
 
 const DEFAULT_WEB_DIR = fileURLToPath(new URL("../../web/dist", import.meta.url));
@@ -101,16 +139,16 @@ function schema(demo: boolean) {
   return z.object({
     PORT: envInt(4100, 1, 65535),
     HOSTNAME: z.string().default("127.0.0.1"),
-    CHAT_PASSWORD: envSecret(6, demo, "terra-demo"),
-    SERVICE_TOKEN: envSecret(24, demo, "demo-service-token-not-for-production"),
-    ADMIN_TOKEN: z.string().optional(),
+    CHAT_PASSWORD: envSecret("access_code", demo, "terra-demo"),
+    SERVICE_TOKEN: envSecret("token", demo, "demo-service-token-not-for-production"),
+    ADMIN_TOKEN: envOptionalSecret("token", demo),
     BASE_PATH: z.string().default("").refine(
       (v) => v === "" || /^\/[A-Za-z0-9._~\/-]*[^\/]$/.test(v),
       { message: 'must be empty or a path like "/terrarium" without a trailing slash' },
     ),
     KV_PATH: z.string().optional(),
     HMAC_ENABLED: envBool(false),
-    HMAC_SECRET: z.string().optional(),
+    HMAC_SECRET: envOptionalSecret("token", demo),
     HMAC_MAX_SKEW_SECONDS: envInt(300, 1, 3600),
     WORKER_STALE_THRESHOLD_MS: envInt(60_000, 1000),
     MAX_MESSAGE_LENGTH: envInt(4000, 1, 1_000_000),
@@ -118,8 +156,9 @@ function schema(demo: boolean) {
     RATE_LIMIT_WINDOW_MS: envInt(60_000, 100),
     RATE_LIMIT_MAX_PER_IP: envInt(30, 1),
     RATE_LIMIT_MAX_PER_CHAT: envInt(20, 1),
+    // Unset is a third state (loopback peers only): see `trustLoopbackProxy`.
     TRUST_PROXY: envBool(false),
-    CHAT_RETENTION_DAYS: envInt(0, 0, 36_500),
+    CHAT_RETENTION_DAYS: envInt(30, 0, 36_500),
     ALLOWED_ORIGINS: envList(),
     LEGACY_ACCESS_CODE: envBool(true),
     LOG_LEVEL: z.string().default("info").refine(isLogLevel, {
@@ -139,6 +178,13 @@ function schema(demo: boolean) {
     MAX_WS_FRAME_BYTES: envBytes("64kb"),
     MAX_SOCKET_BUFFER_BYTES: envBytes("1mb"),
     WS_IDLE_TIMEOUT_SECONDS: envInt(30, 0, 3600),
+    ACCESS_CODE_GLOBAL_FAILURES: envInt(100, 1),
+    MAX_OPEN_TURNS: envInt(100, 1),
+    MAX_OPEN_TURNS_PER_CLIENT: envInt(6, 1),
+    MAX_PENDING_SOCKETS: envInt(256, 1),
+    // The page sends a ping every 20 s; a worker streams hundreds of chunks a second.
+    VISITOR_WS_FRAMES_PER_SECOND: envInt(5, 1),
+    WORKER_WS_FRAMES_PER_SECOND: envInt(2000, 1),
   }).superRefine((env, ctx) => {
     if (env.HMAC_ENABLED && !env.HMAC_SECRET && !demo) {
       ctx.addIssue({
@@ -147,14 +193,8 @@ function schema(demo: boolean) {
         message: "is required when HMAC_ENABLED is true",
       });
     }
-    if (env.ADMIN_TOKEN !== undefined && env.ADMIN_TOKEN.length < 24 && !demo) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["ADMIN_TOKEN"],
-        message: "looks like a placeholder; use at least 24 random characters",
-      });
-    }
-  });
+    // Also with a bad field elsewhere, so every problem is reported at once.
+  }, { when: () => true });
 }
 
 /** The default KV file: `$STATE_DIRECTORY/relay.kv` under systemd, else `./data/relay.kv`. */
@@ -193,6 +233,7 @@ export function parseRelayConfig(raw: Record<string, string | undefined>): Relay
     rateLimitMaxPerIp: env.RATE_LIMIT_MAX_PER_IP,
     rateLimitMaxPerChat: env.RATE_LIMIT_MAX_PER_CHAT,
     trustProxy: env.TRUST_PROXY,
+    trustLoopbackProxy: raw.TRUST_PROXY === undefined,
     chatRetentionDays: env.CHAT_RETENTION_DAYS,
     allowedOrigins: env.ALLOWED_ORIGINS,
     legacyAccessCode: env.LEGACY_ACCESS_CODE,
@@ -213,6 +254,12 @@ export function parseRelayConfig(raw: Record<string, string | undefined>): Relay
     maxWsFrameBytes: env.MAX_WS_FRAME_BYTES,
     maxSocketBufferBytes: env.MAX_SOCKET_BUFFER_BYTES,
     wsIdleTimeoutSeconds: env.WS_IDLE_TIMEOUT_SECONDS,
+    accessCodeGlobalFailures: env.ACCESS_CODE_GLOBAL_FAILURES,
+    maxOpenTurns: env.MAX_OPEN_TURNS,
+    maxOpenTurnsPerClient: env.MAX_OPEN_TURNS_PER_CLIENT,
+    maxPendingSockets: env.MAX_PENDING_SOCKETS,
+    visitorWsFramesPerSecond: env.VISITOR_WS_FRAMES_PER_SECOND,
+    workerWsFramesPerSecond: env.WORKER_WS_FRAMES_PER_SECOND,
   };
 }
 

@@ -4,6 +4,7 @@ import type { Auth } from "./auth.ts";
 import type { ChatService } from "./chat_service.ts";
 import type { RelayConfig } from "./config.ts";
 import type { Metrics } from "./metrics.ts";
+import type { LogRing } from "./metrics_snapshot.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
 
 export interface RelayDeps {
@@ -16,4 +17,6 @@ export interface RelayDeps {
   chatLimiter: RateLimiter;
   /** Whether the relay serves the page itself (WEB_DIR holds an index.html). */
   frontendServed: boolean;
+  /** The last log lines, for `GET /api/metrics`. */
+  recentLogs?: LogRing;
 }

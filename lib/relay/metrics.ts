@@ -5,7 +5,8 @@ type Labels = Record<string, string>;
 interface Family {
   help: string;
   type: "counter" | "gauge";
-  values: Map<string, number>;
+  /** By rendered label text; the labels are kept so `total()` can filter on them. */
+  values: Map<string, { labels: Labels; value: number }>;
 }
 
 function labelText(labels: Labels | undefined): string {
@@ -36,7 +37,18 @@ export class Metrics {
     const family = this.#families.get(name);
     if (!family) throw new RangeError(`Unknown metric "${name}"`);
     const key = labelText(labels);
-    family.values.set(key, (family.values.get(key) ?? 0) + by);
+    const entry = family.values.get(key);
+    if (entry) entry.value += by;
+    else family.values.set(key, { labels: labels ?? {}, value: by });
+  }
+
+  /** The sum of a counter over the label sets `where` accepts (all by default). */
+  total(name: string, where: (labels: Labels) => boolean = () => true): number {
+    let sum = 0;
+    for (const { labels, value } of this.#families.get(name)?.values.values() ?? []) {
+      if (where(labels)) sum += value;
+    }
+    return sum;
   }
 
   /** The exposition text. */
@@ -47,7 +59,7 @@ export class Metrics {
       const read = this.#gauges.get(name);
       if (read) lines.push(`${name} ${read()}`);
       else if (family.values.size === 0) lines.push(`${name} 0`);
-      for (const [labels, value] of family.values) lines.push(`${name}${labels} ${value}`);
+      for (const [labels, { value }] of family.values) lines.push(`${name}${labels} ${value}`);
     }
     return lines.join("\n") + "\n";
   }
@@ -58,9 +70,12 @@ export function relayMetrics(gauges: {
   visitorSockets: () => number;
   workerSockets: () => number;
   openTurns: () => number;
+  /** How long each access-code check waits now (the global failure budget). */
+  accessCodeDelayMs?: () => number;
 }): Metrics {
   const m = new Metrics();
   m.counter("terrarium_http_requests_total", "HTTP requests by route group and status");
+  m.counter("terrarium_http_request_seconds_total", "Time spent answering HTTP requests");
   m.counter("terrarium_messages_total", "Messages stored, by sender");
   m.counter("terrarium_chunks_total", "Streamed chunks fanned out to visitors");
   m.counter("terrarium_deliveries_total", "Chunk deliveries attempted to visitor sockets");
@@ -73,5 +88,10 @@ export function relayMetrics(gauges: {
   m.gauge("terrarium_visitor_sockets", "Visitor sockets open", gauges.visitorSockets);
   m.gauge("terrarium_worker_sockets", "Worker sockets open", gauges.workerSockets);
   m.gauge("terrarium_open_turns", "Turns waiting or being answered", gauges.openTurns);
+  m.gauge(
+    "terrarium_access_code_delay_seconds",
+    "Wait before each access-code check (non-zero while many wrong codes arrive)",
+    () => (gauges.accessCodeDelayMs?.() ?? 0) / 1000,
+  );
   return m;
 }

@@ -8,12 +8,13 @@ import { bodyLimit } from "hono/body-limit";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
 import { adminRoutes } from "./admin_routes.ts";
-import { clientIp } from "./client_ip.ts";
+import { clientIpResolver } from "./client_ip.ts";
 import { clientKey } from "./client_key.ts";
 import type { RelayDeps } from "./deps.ts";
 import { RelayError, storeFailure } from "./errors.ts";
 import { isUpgrade, type RelayContext, type RelayEnv } from "./http.ts";
-import { StaticFiles } from "./static_files.ts";
+import { metricsSnapshot } from "./metrics_snapshot.ts";
+import { decodePagePath, StaticFiles } from "./static_files.ts";
 import { visitorRoutes } from "./visitor_routes.ts";
 import { visitorSocket } from "./visitor_socket.ts";
 import { workerRoutes } from "./worker_routes.ts";
@@ -26,6 +27,7 @@ function routeGroup(path: string, basePath: string): string {
     return "worker";
   }
   if (p.startsWith("/api/admin")) return "admin";
+  if (p === "/api/metrics") return "metrics";
   if (p.startsWith("/api/")) return "visitor";
   return p === "/metrics" || p === "/healthz" ? p.slice(1) : "page";
 }
@@ -35,6 +37,7 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
   const { config, metrics, log, auth } = deps;
   const app = new Hono<RelayEnv>();
   const headers = secureHeaders({ crossOriginResourcePolicy: "same-site" });
+  const resolveClientIp = clientIpResolver(config, log);
 
   app.onError((error, c) => {
     if (error instanceof RelayError) return error.toResponse();
@@ -48,10 +51,16 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
   app.use("*", async function context(c, next) {
     const addr = c.env?.remoteAddr;
     const remoteIp = addr && "hostname" in addr ? addr.hostname : "unknown";
-    const ip = clientIp(c.req.raw.headers, remoteIp, config.trustProxy);
+    const ip = resolveClientIp(c.req.raw.headers, remoteIp);
     c.set("clientIp", ip);
     c.set("clientKey", clientKey(ip));
+    const startedAt = performance.now();
     await next();
+    metrics.inc(
+      "terrarium_http_request_seconds_total",
+      undefined,
+      (performance.now() - startedAt) / 1000,
+    );
     metrics.inc("terrarium_http_requests_total", {
       group: routeGroup(c.req.path, config.basePath),
       status: String(c.res.status),
@@ -92,7 +101,11 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
     }),
   );
   api.get("/chat", (c) => visitorSocket(c, deps));
-  api.get("/worker/updates", auth.requireWorker(), (c) => workerSocket(c, deps));
+  api.get("/worker/updates", async (c) => workerSocket(c, deps, await auth.workerSocket(c)));
+  api.get("/metrics", async (c) => {
+    await auth.serviceOrAdmin(c);
+    return c.json(metricsSnapshot(deps));
+  });
   api.route("/", visitorRoutes(deps));
   api.route("/", workerRoutes(deps));
   api.route("/", adminRoutes(deps));
@@ -101,14 +114,8 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
   });
 
   const healthz = () => new Response("ok\n", { headers: { "content-type": "text/plain" } });
-  const metricsRoute = (c: RelayContext) => {
-    if (!auth.serviceOrAdmin(c)) {
-      throw new RelayError(
-        401,
-        "missing_credentials",
-        "Metrics need the service token or the admin token",
-      );
-    }
+  const metricsRoute = async (c: RelayContext) => {
+    await auth.serviceOrAdmin(c);
     return new Response(metrics.render(), {
       headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
     });
@@ -125,12 +132,8 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
     const pageRoot = config.basePath || "";
     if (pageRoot) app.get(pageRoot, (c) => c.redirect(`${pageRoot}/`, 301));
     app.get(`${pageRoot}/*`, async (c) => {
-      let rel: string;
-      try {
-        rel = decodeURIComponent(c.req.path.slice(pageRoot.length + 1));
-      } catch {
-        throw new RelayError(400, "bad_path", "Malformed path");
-      }
+      // The raw path, decoded once here (`c.req.path` is already decoded by Hono).
+      const rel = decodePagePath(new URL(c.req.url).pathname.slice(pageRoot.length + 1));
       const response = await files.serve(rel, c.req.header("if-none-match") ?? null);
       if (!response) throw new RelayError(404, "not_found", "No such page");
       return response;

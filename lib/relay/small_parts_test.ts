@@ -1,7 +1,9 @@
 /** Unit tests for the relay's small pure parts: tokens, limits, client IP, origin. */
-import { assert, assertEquals, assertThrows } from "../../tests/_assert.ts";
+import { assert, assertEquals, assertRejects } from "../../tests/_assert.ts";
 import { AccessGuard } from "./access_guard.ts";
-import { clientIp } from "./client_ip.ts";
+import { clientIp, clientIpResolver, isLoopback } from "./client_ip.ts";
+import { Logger } from "../log.ts";
+import { parseRelayConfig } from "./config.ts";
 import { originAllowed } from "./origin.ts";
 import { RateLimiter } from "./rate_limiter.ts";
 import { SessionTokens } from "./session_token.ts";
@@ -23,14 +25,18 @@ Deno.test("SessionTokens refuse tampered tokens and tokens from another access c
   assertEquals(await new SessionTokens("svc", "new-code", 60).verify(token), false);
 });
 
-Deno.test("AccessGuard locks an address out after repeated wrong codes, even for the right one", () => {
-  const guard = new AccessGuard("right", 3, 60);
+Deno.test("AccessGuard locks an address out after repeated wrong codes, even for the right one", async () => {
+  const guard = new AccessGuard("right", {
+    maxFailures: 3,
+    lockoutSeconds: 60,
+    globalFailures: 100,
+  });
   for (let i = 0; i < 3; i++) {
-    assertThrows(() => guard.check("1.2.3.4", "wrong", 0), "not right");
+    await assertRejects(() => guard.check("1.2.3.4", "wrong", 0), "not right");
   }
-  assertThrows(() => guard.check("1.2.3.4", "right", 1_000), "Too many wrong access codes");
-  guard.check("5.6.7.8", "right", 1_000);
-  guard.check("1.2.3.4", "right", 61_000);
+  await assertRejects(() => guard.check("1.2.3.4", "right", 1_000), "Too many wrong access codes");
+  await guard.check("5.6.7.8", "right", 1_000);
+  await guard.check("1.2.3.4", "right", 61_000);
 });
 
 Deno.test("RateLimiter allows max hits per window and says how long to wait", () => {
@@ -48,6 +54,45 @@ Deno.test("clientIp() ignores forwarding headers unless the proxy is trusted", (
   assertEquals(clientIp(headers, "10.0.0.1", true), "1.1.1.1");
   headers.set("x-real-ip", "2.2.2.2");
   assertEquals(clientIp(headers, "10.0.0.1", true), "2.2.2.2");
+});
+
+Deno.test("clientIp() ignores forwarding headers that are not IP addresses", () => {
+  assertEquals(clientIp(new Headers({ "x-real-ip": "junk-1" }), "127.0.0.1", true), "127.0.0.1");
+  assertEquals(clientIp(new Headers({ "x-real-ip": "999.1.1.1" }), "127.0.0.1", true), "127.0.0.1");
+  assertEquals(
+    clientIp(new Headers({ "x-real-ip": "2001:db8::1" }), "127.0.0.1", true),
+    "2001:db8::1",
+  );
+  assertEquals(
+    clientIp(new Headers({ "x-forwarded-for": "1.1.1.1, x" }), "10.0.0.1", true),
+    "10.0.0.1",
+  );
+});
+
+Deno.test("clientIpResolver(): TRUST_PROXY unset believes loopback peers only; false warns once", () => {
+  const trust = (value?: string) => {
+    const c = parseRelayConfig({ DEMO_MODE: "true", TRUST_PROXY: value });
+    return [c.trustProxy, c.trustLoopbackProxy];
+  };
+  assertEquals([trust(), trust("false"), trust("true")], [[false, true], [false, false], [
+    true,
+    false,
+  ]]);
+  assert(isLoopback("127.0.0.1") && isLoopback("::1") && isLoopback("::ffff:127.0.0.2"));
+  assertEquals(isLoopback("10.0.0.1"), false);
+  const lines: string[] = [];
+  const log = new Logger("test", "info", (line) => lines.push(line));
+  const headers = new Headers({ "x-real-ip": "192.0.2.5" });
+  const unset = clientIpResolver({ trustProxy: false, trustLoopbackProxy: true }, log);
+  assertEquals(unset(headers, "127.0.0.1"), "192.0.2.5");
+  assertEquals(unset(headers, "198.51.100.1"), "198.51.100.1", "a remote peer is not believed");
+  const off = clientIpResolver({ trustProxy: false, trustLoopbackProxy: false }, log);
+  assertEquals(off(headers, "127.0.0.1"), "127.0.0.1");
+  off(headers, "127.0.0.1");
+  assertEquals(lines.length, 1);
+  assert(lines[0]!.includes("TRUST_PROXY"), lines[0]);
+  const any = clientIpResolver({ trustProxy: true, trustLoopbackProxy: false }, log);
+  assertEquals(any(headers, "198.51.100.1"), "192.0.2.5");
 });
 
 Deno.test("originAllowed() defaults to the relay's own host and honours the allow-list", () => {

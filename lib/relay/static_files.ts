@@ -6,6 +6,7 @@
 import { extname, join, normalize } from "node:path";
 import { sha256Hex } from "../hmac.ts";
 import { pageCsp } from "../page_csp.ts";
+import { RelayError } from "./errors.ts";
 
 const TYPES: Record<string, string> = {
   ".html": "text/html; charset=utf-8",
@@ -22,6 +23,28 @@ const TYPES: Record<string, string> = {
 
 /** The page's policy, plus what a <meta> policy cannot say: no framing by other sites. */
 const HTML_CSP = `${pageCsp()}; frame-ancestors 'none'`;
+
+/** Bytes no file name of ours holds: NUL and other controls (Deno refuses NUL), backslash. */
+// deno-lint-ignore no-control-regex -- matching control bytes is the point
+const BAD_PATH_CHARS = /[\u0000-\u001f\u007f\\]/;
+
+/**
+ * The page path after the page root, decoded once from the raw URL path: 400 `bad_path`
+ * for malformed percent-encoding (not UTF-8) and for control bytes, so a NUL reaches
+ * neither the file system (a 500) nor the error log.
+ */
+export function decodePagePath(rawPath: string): string {
+  let rel: string;
+  try {
+    rel = decodeURIComponent(rawPath);
+  } catch {
+    throw new RelayError(400, "bad_path", "The path is not valid percent-encoded UTF-8.");
+  }
+  if (BAD_PATH_CHARS.test(rel)) {
+    throw new RelayError(400, "bad_path", "The path holds a control character or a backslash.");
+  }
+  return rel;
+}
 
 /** A fingerprinted asset name, e.g. "app.3f9a1c2b.js": safe to cache for a year. */
 const FINGERPRINTED = /\.[0-9a-f]{8,}\.[a-z0-9]+$/;

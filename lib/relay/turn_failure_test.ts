@@ -21,13 +21,14 @@ const CODE = "open-sesame-42";
 type Json = any;
 
 /** A relay app over `kvPath` with the caller's requests as JSON in, JSON out. */
-async function relay(kvPath = ":memory:") {
+async function relay(kvPath = ":memory:", env: Record<string, string> = {}) {
   const config = parseRelayConfig({
     KV_PATH: kvPath,
     SERVICE_TOKEN,
     CHAT_PASSWORD: CODE,
     WEB_DIR: "",
     RATE_LIMIT_MAX_PER_IP: "1000",
+    ...env,
   });
   const kv = await Deno.openKv(kvPath);
   const log = new Logger("test", "error", () => {});
@@ -295,5 +296,31 @@ Deno.test("GET /api/site is public and uncached; PUT /api/worker/site needs the 
     await r.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a retry re-opens a turn only within the open-turn caps, like a new message", async () => {
+  const r = await relay(":memory:", { MAX_OPEN_TURNS_PER_CLIENT: "1" });
+  try {
+    const turn = await r.ask("c1", "First?");
+    await r.call("POST", `/api/worker/turns/${turn.id}/fail`, {
+      leaseId: turn.leaseId,
+      code: "model_unavailable",
+      error: "Down.",
+    }, r.worker);
+    const other = await r.ask("c2", "Second?");
+    const retryPath = `/api/chat/c1/messages/${turn.messageId}/retry`;
+    const capped = await r.call("POST", retryPath, undefined, r.visitor);
+    assertEquals([capped.status, capped.body.code], [429, "too_many_open_turns"]);
+    assert(capped.headers.get("retry-after"), "with Retry-After");
+    assertEquals((await r.messages("c1"))[0].failure.code, "model_unavailable", "still failed");
+    await r.call("POST", "/api/chat/c2/agent", {
+      content: "Answered.",
+      replyTo: other.id,
+      leaseId: other.leaseId,
+    }, r.worker);
+    assertEquals((await r.call("POST", retryPath, undefined, r.visitor)).status, 202);
+  } finally {
+    await r.close();
   }
 });

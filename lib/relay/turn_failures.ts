@@ -65,10 +65,10 @@ export class TurnFailures {
   }
 
   /**
-   * Re-opens the failed turn of `messageId`. 404 for a message that is not the visitor's in
-   * this chat, 409 `not_failed` when its turn did not fail.
+   * Re-opens the failed turn of `messageId` for `clientKey`. 404 for a message that is not
+   * the visitor's in this chat, 409 `not_failed` when its turn did not fail.
    */
-  retry(chatId: string, messageId: string): Promise<void> {
+  retry(chatId: string, messageId: string, clientKey?: string): Promise<void> {
     const { service, log } = this.#deps;
     return this.#deps.lanes.run(chatId, async () => {
       const turn = await service.queue.get(messageId);
@@ -95,7 +95,7 @@ export class TurnFailures {
         const { failure: _failure, ...cleared } = visitor;
         atomic.set(messageKey(chatId, visitor.seq), cleared);
       }
-      const reopened = await service.queue.reopen(turn.id, atomic);
+      const reopened = await service.queue.reopen(turn.id, atomic, Date.now(), clientKey);
       if (!reopened) throw notFailed();
       this.#deps.metrics()?.inc("terrarium_turns_total", { transition: "retried" });
       log.info("turn retried", { chatId, turnId: turn.id });

@@ -31,6 +31,8 @@ export interface TurnRecord {
   messageSeq?: number;
   /** Why the turn failed, while it is `failed`. */
   failure?: TurnFailure;
+  /** The client key of the visitor who asked (`clientKey()`), for the open-turn caps. */
+  clientKey?: string;
 }
 
 interface OpenTurn {
@@ -86,6 +88,13 @@ export class TurnQueue {
     return null;
   }
 
+  /** Number of open turns asked from client key `key`. */
+  openTurnsFromClient(key: string): number {
+    let n = 0;
+    for (const { record } of this.#open.values()) if (record.clientKey === key) n++;
+    return n;
+  }
+
   /** Number of open turns in total. */
   get size(): number {
     return this.#open.size;
@@ -99,8 +108,14 @@ export class TurnQueue {
   }
 
   /** A new pending turn for a stored visitor message (not yet written). */
-  static newTurn(chatId: string, messageId: string, nowMs: number): TurnRecord {
+  static newTurn(
+    chatId: string,
+    messageId: string,
+    nowMs: number,
+    clientKey?: string,
+  ): TurnRecord {
     return {
+      ...(clientKey === undefined ? {} : { clientKey }),
       id: messageId,
       chatId,
       messageId,
@@ -223,6 +238,7 @@ export class TurnQueue {
     turnId: string,
     atomic: Deno.AtomicOperation,
     nowMs = Date.now(),
+    clientKey?: string,
   ): Promise<TurnRecord | null> {
     const stored = await this.#kv.get<TurnRecord>(turnKey(turnId));
     if (stored.value?.status !== "failed" || this.#open.has(turnId)) return null;
@@ -237,6 +253,8 @@ export class TurnQueue {
       leaseExpiresAtMs: 0,
       cancelRequested: false,
       replySeq: null,
+      // Whoever retries owns the open turn now (the open-turn caps count it for them).
+      ...(clientKey === undefined ? {} : { clientKey }),
     };
     const result = await atomic
       .check({ key: turnKey(turnId), versionstamp: stored.versionstamp })

@@ -1,12 +1,13 @@
 /**
  * In-memory fan-out of chat events to visitor sockets. Each event is serialised once per
  * broadcast. A socket whose send buffer passes the cap (a visitor that stopped reading) is
- * dropped instead of slowing the others or growing memory without bound.
+ * dropped instead of slowing the others or growing memory without bound. The hub also holds
+ * the socket slots that handshakes reserve (per client key, and pending relay-wide).
  */
 import type { ChatEvent } from "../protocol.ts";
-
-/** Close code for a socket dropped for not keeping up (RFC 6455 §7.4.1: 1013 Try Again Later). */
-export const CLOSE_TOO_SLOW = 1013;
+import { CLOSE_TRY_LATER, closeQuietly, sendBounded, TOO_SLOW_REASON } from "./_ws.ts";
+import type { LegacyFrames } from "./legacy_frames.ts";
+import { SocketSlots } from "./socket_slots.ts";
 
 /** One visitor socket attached to a chat. */
 export interface VisitorPeer {
@@ -15,12 +16,17 @@ export interface VisitorPeer {
   /** Events held back while the replay of a (re)connect is being sent; null once live. */
   backlog: string[] | null;
   backlogSeqs: number[];
+  /** Set for a socket of the original page (`accessCode` query): it gets original frames. */
+  legacy: LegacyFrames | null;
 }
 
 export interface VisitorHubOptions {
   maxBufferedBytes: number;
   maxSocketsPerChat: number;
+  /** Sockets per client key (`MAX_SOCKETS_PER_IP`), counted from the handshake on. */
   maxSocketsPerIp: number;
+  /** Sockets relay-wide that are upgraded but not yet open (`MAX_PENDING_SOCKETS`). */
+  maxPendingSockets: number;
   /** Called with each dropped peer (metrics, logs). */
   onDrop?: (peer: VisitorPeer, reason: string) => void;
 }
@@ -29,13 +35,15 @@ export interface VisitorHubOptions {
 const MAX_BACKLOG = 10_000;
 
 export class VisitorHub {
+  /** Slots reserved at the handshake, before the upgrade. */
+  readonly slots: SocketSlots;
   #chats = new Map<string, Set<VisitorPeer>>();
-  #perIp = new Map<string, number>();
   #options: VisitorHubOptions;
   #count = 0;
 
   constructor(options: VisitorHubOptions) {
     this.#options = options;
+    this.slots = new SocketSlots(options.maxSocketsPerIp, options.maxPendingSockets);
   }
 
   /** Sockets currently attached. */
@@ -43,24 +51,30 @@ export class VisitorHub {
     return this.#count;
   }
 
-  /** Why a new socket for `chatId` from `ip` may not attach, or null when it may. */
-  refusal(chatId: string, ip: string): string | null {
+  /** Open sockets per chat (the metrics snapshot). */
+  countsByChat(): Map<string, number> {
+    return new Map([...this.#chats].map(([chatId, peers]) => [chatId, peers.size]));
+  }
+
+  /** Why a new socket for `chatId` may not attach, or null when it may. */
+  refusal(chatId: string): string | null {
     if ((this.#chats.get(chatId)?.size ?? 0) >= this.#options.maxSocketsPerChat) {
       return "Too many open sockets for this chat";
-    }
-    if ((this.#perIp.get(ip) ?? 0) >= this.#options.maxSocketsPerIp) {
-      return "Too many open sockets from this address";
     }
     return null;
   }
 
   /** Attaches a socket in replay mode: live events queue in its backlog until `goLive`. */
-  attach(chatId: string, socket: WebSocket, ip: string): VisitorPeer {
-    const peer: VisitorPeer = { socket, ip, backlog: [], backlogSeqs: [] };
+  attach(
+    chatId: string,
+    socket: WebSocket,
+    ip: string,
+    legacy: LegacyFrames | null = null,
+  ): VisitorPeer {
+    const peer: VisitorPeer = { socket, ip, backlog: [], backlogSeqs: [], legacy };
     let peers = this.#chats.get(chatId);
     if (!peers) this.#chats.set(chatId, peers = new Set());
     peers.add(peer);
-    this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
     this.#count++;
     return peer;
   }
@@ -81,33 +95,35 @@ export class VisitorHub {
     const peers = this.#chats.get(chatId);
     if (!peers?.delete(peer)) return;
     if (peers.size === 0) this.#chats.delete(chatId);
-    const left = (this.#perIp.get(peer.ip) ?? 1) - 1;
-    if (left <= 0) this.#perIp.delete(peer.ip);
-    else this.#perIp.set(peer.ip, left);
     this.#count--;
   }
 
-  /** Delivers an event to every socket of its chat; returns how many sockets it went to. */
-  broadcast(event: ChatEvent): number {
+  /**
+   * Delivers an event to every socket of its chat (only to legacy ones with `legacyOnly`);
+   * returns how many sockets it went to.
+   */
+  broadcast(event: ChatEvent, legacyOnly = false): number {
     const peers = this.#chats.get(event.chatId);
     if (!peers) return 0;
     const count = peers.size;
     const data = JSON.stringify(event);
     for (const peer of peers) {
+      const frame = peer.legacy ? peer.legacy.frame(event) : legacyOnly ? null : data;
+      if (frame === null) continue;
       if (peer.backlog) {
         if (peer.backlog.length >= MAX_BACKLOG) this.#drop(event.chatId, peer, "backlog full");
         else {
-          peer.backlog.push(data);
+          peer.backlog.push(frame);
           peer.backlogSeqs.push(event.seq);
         }
         continue;
       }
-      if (!this.#send(peer, data)) this.#drop(event.chatId, peer, "send buffer full");
+      if (!this.#send(peer, frame)) this.#drop(event.chatId, peer, "send buffer full");
     }
     return count;
   }
 
-  /** Sends raw data to one peer; false when the peer is too far behind to keep. */
+  /** Sends raw data to one peer; false when it was too far behind and is now closed (1013). */
   send(peer: VisitorPeer, data: string): boolean {
     return this.#send(peer, data);
   }
@@ -123,27 +139,12 @@ export class VisitorHub {
   }
 
   #send(peer: VisitorPeer, data: string): boolean {
-    const socket = peer.socket;
-    if (socket.readyState !== WebSocket.OPEN) return true;
-    if (socket.bufferedAmount > this.#options.maxBufferedBytes) return false;
-    socket.send(data);
-    return true;
+    return sendBounded(peer.socket, data, this.#options.maxBufferedBytes);
   }
 
   #drop(chatId: string, peer: VisitorPeer, reason: string): void {
     this.detach(chatId, peer);
     this.#options.onDrop?.(peer, reason);
-    closeQuietly(peer.socket, CLOSE_TOO_SLOW, "Too slow: reconnect to resume");
-  }
-}
-
-/** Closes a socket, ignoring the error a socket that is already closing throws. */
-export function closeQuietly(socket: WebSocket, code: number, reason: string): void {
-  try {
-    if (socket.readyState === WebSocket.OPEN || socket.readyState === WebSocket.CONNECTING) {
-      socket.close(code, reason);
-    }
-  } catch {
-    // already closing
+    closeQuietly(peer.socket, CLOSE_TRY_LATER, TOO_SLOW_REASON);
   }
 }

@@ -14,10 +14,10 @@ import {
 
 const RetryRequest = VisitorMessageRequest.pick({ accessCode: true });
 
-/** Throws 429 `rate_limited` when `limiter` refuses `key`. */
+/** Throws 429 `rate_limited` when a limiter asked to `wait` seconds. */
 function limit(wait: number, what: string): void {
   if (wait > 0) {
-    throw new RelayError(429, "rate_limited", `Too many ${what}; slow down`, {
+    throw new RelayError(429, "rate_limited", `Too many ${what}; slow down.`, {
       retryAfterSeconds: wait,
     });
   }
@@ -34,9 +34,9 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
   }
 
   app.post("/session", async (c) => {
-    limit(ipLimiter.hit(c.get("clientIp")), "requests");
+    limit(ipLimiter.hit(c.get("clientKey")), "requests");
     const body = await readBody(c, SessionRequest);
-    auth.guard.check(c.get("clientIp"), body.accessCode);
+    await auth.guard.check(c.get("clientKey"), body.accessCode);
     // The page learns the limits it should enforce before sending.
     return c.json({ ...await auth.sessions.issue(), maxMessageLength: config.maxMessageLength });
   });
@@ -55,20 +55,21 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
     const chatId = chatIdParam(c);
     const body = await readBody(c, VisitorMessageRequest);
     await auth.visitor(c, body.accessCode);
-    const ip = c.get("clientIp");
-    limit(ipLimiter.hit(ip), "messages from your address");
+    limit(ipLimiter.hit(c.get("clientKey")), "messages from your network");
     limit(chatLimiter.hit(chatId), "messages in this chat");
     const content = body.content.trim();
-    if (!content) throw new RelayError(400, "empty_message", "The message is empty");
+    if (!content) throw new RelayError(400, "empty_message", "The message is empty.");
     if (content.length > config.maxMessageLength) {
       throw new RelayError(
         413,
         "message_too_long",
-        `The message is longer than ${config.maxMessageLength} characters`,
+        `The message is longer than ${config.maxMessageLength} characters.`,
       );
     }
+    // The raw IP goes into the chat record (the admin export shows it); limits use the key.
     const message = await service.postVisitorMessage(chatId, content, {
-      ip,
+      ip: c.get("clientIp"),
+      key: c.get("clientKey"),
       userAgent: c.req.header("user-agent") ?? "",
     });
     return c.json(message, 201);
@@ -89,18 +90,17 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
     try {
       if (text.trim()) json = JSON.parse(text);
     } catch {
-      throw new RelayError(400, "malformed_json", "The request body is not valid JSON");
+      throw new RelayError(400, "malformed_json", "The request body is not valid JSON.");
     }
     const body = parseWith(RetryRequest, json);
     await auth.visitor(c, body.accessCode);
-    const ip = c.get("clientIp");
-    limit(ipLimiter.hit(ip), "messages from your address");
+    limit(ipLimiter.hit(c.get("clientKey")), "messages from your network");
     limit(chatLimiter.hit(chatId), "messages in this chat");
     const messageId = Id.safeParse(c.req.param("messageId"));
     if (!messageId.success) {
       throw new RelayError(404, "unknown_message", "No such message in this chat.");
     }
-    await service.retry(chatId, messageId.data);
+    await service.retry(chatId, messageId.data, c.get("clientKey"));
     return c.json({ ok: true }, 202);
   });
 
@@ -113,7 +113,7 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
   app.post("/chat/:chatId/cancel", async (c) => {
     const chatId = chatIdParam(c);
     await auth.visitor(c);
-    limit(ipLimiter.hit(c.get("clientIp")), "requests");
+    limit(ipLimiter.hit(c.get("clientKey")), "requests");
     return c.json(await service.cancel(chatId));
   });
 

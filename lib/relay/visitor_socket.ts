@@ -1,150 +1,177 @@
 /**
  * `WS /api/chat?chatId=…&since=N`: a visitor's live view of one chat. Credentials come in
- * the handshake (`Authorization: Bearer`, or a legacy `accessCode` query) or, from
- * browsers, as the first frame `{type:"auth", token}` so no secret sits in a URL. After
- * authentication the socket receives what it missed since `since`, a `ready` event, then
- * live events.
+ * the handshake and nowhere else: `Authorization: Bearer <session token>`, from browsers the
+ * subprotocols `terrarium.v1, terrarium.token.<session token>` (browsers cannot set headers
+ * on a WebSocket; Kubernetes passes bearer tokens the same way), or a legacy `accessCode`
+ * query. A handshake without valid credentials is a 401 and no socket: Deno assembles a
+ * message of up to 64 MiB before `onmessage` can refuse it (denoland/deno#15809), so an
+ * upgraded socket is a buffer its peer can fill, and only credential holders get one.
+ * The socket then receives what it missed since `since`, a `ready` event, then live events;
+ * a socket that came in with a legacy `accessCode` gets the original frames only
+ * (`legacy_frames.ts`), as the original page expects.
  */
 import { VisitorClientEvent } from "../protocol.ts";
+import {
+  CLOSE_INTERNAL,
+  CLOSE_POLICY,
+  CLOSE_TOO_BIG,
+  CLOSE_TRY_LATER,
+  closeQuietly,
+  FrameBudget,
+  frameSize,
+  sendBounded,
+} from "./_ws.ts";
 import { bearerToken } from "./auth.ts";
 import type { RelayDeps } from "./deps.ts";
 import { RelayError } from "./errors.ts";
 import { chatIdFrom, intQuery, isUpgrade, type RelayContext } from "./http.ts";
-import { originAllowed } from "./origin.ts";
-import { closeQuietly } from "./visitor_hub.ts";
+import { LegacyFrames } from "./legacy_frames.ts";
+import { checkOrigin } from "./origin.ts";
+import type { VisitorPeer } from "./visitor_hub.ts";
 
-/** RFC 6455 §7.4.1 close codes. */
-export const CLOSE_POLICY = 1008;
-export const CLOSE_TOO_BIG = 1009;
-export const CLOSE_GOING_AWAY = 1001;
-const CLOSE_TRY_LATER = 1013;
-/** How long an unauthenticated socket may stay open waiting for its `auth` frame. */
-const AUTH_TIMEOUT_MS = 10_000;
+/** The subprotocol the relay speaks; the page offers it beside its token. */
+export const VISITOR_PROTOCOL = "terrarium.v1";
+/** Prefix of the subprotocol that carries a session token (base64url.base64url: tchars). */
+export const TOKEN_PROTOCOL_PREFIX = "terrarium.token.";
 
-/** Size of a WebSocket message in bytes (text as the UTF-8 it arrived in). */
-export function frameSize(data: unknown): number {
-  if (typeof data === "string") return utf8Length(data);
-  if (data instanceof ArrayBuffer) return data.byteLength;
-  if (data instanceof Blob) return data.size;
-  return 0;
+/** The subprotocols a handshake offers (`Sec-WebSocket-Protocol`, comma-separated). */
+function offeredProtocols(c: RelayContext): string[] {
+  const header = c.req.header("sec-websocket-protocol") ?? "";
+  return header.split(",").map((p) => p.trim()).filter((p) => p !== "");
 }
 
-/** UTF-8 length of `text` without encoding it (a surrogate pair is 4 bytes). */
-function utf8Length(text: string): number {
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
-    const unit = text.charCodeAt(i);
-    if (unit < 0x80) continue;
-    bytes += unit < 0x800 || (unit >= 0xd800 && unit <= 0xdfff) ? 1 : 2;
+/**
+ * Checks the handshake's credentials; throws a 401 `RelayError` without them. A bearer
+ * header wins over a token subprotocol, which wins over a legacy access code.
+ */
+async function authenticate(c: RelayContext, deps: RelayDeps, offered: string[]): Promise<void> {
+  const tokenProtocol = offered.find((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX));
+  if (tokenProtocol !== undefined && bearerToken(c.req.header("authorization")) === null) {
+    if (await deps.auth.sessions.verify(tokenProtocol.slice(TOKEN_PROTOCOL_PREFIX.length))) return;
+    throw new RelayError(401, "bad_token", "Your session has expired; enter the access code again");
   }
-  return bytes;
+  await deps.auth.visitor(c);
 }
 
-/** Handles the visitor socket handshake and returns the 101 response. */
+/** Handles the visitor socket handshake and returns the 101 response (or throws a refusal). */
 export async function visitorSocket(c: RelayContext, deps: RelayDeps): Promise<Response> {
-  const { config, service, auth, metrics } = deps;
+  const { config, service, metrics } = deps;
   if (!isUpgrade(c.req.raw)) {
     throw new RelayError(400, "websocket_required", "This route expects a WebSocket upgrade");
   }
   const chatId = chatIdFrom(c.req.query("chatId"));
-  let since = intQuery(c, "since", 0);
-  const ip = c.get("clientIp");
-
-  // Decide everything that can be decided before the upgrade; refusals are close codes,
-  // because a browser cannot read the status of a failed handshake.
-  let refusal: { code: number; reason: string } | null = null;
-  let authenticated = false;
-  if (!originAllowed(c.req.raw.headers, config.allowedOrigins, config.trustProxy)) {
-    refusal = { code: CLOSE_POLICY, reason: "Origin not allowed" };
-  } else if (bearerToken(c.req.header("authorization")) || c.req.query("accessCode")) {
-    try {
-      await auth.visitor(c);
-      authenticated = true;
-    } catch (error) {
-      const reason = error instanceof RelayError ? error.message : "Not authenticated";
-      refusal = { code: CLOSE_POLICY, reason };
-    }
+  const since = intQuery(c, "since", 0);
+  const offered = offeredProtocols(c);
+  // The original page's way in: it must get the original frames only (legacy_frames.ts).
+  const legacy = !bearerToken(c.req.header("authorization")) &&
+    !offered.some((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX)) && !!c.req.query("accessCode");
+  try {
+    await authenticate(c, deps, offered);
+  } catch (error) {
+    metrics.inc("terrarium_ws_rejected_total", { reason: "unauthenticated" });
+    throw error;
   }
-  const { socket, response } = Deno.upgradeWebSocket(c.req.raw, {
-    idleTimeout: config.wsIdleTimeoutSeconds || undefined,
-  });
-  let peer: ReturnType<typeof service.visitors.attach> | null = null;
-  let authTimer: ReturnType<typeof setTimeout> | null = null;
+  // Judged after the credentials, as a close the page can read: a browser cannot read the
+  // status of a refused handshake. Such a socket is authenticated and counted in its slot.
+  // (Read before the upgrade: the request's headers are gone after it.)
+  const originOk = checkOrigin(c.req.raw.headers, config, deps.log);
+  const ip = c.get("clientIp");
+  const visitors = service.visitors;
+  let socket: WebSocket | null = null;
+  // Counted from here on, before the upgrade, so half-open sockets cannot pile up.
+  let slot;
+  try {
+    slot = visitors.slots.reserve(c.get("clientKey"), () => {
+      if (socket) closeQuietly(socket, CLOSE_TRY_LATER, "Handshake took too long");
+    });
+  } catch (error) {
+    metrics.inc("terrarium_ws_rejected_total", { reason: "socket_limit" });
+    throw error;
+  }
+  let upgrade;
+  try {
+    upgrade = Deno.upgradeWebSocket(c.req.raw, {
+      idleTimeout: config.wsIdleTimeoutSeconds || undefined,
+      protocol: offered.includes(VISITOR_PROTOCOL) ? VISITOR_PROTOCOL : undefined,
+    });
+  } catch (error) {
+    slot.release();
+    throw error;
+  }
+  socket = upgrade.socket;
+  const ws = socket;
+  const budget = new FrameBudget(
+    config.visitorWsFramesPerSecond,
+    4 * config.visitorWsFramesPerSecond,
+  );
+  const cap = config.maxSocketBufferBytes;
+  let peer: VisitorPeer | null = null;
 
   const reject = (code: number, reason: string, metric: string) => {
     metrics.inc("terrarium_ws_rejected_total", { reason: metric });
-    closeQuietly(socket, code, reason.slice(0, 120));
+    closeQuietly(ws, code, reason);
   };
 
   const attach = () => {
-    const full = service.visitors.refusal(chatId, ip);
+    const full = visitors.refusal(chatId);
     if (full) return reject(CLOSE_TRY_LATER, full, "socket_limit");
-    const attached = service.visitors.attach(chatId, socket, ip);
+    const attached = visitors.attach(chatId, ws, ip, legacy ? new LegacyFrames() : null);
     peer = attached;
     service.replay(chatId, since, (events) => {
       let sent = since;
       for (const event of events) {
-        if (!service.visitors.send(attached, JSON.stringify(event))) {
-          service.visitors.detach(chatId, attached);
-          return reject(CLOSE_TRY_LATER, "Too slow: reconnect to resume", "replay_too_slow");
+        const data = attached.legacy ? attached.legacy.replayFrame(event) : JSON.stringify(event);
+        if (data !== null && !visitors.send(attached, data)) {
+          visitors.detach(chatId, attached);
+          return metrics.inc("terrarium_ws_rejected_total", { reason: "replay_too_slow" });
         }
         sent = Math.max(sent, event.seq);
       }
-      service.visitors.send(attached, JSON.stringify({ type: "ready", chatId, seq: sent }));
-      service.visitors.goLive(attached, sent);
+      if (!legacy) visitors.send(attached, JSON.stringify({ type: "ready", chatId, seq: sent }));
+      visitors.goLive(attached, sent);
     }).catch((error) => {
       deps.log.error("replay failed", { chatId, error });
-      reject(1011, "Replay failed; reconnect", "replay_failed");
+      reject(CLOSE_INTERNAL, "Replay failed; reconnect", "replay_failed");
     });
   };
 
-  socket.onopen = () => {
-    if (refusal) return reject(refusal.code, refusal.reason, "handshake");
-    if (authenticated) return attach();
-    authTimer = setTimeout(
-      () => reject(CLOSE_POLICY, "Authentication required", "auth_timeout"),
-      AUTH_TIMEOUT_MS,
-    );
+  // Errors and pongs go through the same cap as chat events: a peer that sends and never
+  // reads gets closed (1013), not an ever-growing queue of answers.
+  const answer = (data: string) => {
+    if (!sendBounded(ws, data, cap)) {
+      metrics.inc("terrarium_ws_rejected_total", { reason: "too_slow" });
+    }
   };
 
-  socket.onmessage = async (message) => {
-    if (frameSize(message.data) > config.maxWsFrameBytes) {
-      return reject(CLOSE_TOO_BIG, "Frame too large", "frame_too_large");
-    }
-    let event;
-    try {
-      event = VisitorClientEvent.parse(JSON.parse(String(message.data)));
-    } catch {
-      return sendError(socket, "bad_event", "Unrecognised event");
-    }
-    if (event.type === "ping") {
-      if (socket.readyState === WebSocket.OPEN) socket.send('{"type":"pong"}');
-      return;
-    }
-    if (authenticated) return sendError(socket, "already_authenticated", "Already authenticated");
-    if (!(await auth.sessions.verify(event.token))) {
-      return reject(
-        CLOSE_POLICY,
-        "Your session has expired; enter the access code again",
-        "bad_token",
-      );
-    }
-    authenticated = true;
-    if (authTimer !== null) clearTimeout(authTimer);
-    if (event.since !== undefined) since = event.since;
+  ws.onopen = () => {
+    slot.opened();
+    if (!originOk) return reject(CLOSE_POLICY, "Origin not allowed", "handshake");
     attach();
   };
 
-  socket.onclose = () => {
-    if (authTimer !== null) clearTimeout(authTimer);
-    if (peer) service.visitors.detach(chatId, peer);
+  ws.onmessage = (message) => {
+    if (frameSize(message.data) > config.maxWsFrameBytes) {
+      return reject(CLOSE_TOO_BIG, "Frame too large", "frame_too_large");
+    }
+    const flooding = budget.take();
+    if (flooding) return reject(CLOSE_POLICY, flooding, "frame_rate");
+    let event: VisitorClientEvent;
+    try {
+      event = VisitorClientEvent.parse(JSON.parse(String(message.data)));
+    } catch {
+      const junk = budget.bad();
+      if (junk) return reject(CLOSE_POLICY, junk, "bad_frames");
+      return answer(
+        JSON.stringify({ type: "error", code: "bad_event", error: "Unrecognised event" }),
+      );
+    }
+    if (event.type === "ping") answer('{"type":"pong"}');
   };
-  socket.onerror = () => {};
-  return response;
-}
 
-function sendError(socket: WebSocket, code: string, error: string): void {
-  if (socket.readyState === WebSocket.OPEN) {
-    socket.send(JSON.stringify({ type: "error", code, error }));
-  }
+  ws.onclose = () => {
+    slot.release();
+    if (peer) visitors.detach(chatId, peer);
+  };
+  ws.onerror = () => {};
+  return upgrade.response;
 }

@@ -1,6 +1,6 @@
 /** The connected worker sockets: the relay pushes chat activity and cancels to all of them. */
 import type { WorkerServerEvent } from "../protocol.ts";
-import { closeQuietly } from "./visitor_hub.ts";
+import { closeQuietly, sendBounded } from "./_ws.ts";
 
 /** One connected worker socket. */
 export interface WorkerPeer {
@@ -10,6 +10,9 @@ export interface WorkerPeer {
 
 export class WorkerHub {
   #peers = new Set<WorkerPeer>();
+
+  /** `maxBufferedBytes`: what a worker socket may hold unsent before it is closed (1013). */
+  constructor(readonly maxBufferedBytes: number) {}
 
   /** Workers connected now. */
   get size(): number {
@@ -26,22 +29,25 @@ export class WorkerHub {
     this.#peers.delete(peer);
   }
 
-  /** Sends one event to one worker. */
+  /** Sends one event to one worker; a worker that stopped reading is closed with 1013. */
   send(peer: WorkerPeer, event: WorkerServerEvent): void {
-    if (peer.socket.readyState === WebSocket.OPEN) peer.socket.send(JSON.stringify(event));
+    this.#send(peer, JSON.stringify(event));
   }
 
   /** Sends one event to every worker; claims decide which one takes the work. */
   broadcast(event: WorkerServerEvent): void {
     const data = JSON.stringify(event);
-    for (const peer of this.#peers) {
-      if (peer.socket.readyState === WebSocket.OPEN) peer.socket.send(data);
-    }
+    for (const peer of this.#peers) this.#send(peer, data);
   }
 
   /** Closes every worker socket (shutdown). */
   closeAll(code: number, reason: string): void {
     for (const peer of this.#peers) closeQuietly(peer.socket, code, reason);
     this.#peers.clear();
+  }
+
+  #send(peer: WorkerPeer, data: string): void {
+    // Dropped from the set at once, so later broadcasts skip it before its close arrives.
+    if (!sendBounded(peer.socket, data, this.maxBufferedBytes)) this.#peers.delete(peer);
   }
 }

@@ -3,7 +3,13 @@
  * socket frame from a worker counts as a heartbeat; reports come from `/api/worker/status`.
  * Stored in KV (heartbeats at most every few seconds) so the chain survives a restart.
  */
-import type { ChainLink, ComponentReport, HealthResponse } from "../protocol.ts";
+import {
+  CHAIN_LABELS,
+  type ChainLink,
+  type ComponentReport,
+  type HealthLink,
+  type HealthResponse,
+} from "../protocol.ts";
 import { workerKey, workersPrefix } from "./_kv_keys.ts";
 
 interface WorkerRecord {
@@ -105,11 +111,11 @@ export class WorkerRegistry {
       componentLink("llm", ready ? freshest?.report?.llm : undefined),
     ];
     return {
-      relay: "online",
+      relay: "ok",
       workerReady: ready,
       workerLastSeenAt: lastSeen,
       workerStatus: ready && freshest?.report ? freshest.report : null,
-      chain,
+      chain: chain.map(withLegacyFields),
     };
   }
 
@@ -126,6 +132,11 @@ export class WorkerRegistry {
     this.#persistedAt.set(record.workerId, nowMs);
     await this.#kv.set(workerKey(record.workerId), record, { expireIn: FORGET_AFTER_MS });
   }
+}
+
+/** Adds the original page's `id` and `label` to a link. */
+function withLegacyFields(link: ChainLink): HealthLink {
+  return { id: link.name, label: CHAIN_LABELS[link.name], ...link };
 }
 
 function componentLink(name: "agent" | "llm", report: ComponentReport | undefined): ChainLink {

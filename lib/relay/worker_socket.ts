@@ -12,18 +12,20 @@ import { WORKER_ID_HEADER } from "./auth.ts";
 import type { RelayDeps } from "./deps.ts";
 import { RelayError, storeFailure } from "./errors.ts";
 import { isUpgrade, type RelayContext } from "./http.ts";
-import { originAllowed } from "./origin.ts";
-import { CLOSE_POLICY, CLOSE_TOO_BIG, frameSize } from "./visitor_socket.ts";
-import { closeQuietly } from "./visitor_hub.ts";
+import { checkOrigin } from "./origin.ts";
+import { CLOSE_POLICY, CLOSE_TOO_BIG, closeQuietly, FrameBudget, frameSize } from "./_ws.ts";
 import type { WorkerPeer } from "./worker_hub.ts";
 
-/** Handles the worker socket handshake (already authenticated) and returns the 101 response. */
-export function workerSocket(c: RelayContext, deps: RelayDeps): Response {
+/**
+ * Handles the worker socket handshake (already authenticated) and returns the 101 response.
+ * A `notifyOnly` socket (the original worker's unsigned handshake under HMAC) only listens.
+ */
+export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = false): Response {
   const { config, service, metrics, log } = deps;
   if (!isUpgrade(c.req.raw)) {
     throw new RelayError(400, "websocket_required", "This route expects a WebSocket upgrade");
   }
-  const originOk = originAllowed(c.req.raw.headers, config.allowedOrigins, config.trustProxy);
+  const originOk = checkOrigin(c.req.raw.headers, config, log);
   const workerId = c.req.query("workerId")?.slice(0, 80) || c.req.header(WORKER_ID_HEADER) ||
     c.get("workerId") || "default";
   // Worker frames carry whole replies, so they may be as large as an HTTP body.
@@ -32,12 +34,15 @@ export function workerSocket(c: RelayContext, deps: RelayDeps): Response {
     idleTimeout: config.wsIdleTimeoutSeconds || undefined,
   });
   const peer: WorkerPeer = { socket, workerId };
+  const perSecond = config.workerWsFramesPerSecond;
+  const budget = new FrameBudget(perSecond, 4 * perSecond);
+  const reject = (code: number, reason: string, metric: string) => {
+    metrics.inc("terrarium_ws_rejected_total", { reason: metric });
+    closeQuietly(socket, code, reason);
+  };
 
   socket.onopen = () => {
-    if (!originOk) {
-      metrics.inc("terrarium_ws_rejected_total", { reason: "handshake" });
-      return closeQuietly(socket, CLOSE_POLICY, "Origin not allowed");
-    }
+    if (!originOk) return reject(CLOSE_POLICY, "Origin not allowed", "handshake");
     service.workers.add(peer);
     service.workers.send(peer, {
       type: "hello",
@@ -50,15 +55,18 @@ export function workerSocket(c: RelayContext, deps: RelayDeps): Response {
 
   socket.onmessage = async (message) => {
     if (frameSize(message.data) > maxFrame) {
-      metrics.inc("terrarium_ws_rejected_total", { reason: "frame_too_large" });
-      return closeQuietly(socket, CLOSE_TOO_BIG, "Frame too large");
+      return reject(CLOSE_TOO_BIG, "Frame too large", "frame_too_large");
     }
+    const flooding = budget.take();
+    if (flooding) return reject(CLOSE_POLICY, flooding, "frame_rate");
     let event: WorkerClientEvent;
     let json: unknown;
     try {
       json = JSON.parse(String(message.data));
       event = WorkerClientEventSchema.parse(json);
     } catch {
+      const junk = budget.bad();
+      if (junk) return reject(CLOSE_POLICY, junk, "bad_frames");
       const bad = { code: "bad_event", error: "Unrecognised or malformed event" };
       // A request the worker waits on gets its nack, so the worker does not wait it out.
       const requestId = requestIdOf(json);
@@ -68,6 +76,13 @@ export function workerSocket(c: RelayContext, deps: RelayDeps): Response {
       return service.workers.send(peer, { type: "error", ...bad });
     }
     const requestId = "requestId" in event ? event.requestId : undefined;
+    if (notifyOnly && event.type !== "ping") {
+      const body = { code: "not_signed", error: "This socket was not signed: send work over HTTP" };
+      return service.workers.send(
+        peer,
+        requestId ? { type: "ack", requestId, ok: false, ...body } : { type: "error", ...body },
+      );
+    }
     try {
       const result = await handle(event, deps, workerId);
       if (requestId) service.workers.send(peer, { type: "ack", requestId, ok: true, result });

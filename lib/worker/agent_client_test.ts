@@ -244,7 +244,10 @@ socketTest(
     const error = await assertRejects(() => ask(agent, "hi")) as AgentError;
     assertEquals([error.kind, error.retryable, sleeps.length], ["unavailable", true, 1]);
     const down = await agent.probe();
-    assertEquals([down.ok, down.detail], [false, "The model API cannot be reached"]);
+    assertEquals([down.ok, down.detail], [
+      false,
+      "The model API cannot be reached: connection refused",
+    ]);
     const up = await client(model.url).agent.probe();
     assert(up.ok, up.detail);
     assertEquals((model.requests[0]!.body as { max_tokens?: number }).max_tokens, 1);

@@ -4,6 +4,7 @@
  * first delta are retryable: after it the visitor has seen part of an answer.
  */
 import OpenAI from "openai";
+import { networkCause } from "../network_cause.ts";
 
 /** Why a model call failed. */
 export type AgentErrorKind =
@@ -84,7 +85,8 @@ export function classify(error: unknown, context: FailureContext): AgentError {
     return new AgentError("timeout", message, { cause, retryable: false });
   }
   if (error instanceof OpenAI.APIConnectionError) {
-    return new AgentError("unavailable", "The model API cannot be reached", { cause });
+    const message = `The model API cannot be reached: ${networkCause(error)}`;
+    return new AgentError("unavailable", message, { cause });
   }
   const status = error instanceof OpenAI.APIError ? error.status : undefined;
   if (status === 429) {

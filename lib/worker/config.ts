@@ -1,7 +1,16 @@
 /** The worker's configuration (SPEC §4, §9): env names in, a resolved `WorkerConfig` out. */
 import { resolve } from "node:path";
 import { z } from "zod";
-import { envBool, envInt, envList, envSecret, parseEnv, readEnv } from "../env.ts";
+import {
+  envBool,
+  envInt,
+  envList,
+  envNotPlaceholder,
+  envOptionalSecret,
+  envSecret,
+  parseEnv,
+  readEnv,
+} from "../env.ts";
 import { isLogLevel, type LogLevel } from "../log.ts";
 
 /** Every variable the worker reads; `--allow-env` grants exactly these. */
@@ -20,6 +29,9 @@ export const WORKER_ENV_NAMES = [
   "AGENT_IDLE_TIMEOUT_SECONDS",
   "AGENT_MAX_RETRIES",
   "MAX_TOOL_STEPS",
+  "MAX_TOOL_CALLS_PER_STEP",
+  "TURN_DEADLINE_SECONDS",
+  "FINAL_ANSWER_SECONDS",
   "HISTORY_TOKEN_BUDGET",
   "POLL_INTERVAL_SECONDS",
   "STATUS_POLL_INTERVAL_SECONDS",
@@ -34,6 +46,7 @@ export const WORKER_ENV_NAMES = [
   "LIVE_ALLOWED_URLS",
   "CONTENT_DIR",
   "ENHANCEMENT_DIR",
+  "ENHANCEMENT_REQUESTS_PER_DAY",
   "GITHUB_OWNER",
   "CHAT_LOG_DIR",
   "LOG_LEVEL",
@@ -61,6 +74,12 @@ export interface WorkerConfig {
   agentIdleTimeoutMs: number;
   agentMaxRetries: number;
   maxToolSteps: number;
+  /** Tool calls of one model step that run; more end the tool work. */
+  maxToolCallsPerStep: number;
+  /** Wall-clock time for a turn's tool work, after which the model must answer without tools. */
+  turnDeadlineMs: number;
+  /** Time for that final answer; past it the turn fails (`TurnDeadlineError`). */
+  finalAnswerMs: number;
   historyTokenBudget: number;
   pollIntervalMs: number;
   statusPollIntervalMs: number;
@@ -77,6 +96,8 @@ export interface WorkerConfig {
   liveAllowedUrls: string[];
   contentDir: string;
   enhancementDir: string;
+  /** Enhancement requests all chats together may write per UTC day. */
+  enhancementRequestsPerDay: number;
   githubOwner: string;
   /** "" disables chat logs. */
   chatLogDir: string;
@@ -102,21 +123,24 @@ function httpUrl(required: boolean) {
 
 const schema = z.object({
   API_BASE_URL: httpUrl(true),
-  SERVICE_TOKEN: envSecret(24, false, ""),
+  SERVICE_TOKEN: envSecret("token", false, ""),
   HMAC_ENABLED: envBool(false),
-  HMAC_SECRET: z.string().optional(),
+  HMAC_SECRET: envOptionalSecret("token", false),
   WORKER_WS_URL: z.string().optional().refine((v) => v === undefined || /^wss?:\/\//.test(v), {
     message: "must be a ws:// or wss:// URL",
   }),
   WORKER_ID: z.string().regex(/^[A-Za-z0-9_.:-]{1,60}$/).optional(),
   AGENT_API_URL: httpUrl(true),
-  AGENT_MODEL: z.string().min(1).default("terra"),
+  AGENT_MODEL: envNotPlaceholder("terra"),
   AGENT_API_KEY: z.string().optional(),
   AGENT_HEALTH_URL: httpUrl(false),
   AGENT_TIMEOUT_SECONDS: envInt(120, 1, 3600),
   AGENT_IDLE_TIMEOUT_SECONDS: envInt(30, 1, 3600),
   AGENT_MAX_RETRIES: envInt(2, 0, 10),
   MAX_TOOL_STEPS: envInt(4, 0, 20),
+  MAX_TOOL_CALLS_PER_STEP: envInt(5, 1, 50),
+  TURN_DEADLINE_SECONDS: envInt(180, 1, 3600),
+  FINAL_ANSWER_SECONDS: envInt(60, 1, 3600),
   HISTORY_TOKEN_BUDGET: envInt(6000, 256, 1_000_000),
   POLL_INTERVAL_SECONDS: envInt(5, 1, 3600),
   STATUS_POLL_INTERVAL_SECONDS: envInt(30, 1, 86_400),
@@ -131,6 +155,7 @@ const schema = z.object({
   LIVE_ALLOWED_URLS: envList(),
   CONTENT_DIR: z.string().default("content"),
   ENHANCEMENT_DIR: z.string().default("data/enhancements"),
+  ENHANCEMENT_REQUESTS_PER_DAY: envInt(20, 0, 10_000),
   GITHUB_OWNER: z.string().default(""),
   CHAT_LOG_DIR: z.string().optional(),
   LOG_LEVEL: z.string().default("info").refine(isLogLevel, {
@@ -162,7 +187,8 @@ const schema = z.object({
       });
     }
   }
-});
+  // Also with a bad field elsewhere, so every problem is reported at once.
+}, { when: () => true });
 
 /** `…/v1` or `…/v1/chat/completions` → both forms. */
 export function agentUrls(agentApiUrl: string): { baseUrl: string; chatUrl: string } {
@@ -196,6 +222,9 @@ export function parseWorkerConfig(raw: Record<string, string | undefined>): Work
     agentIdleTimeoutMs: env.AGENT_IDLE_TIMEOUT_SECONDS * 1000,
     agentMaxRetries: env.AGENT_MAX_RETRIES,
     maxToolSteps: env.MAX_TOOL_STEPS,
+    maxToolCallsPerStep: env.MAX_TOOL_CALLS_PER_STEP,
+    turnDeadlineMs: env.TURN_DEADLINE_SECONDS * 1000,
+    finalAnswerMs: env.FINAL_ANSWER_SECONDS * 1000,
     historyTokenBudget: env.HISTORY_TOKEN_BUDGET,
     pollIntervalMs: env.POLL_INTERVAL_SECONDS * 1000,
     statusPollIntervalMs: env.STATUS_POLL_INTERVAL_SECONDS * 1000,
@@ -210,6 +239,7 @@ export function parseWorkerConfig(raw: Record<string, string | undefined>): Work
     liveAllowedUrls: env.LIVE_ALLOWED_URLS,
     contentDir: resolve(env.CONTENT_DIR),
     enhancementDir: resolve(env.ENHANCEMENT_DIR),
+    enhancementRequestsPerDay: env.ENHANCEMENT_REQUESTS_PER_DAY,
     githubOwner: env.GITHUB_OWNER,
     chatLogDir: env.CHAT_LOG_DIR ? resolve(env.CHAT_LOG_DIR) : "",
     logLevel: env.LOG_LEVEL as LogLevel,

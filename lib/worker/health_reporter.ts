@@ -1,9 +1,12 @@
 /**
  * Health of the worker's side of the chain (SPEC §4): the agent's health endpoint every
  * `STATUS_POLL_INTERVAL_SECONDS`, a tiny LLM completion every
- * `LLM_STATUS_POLL_INTERVAL_SECONDS`, both reported to `/api/worker/status`.
+ * `LLM_STATUS_POLL_INTERVAL_SECONDS`, both reported to `/api/worker/status`. The first
+ * result and every change of status (up → down, down → up) is logged with the URL and the
+ * cause, so a model server that is not running shows in the log before a visitor asks.
  */
 import type { Logger } from "../log.ts";
+import { networkCause } from "../network_cause.ts";
 import type { ComponentReport } from "../protocol.ts";
 import type { AgentClient } from "./agent_client.ts";
 import type { WorkerConfig } from "./config.ts";
@@ -30,7 +33,7 @@ export async function probeHealthUrl(url: string): Promise<ComponentReport> {
   } catch (error) {
     return {
       status: "offline",
-      detail: `Health check failed: ${(error as Error).name}`,
+      detail: `Health check failed: ${networkCause(error)}`,
       checkedAt,
       latencyMs: null,
     };
@@ -45,6 +48,8 @@ export class HealthReporter {
   #agentApi: ComponentReport = { status: "unknown", detail: "Not checked yet", latencyMs: null };
   #llm: ComponentReport = { status: "unknown", detail: "Not checked yet", latencyMs: null };
   #timers: ReturnType<typeof setInterval>[] = [];
+  /** The status last logged per component; a change is logged once. */
+  #logged = new Map<string, string>();
 
   constructor(
     config: WorkerConfig,
@@ -84,6 +89,7 @@ export class HealthReporter {
   async checkAgent(): Promise<void> {
     if (this.#config.agentHealthUrl) {
       this.#agentApi = await probeHealthUrl(this.#config.agentHealthUrl);
+      this.#logChange("agent", this.#agentApi, { url: this.#config.agentHealthUrl });
     }
     await this.#report();
   }
@@ -98,6 +104,10 @@ export class HealthReporter {
       checkedAt,
       latencyMs: probe.ok ? probe.latencyMs : null,
     };
+    this.#logChange("model", this.#llm, {
+      url: this.#config.agentBaseUrl,
+      model: this.#config.agentModel,
+    });
     if (!this.#config.agentHealthUrl) {
       this.#agentApi = {
         ...this.#llm,
@@ -105,6 +115,21 @@ export class HealthReporter {
       };
     }
     await this.#report();
+  }
+
+  /** Logs `report` when `component` had no status yet or another one. */
+  #logChange(component: string, report: ComponentReport, fields: Record<string, string>): void {
+    const before = this.#logged.get(component);
+    if (before === report.status) return;
+    this.#logged.set(component, report.status);
+    const entry = { ...fields, status: report.status, detail: report.detail, was: before ?? null };
+    const state = report.status === "online"
+      ? "up"
+      : report.status === "offline"
+      ? "down"
+      : "degraded";
+    // Logged only on a change, so never folded: a quick down-up-down shows as it happened.
+    this.#log.unfolded(state === "up" ? "info" : "warn", `${component} is ${state}`, entry);
   }
 
   async #report(): Promise<void> {

@@ -10,6 +10,11 @@ import { WORKER_ENV_NAMES, type WorkerConfig } from "./config.ts";
 /**
  * Private, loopback and link-local ranges a public-facing worker never needs. Deno 2.9
  * takes IPv4 CIDR ranges but only single IPv6 addresses, so of IPv6 only loopback is here.
+ *
+ * Nor can it deny the IPv4-mapped IPv6 forms (`::ffff:127.0.0.1`): it refuses IPv6 CIDR
+ * ranges, and parses a single mapped address as the IPv4 one, which a name that resolves to
+ * the mapped form still gets past (tested on 2.9.6). `deniedAddress()` covers those forms
+ * instead, and live fetches check the address a name resolves to before fetching.
  */
 export const PRIVATE_RANGES = [
   "10.0.0.0/8",
@@ -96,7 +101,8 @@ export function workerGrants(config: WorkerConfig, envFile?: string): WorkerGran
     return !literalIps.some((ip) => inRange(ip, range));
   });
   const write = [config.enhancementDir, config.chatLogDir].filter(Boolean);
-  const read = [config.contentDir, ...(envFile ? [envFile] : [])];
+  // The enhancement dir is read too: the day's request count is the files in it.
+  const read = [config.contentDir, config.enhancementDir, ...(envFile ? [envFile] : [])];
   return { net: netList, read, write, env: [...WORKER_ENV_NAMES], denyNet: [...denyNet] };
 }
 
@@ -112,4 +118,51 @@ export function workerPermissionFlags(config: WorkerConfig, envFile?: string): s
   if (grants.write.length) flags.push(`--allow-write=${grants.write.join(",")}`);
   if (grants.denyNet.length) flags.push(`--deny-net=${grants.denyNet.join(",")}`);
   return flags;
+}
+
+/** IPv6 ranges denied with the IPv4 ones (unique local, link-local, unspecified), as prefixes of the expanded form. */
+const PRIVATE_IPV6 = [/^f[cd]/, /^fe[89ab]/, /^0{4}(:0{4}){7}$/];
+
+/** The eight 16-bit groups of an IPv6 address, expanded ("::1" → 0000:…:0001), or null. */
+function ipv6Groups(address: string): string[] | null {
+  let text = address.replace(/^\[|\]$/g, "").replace(/%.*$/, "").toLowerCase();
+  // A dotted IPv4 tail (::ffff:127.0.0.1) is two groups.
+  const tail = /^(.*:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (tail) {
+    const v4 = ipv4Of(tail[2]!);
+    if (!v4) return null;
+    text = `${tail[1]}${((v4[0]! << 8) | v4[1]!).toString(16)}:${
+      ((v4[2]! << 8) | v4[3]!).toString(16)
+    }`;
+  }
+  if (!/^[0-9a-f:]+$/.test(text) || (text.match(/::/g) ?? []).length > 1) return null;
+  const [head, rest] = text.includes("::") ? text.split("::") : [text, undefined];
+  const left = head ? head.split(":") : [];
+  const right = rest ? rest.split(":") : [];
+  const missing = 8 - left.length - right.length;
+  if (rest === undefined ? missing !== 0 : missing < 1) return null;
+  const groups = [...left, ...Array(rest === undefined ? 0 : missing).fill("0"), ...right];
+  if (groups.some((g) => g.length === 0 || g.length > 4)) return null;
+  return groups.map((g) => g.padStart(4, "0"));
+}
+
+/**
+ * Whether the worker must not connect to `address` (an IP as `Deno.connect` reports it):
+ * inside a denied IPv4 range, directly or IPv4-mapped (`::ffff:a.b.c.d`), or, when any
+ * range is denied at all, loopback or a private IPv6 range.
+ */
+export function deniedAddress(address: string, denyNet: readonly string[]): boolean {
+  if (denyNet.length === 0) return false;
+  const v4 = ipv4Of(address);
+  const groups = v4 ? null : ipv6Groups(address);
+  let ip = v4;
+  if (groups && groups.slice(0, 5).every((g) => g === "0000") && groups[5] === "ffff") {
+    const [hi, lo] = [parseInt(groups[6]!, 16), parseInt(groups[7]!, 16)];
+    ip = [hi >> 8, hi & 0xff, lo >> 8, lo & 0xff];
+  }
+  if (ip) return denyNet.some((range) => range.includes("/") && inRange(ip, range));
+  if (!groups) return false;
+  const expanded = groups.join(":");
+  if (expanded === "0000:0000:0000:0000:0000:0000:0000:0001") return denyNet.includes("[::1]");
+  return PRIVATE_IPV6.some((prefix) => prefix.test(expanded));
 }

@@ -28,7 +28,11 @@ Deno.test("workerGrants() names the relay, agent, search and live hosts, nothing
     "example.com:443",
     "social.example:443",
   ]);
-  assertEquals(grants.read, ["/srv/terra/content", "/etc/terra/worker.env"]);
+  assertEquals(grants.read, [
+    "/srv/terra/content",
+    "/srv/terra/enhancements",
+    "/etc/terra/worker.env",
+  ]);
   assertEquals(grants.write, ["/srv/terra/enhancements", "/srv/terra/logs"]);
   // Loopback is needed for the agent; every other private range is denied.
   assertEquals(grants.denyNet.includes("127.0.0.0/8"), false);

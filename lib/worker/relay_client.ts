@@ -131,6 +131,8 @@ export class RelayClient {
   #activity = new Set<(chatId: string) => void>();
   #cancel = new Set<(chatId: string, turnId: string) => void>();
   #connection = new Set<(connected: boolean) => void>();
+  #rejected = new Set<(error: RelayRequestError) => void>();
+  #wasRejected = false;
 
   constructor(config: WorkerConfig, log: Logger, options: RelayClientOptions = {}) {
     this.#config = config;
@@ -158,6 +160,14 @@ export class RelayClient {
   /** Calls `listener` with true on `hello` and false when a greeted socket goes away. */
   onConnection(listener: (connected: boolean) => void): void {
     this.#connection.add(listener);
+  }
+
+  /**
+   * Calls `listener` once when the relay refuses the worker's credentials (401 on any
+   * request or on the socket handshake): retrying cannot fix that, so the worker stops.
+   */
+  onRejected(listener: (error: RelayRequestError) => void): void {
+    this.#rejected.add(listener);
   }
 
   /** Opens the worker socket and keeps it open (reconnecting with backoff) until `stop()`. */
@@ -465,11 +475,19 @@ export class RelayClient {
     } catch { /* not JSON: judged by the status below */ }
     if (status >= 200 && status < 300) return json;
     const problem = ErrorBody.safeParse(json);
-    throw new RelayRequestError(
+    const error = new RelayRequestError(
       status,
       problem.success ? problem.data.code : `http_${status}`,
       problem.success ? problem.data.error : `The relay answered ${status} to ${method} ${path}`,
     );
+    if (status === 401) this.#reject(error);
+    throw error;
+  }
+
+  #reject(error: RelayRequestError): void {
+    if (this.#wasRejected) return;
+    this.#wasRejected = true;
+    for (const listener of this.#rejected) this.#safely(() => listener(error));
   }
 
   // ---------------------------------------------------------------------------------------
@@ -501,6 +519,9 @@ export class RelayClient {
     socket.onerror = (event) => {
       // e.g. "failed to connect to WebSocket: Invalid status code: 401"
       this.#lastSocketError = event instanceof ErrorEvent ? event.message : "socket error";
+      if (/\b401\b/.test(this.#lastSocketError)) {
+        this.#reject(new RelayRequestError(401, "unauthorized", this.#lastSocketError));
+      }
     };
     socket.onmessage = (message) => {
       if (socket === this.#socket) this.#onFrame(message.data);

@@ -11,6 +11,7 @@ import {
   RecordingSocket,
   request,
   sleep,
+  tokenProtocols,
   visitorToken,
 } from "../../tests/_clients.ts";
 import {
@@ -100,9 +101,10 @@ async function waitUntil(predicate: () => boolean, what: string, timeoutMs = 15_
 async function openVisitor(relay: RelayProcess, chatId: string, token: string) {
   const socket = new RecordingSocket(
     `${relay.url.replace("http", "ws")}/api/chat?chatId=${chatId}`,
+    undefined,
+    tokenProtocols(token),
   );
   await socket.opened;
-  socket.send({ type: "auth", token });
   await waitUntil(() => socket.events.some((e: Json) => e.type === "ready"), "ready");
   return socket;
 }
@@ -305,8 +307,12 @@ Deno.test({
       assertEquals(h.httpCalls.filter((c) => c === "POST /api/chat/read-chat/agent").length, 1);
 
       const wrongToken = harness({ ...workerConfig(relay), serviceToken: "x".repeat(40) });
+      const rejected: string[] = [];
+      wrongToken.client.onRejected((error) => rejected.push(error.code));
       const refused = await rejection(() => wrongToken.client.openChats());
       assertEquals([refused.status, refused.code], [401, "bad_service_token"]);
+      await rejection(() => wrongToken.client.openChats());
+      assertEquals(rejected, ["bad_service_token"], "onRejected() fires once");
     });
   },
 });
@@ -319,7 +325,10 @@ Deno.test({
     await withRelay({ HMAC_ENABLED: "true", HMAC_SECRET }, async (relay) => {
       const good = harness(workerConfig(relay, { HMAC_ENABLED: "true", HMAC_SECRET }));
       const bad = harness(
-        workerConfig(relay, { HMAC_ENABLED: "true", HMAC_SECRET: "wrong-0123456789abcdef0123" }),
+        workerConfig(relay, {
+          HMAC_ENABLED: "true",
+          HMAC_SECRET: "wrong-0123456789abcdef0123456789abcdef",
+        }),
       );
       try {
         // HTTP: GET with an empty body and POST with a JSON body.

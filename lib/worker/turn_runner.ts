@@ -15,7 +15,7 @@ import type { ChatLog } from "./chat_log.ts";
 import type { WorkerConfig } from "./config.ts";
 import { failureCode, failureWords } from "./failure_words.ts";
 import { conversationFor } from "./history.ts";
-import type { RelayClient } from "./relay_client.ts";
+import { type RelayClient, RelayRequestError } from "./relay_client.ts";
 import { SourceList } from "./source_list.ts";
 import { runToolLoop, type StepModel } from "./tool_loop.ts";
 import type { ToolRegistry } from "./tool_registry.ts";
@@ -24,7 +24,7 @@ export { failureWords };
 
 /** Why a turn's work was aborted. */
 export type AbortReason = "cancelled" | "lease_lost" | "shutdown";
-export type TurnOutcome = "answered" | "stopped" | "failed" | AbortReason;
+export type TurnOutcome = "answered" | "stopped" | "failed" | "handed_back" | AbortReason;
 
 export interface TurnRunnerDeps {
   relay: Pick<
@@ -195,6 +195,17 @@ export class TurnRunner {
         log.info("turn released for shutdown", { turnId: turn.id });
         return "shutdown";
       }
+      if (relayTrouble(error)) {
+        // The relay, not the model, failed (down, restarting, a full disk): that is not the
+        // visitor's failed turn. Hand it back, so it is answered again once the relay is up
+        // (if the relay cannot take even that, the lease expires to the same effect).
+        log.warn("the relay failed mid-turn; the turn is handed back", {
+          turnId: turn.id,
+          code: (error as RelayRequestError).code,
+        });
+        await relay.release(turn.id, turn.leaseId);
+        return "handed_back";
+      }
       await stream.finish();
       if (reason === "cancelled") {
         await reply(stream.answer, true);
@@ -220,4 +231,9 @@ export class TurnRunner {
       return reason ?? "failed";
     }
   }
+}
+
+/** A relay that could not be reached or could not serve (5xx), as opposed to a refusal. */
+function relayTrouble(error: unknown): boolean {
+  return error instanceof RelayRequestError && (error.status === 0 || error.status >= 500);
 }

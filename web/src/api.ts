@@ -41,7 +41,7 @@ export function apiBase(doc: Document = document): URL {
 export class RelayApi {
   constructor(readonly base: URL) {}
 
-  /** The visitor socket's address for `chatId` (credentials follow in the first frame). */
+  /** The visitor socket's address for `chatId` (the token goes in its subprotocol header). */
   socketUrl(chatId: string): string {
     const url = new URL(`chat?chatId=${encodeURIComponent(chatId)}`, this.base);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";

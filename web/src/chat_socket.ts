@@ -1,7 +1,8 @@
 /**
- * The live view of one chat: a WebSocket that authenticates with the session token in its
- * first frame, receives what it missed since the last sequence number it saw, and then
- * live events. When the connection drops it reconnects with growing, jittered delays and
+ * The live view of one chat: a WebSocket that authenticates in its handshake (the session
+ * token rides in the `Sec-WebSocket-Protocol` header, as `terrarium.token.<token>` beside
+ * `terrarium.v1`, since browsers cannot set other headers), receives what it missed since
+ * the last sequence number it saw (`since` in the URL), and then live events. When the connection drops it reconnects with growing, jittered delays and
  * resumes from that number, so an answer streaming during a drop is complete afterwards.
  * A ping every so often finds connections that died without a close (a sleeping laptop,
  * a dropped Wi-Fi), which browsers otherwise notice only minutes later.
@@ -18,6 +19,8 @@ export interface SocketHandlers {
 }
 
 const POLICY_VIOLATION = 1008;
+const PROTOCOL = "terrarium.v1";
+const TOKEN_PROTOCOL_PREFIX = "terrarium.token.";
 const PING_EVERY_MS = 20_000;
 const PONG_WITHIN_MS = 10_000;
 const MAX_DELAY_MS = 15_000;
@@ -68,11 +71,14 @@ export class ChatSocket {
 
   #connect(): void {
     this.handlers.onConnection(this.#attempt === 0 ? "connecting" : "retrying", "Connecting…");
-    const socket = new WebSocket(this.url);
+    const url = new URL(this.url);
+    url.searchParams.set("since", String(this.lastSeq()));
+    const socket = new WebSocket(url.href, [PROTOCOL, TOKEN_PROTOCOL_PREFIX + this.token]);
     this.#socket = socket;
     let ready = false;
+    let opened = false;
     socket.onopen = () => {
-      socket.send(JSON.stringify({ type: "auth", token: this.token, since: this.lastSeq() }));
+      opened = true;
     };
     socket.onmessage = (message) => {
       let event: VisitorServerEvent;
@@ -104,6 +110,8 @@ export class ChatSocket {
         this.handlers.onRefused(close.reason || "The chat server refused the connection");
         return;
       }
+      // A refused handshake (401) looks like a network failure to a page; ask over HTTP.
+      if (!opened) void this.#probeRefusal();
       const delay = reconnectDelayMs(this.#attempt++);
       this.handlers.onConnection(
         "retrying",
@@ -115,6 +123,24 @@ export class ChatSocket {
     this.#pingedAt = null;
     clearInterval(this.#watchdog);
     this.#watchdog = setInterval(() => this.#check(socket), PONG_WITHIN_MS / 2);
+  }
+
+  /** After a handshake that failed: whether the relay refuses the token (then stop for good). */
+  async #probeRefusal(): Promise<void> {
+    const url = new URL(this.url);
+    const chatId = url.searchParams.get("chatId") ?? "";
+    url.protocol = url.protocol === "wss:" ? "https:" : "http:";
+    url.pathname = `${url.pathname}/${encodeURIComponent(chatId)}/worker-state`;
+    url.search = "";
+    try {
+      const res = await fetch(url, { headers: { authorization: `Bearer ${this.token}` } });
+      if (res.status !== 401 || this.#closed) return;
+      const body = await res.json().catch(() => ({}));
+      this.close();
+      this.handlers.onRefused(body.error || "The chat server refused the connection");
+    } catch {
+      // offline or the relay is down: keep retrying
+    }
   }
 
   /** After a quiet spell, ping; a ping unanswered for too long means the link is dead. */

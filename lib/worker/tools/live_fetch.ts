@@ -1,12 +1,16 @@
 /**
  * Guarded live fetches (SPEC §4): only hosts in `LIVE_ALLOWED_HOSTS`, and URLs under
- * `LIVE_ALLOWED_URLS` (for social hosts where only one profile is fair game); https only
- * (plain http only on loopback, which never leaves the machine); a timeout; HTML or text
- * content types only; the body read as a stream and cut at a size cap. Every redirect is
- * checked against the same allowlists before it is followed (and the worker's
- * `--allow-net` grants would stop one that slipped through).
+ * `LIVE_ALLOWED_URLS` (for social hosts where only one profile is fair game), matched by
+ * parsed origin and whole path segments, never as a string prefix; https only (plain http
+ * only on loopback, which never leaves the machine); a timeout; HTML or text content types
+ * only; the body read as a stream and cut at a size cap. Every redirect is checked against
+ * the same allowlists before it is followed (and the worker's `--allow-net` grants would
+ * stop one that slipped through). Before each request the host's address is looked up the
+ * way fetch will, and a private one (also IPv4-mapped, which `--deny-net` cannot express)
+ * is refused: a rebound name cannot reach the LLM host's own services.
  */
 import type { WorkerConfig } from "../config.ts";
+import { deniedAddress, workerGrants } from "../permissions.ts";
 import { readCapped } from "../read_capped.ts";
 import { ToolError } from "../tool_registry.ts";
 
@@ -29,8 +33,57 @@ export function liveFetchRefusal(url: URL, config: WorkerConfig): string | null 
   if (config.liveAllowedHosts.includes(host) || config.liveAllowedHosts.includes(url.hostname)) {
     return null;
   }
-  if (config.liveAllowedUrls.some((prefix) => url.href.startsWith(prefix))) return null;
+  if (config.liveAllowedUrls.some((entry) => urlUnder(url, entry))) return null;
   return `The host "${url.hostname}" is not on the live-fetch allowlist`;
+}
+
+/**
+ * Whether `url` is at or below the allowlist `entry`: the same origin (scheme, host and
+ * port, as parsed) and the entry's path as whole segments, so `https://x.dev/docs` allows
+ * `/docs` and `/docs/a` but not `/docsevil`, and `https://github.com` not
+ * `https://github.com.evil.example`. An entry's query and fragment are ignored.
+ */
+export function urlUnder(url: URL, entry: string): boolean {
+  let base: URL;
+  try {
+    base = new URL(entry);
+  } catch {
+    return false;
+  }
+  if (url.origin !== base.origin || url.username || url.password) return false;
+  const path = base.pathname.replace(/\/+$/, "");
+  return path === "" || url.pathname === path || url.pathname.startsWith(`${path}/`);
+}
+
+function isIpLiteral(hostname: string): boolean {
+  return hostname.startsWith("[") || /^\d+\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+/**
+ * Why the address `url`'s host resolves to may not be reached, or null. The lookup is a TCP
+ * connect (closed before a byte is sent), which uses the same system resolver as fetch;
+ * IP literals are left to `--deny-net`, which maps `[::ffff:…]` literals to IPv4 itself.
+ */
+export async function resolvedRefusal(
+  url: URL,
+  config: WorkerConfig,
+  signal: AbortSignal,
+): Promise<string | null> {
+  if (isIpLiteral(url.hostname) || isLoopback(url.hostname)) return null;
+  const { denyNet } = workerGrants(config);
+  if (denyNet.length === 0) return null;
+  const port = Number(url.port || (url.protocol === "https:" ? 443 : 80));
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Deno.connect({ hostname: url.hostname, port, signal });
+  } catch {
+    return null; // fetch meets the same failure and reports it
+  }
+  const address = conn.remoteAddr.hostname;
+  conn.close();
+  return deniedAddress(address, denyNet)
+    ? `The host "${url.hostname}" resolves to a private address (${address}), which the worker may not reach`
+    : null;
 }
 
 /** The fetched page: final URL, content type and body text (at most the cap). */
@@ -56,7 +109,7 @@ export async function fetchAllowed(
   }
   let response: Response;
   for (let hop = 0;; hop++) {
-    const refusal = liveFetchRefusal(url, config);
+    const refusal = liveFetchRefusal(url, config) ?? await resolvedRefusal(url, config, signal);
     if (refusal) {
       throw new ToolError("not_allowed", hop ? `A redirect was refused: ${refusal}` : refusal);
     }

@@ -2,9 +2,11 @@ import { join } from "node:path";
 import { assert, assertEquals } from "../../../tests/_assert.ts";
 import { Logger } from "../../log.ts";
 import { parseWorkerConfig } from "../config.ts";
+import { deniedAddress, PRIVATE_RANGES } from "../permissions.ts";
 import { SiteIndex } from "../site_index.ts";
 import { ToolRegistry } from "../tool_registry.ts";
 import { liveFetchTools, readableText, trimmedHtml } from "./fetch_live_page.ts";
+import { liveFetchRefusal, urlUnder } from "./live_fetch.ts";
 
 const ARTICLE = `<html><head><title>A post</title><script>alert(1)</script></head><body>
 <nav>Home | About</nav><article><h1>GPUs at home</h1>
@@ -150,4 +152,76 @@ Deno.test("fetch_live_page_html keeps structure and links, drops scripts and han
   });
   assertEquals(trimmedHtml("<p style='x'>a<!-- c --></p>"), "<p>a</p>");
   assertEquals(readableText("<p>Only</p>").text, "Only");
+});
+
+Deno.test("LIVE_ALLOWED_URLS entries match by origin and whole path segments, not string prefix", () => {
+  const config = parseWorkerConfig({
+    API_BASE_URL: "http://127.0.0.1:9",
+    SERVICE_TOKEN: "svc-0123456789abcdef0123456789abcdef",
+    AGENT_API_URL: "http://127.0.0.1:9/v1",
+    LIVE_ALLOWED_URLS: "https://github.com,https://x.dev/docs,https://social.example/@terra/",
+  });
+  const allowed = (url: string) => liveFetchRefusal(new URL(url), config) === null;
+  for (
+    const url of [
+      "https://github.com/",
+      "https://github.com/morgan/repo",
+      "https://GitHub.com:443/x",
+      "https://x.dev/docs",
+      "https://x.dev/docs/",
+      "https://x.dev/docs/a/b?q=1",
+      "https://social.example/@terra",
+      "https://social.example/@terra/post/1",
+    ]
+  ) assert(allowed(url), `${url} is allowed`);
+  for (
+    const url of [
+      "https://github.com.evil.example/",
+      "https://github.com@evil.example/",
+      "https://user:pw@github.com/",
+      "https://github.com:8443/",
+      "https://x.dev/docsevil",
+      "https://x.dev/doc",
+      "https://x.dev/docs/../admin",
+      "https://x.dev/",
+      "https://social.example/@terrance",
+      "https://evil.x.dev/docs",
+    ]
+  ) assert(!allowed(url), `${url} is refused`);
+});
+
+Deno.test("urlUnder() ignores an entry that is not a URL", () => {
+  assertEquals(urlUnder(new URL("https://a.example/"), "a.example"), false);
+});
+
+Deno.test("deniedAddress() covers IPv4-mapped IPv6 forms of every denied range", () => {
+  const deny = [...PRIVATE_RANGES];
+  for (
+    const address of [
+      "127.0.0.1",
+      "::ffff:127.0.0.1",
+      "::ffff:7f00:1",
+      "[::FFFF:127.0.0.1]",
+      "0:0:0:0:0:ffff:7f00:0001",
+      "::ffff:10.1.2.3",
+      "::ffff:172.16.0.9",
+      "::ffff:192.168.1.20",
+      "::ffff:169.254.169.254",
+      "::ffff:100.64.0.1",
+      "::1",
+      "fd00::1",
+      "fe80::1%eth0",
+      "::",
+    ]
+  ) assert(deniedAddress(address, deny), `${address} is denied`);
+  for (
+    const address of ["93.184.216.34", "::ffff:93.184.216.34", "2606:4700::1111", "::ffff:1.1.1.1"]
+  ) {
+    assert(!deniedAddress(address, deny), `${address} is public`);
+  }
+  // A range the worker keeps open (its agent lives there) stays open in the mapped form too.
+  const open = deny.filter((r) => r !== "192.168.0.0/16");
+  assert(!deniedAddress("::ffff:192.168.1.20", open));
+  // A LAN name denies nothing, so nothing is refused here either.
+  assert(!deniedAddress("::ffff:127.0.0.1", []));
 });

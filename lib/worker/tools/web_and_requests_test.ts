@@ -5,14 +5,14 @@ import { ToolRegistry } from "../tool_registry.ts";
 import { searchWeb } from "./search_web.ts";
 import { slug, writeEnhancementRequest } from "./write_enhancement_request.ts";
 
-function caller(env: Record<string, string>) {
+function caller(env: Record<string, string>, tool = writeEnhancementRequest()) {
   const config = parseWorkerConfig({
     API_BASE_URL: "http://127.0.0.1:9",
     SERVICE_TOKEN: "svc-0123456789abcdef0123456789abcdef",
     AGENT_API_URL: "http://127.0.0.1:9/v1",
     ...env,
   });
-  const tools = new ToolRegistry([searchWeb, writeEnhancementRequest()]);
+  const tools = new ToolRegistry([searchWeb, tool]);
   return async (name: string, args: unknown, chatId = "c") =>
     JSON.parse(
       (await tools.execute({ name, arguments: JSON.stringify(args) }, {
@@ -86,6 +86,52 @@ Deno.test("write_enhancement_request writes a safely named, capped file, a few p
       (await call("write_enhancement_request", { title: "Other chat", details: "z" }, "c2")).saved,
       true,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("write_enhancement_request caps all chats together per day, across restarts", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const env = { ENHANCEMENT_DIR: dir, ENHANCEMENT_REQUESTS_PER_DAY: "4" };
+    const call = caller(env);
+    // Each new chat brings no new quota: four chats, one request each, fill the day.
+    for (let i = 0; i < 4; i++) {
+      const saved = await call(
+        "write_enhancement_request",
+        { title: `Wish ${i}`, details: "z" },
+        `c${i}`,
+      );
+      assertEquals(saved.saved, true);
+    }
+    const refused = await call("write_enhancement_request", { title: "Wish", details: "z" }, "new");
+    assertEquals(refused.code, "daily_limit");
+    // A restarted worker (a new tool, no memory) counts the day's files, so it refuses too.
+    const restarted = caller(env);
+    assertEquals(
+      (await restarted("write_enhancement_request", { title: "Again", details: "z" }, "n2")).code,
+      "daily_limit",
+    );
+    // Parallel calls cannot overshoot: the count and the write happen one call at a time.
+    const other = await Deno.makeTempDir({ dir });
+    const parallel = caller({ ...env, ENHANCEMENT_DIR: other });
+    const results = await Promise.all(
+      Array.from(
+        { length: 8 },
+        (_, i) => parallel("write_enhancement_request", { title: `P ${i}`, details: "z" }, `p${i}`),
+      ),
+    );
+    assertEquals(results.filter((r) => r.saved).length, 4);
+    assertEquals([...Deno.readDirSync(other)].length, 4);
+    // Yesterday's files do not count against today.
+    const fresh = await Deno.makeTempDir({ dir });
+    for (let i = 0; i < 4; i++) await Deno.writeTextFile(`${fresh}/2001-01-01-old-${i}.md`, "x");
+    const saved = await caller({ ...env, ENHANCEMENT_DIR: fresh })("write_enhancement_request", {
+      title: "Today",
+      details: "z",
+    });
+    assertEquals(saved.saved, true);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
