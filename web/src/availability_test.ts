@@ -1,8 +1,10 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import type { ChainLink, HealthResponse } from "../../lib/protocol.ts";
+import type { ChainLink, HealthLink, HealthResponse } from "../../lib/protocol.ts";
 import { availabilityOf, chainSummary, linkDetail } from "./availability.ts";
 
-const link = (name: ChainLink["name"], status: ChainLink["status"], detail = ""): ChainLink => ({
+const link = (name: ChainLink["name"], status: ChainLink["status"], detail = ""): HealthLink => ({
+  id: name,
+  label: name,
   name,
   status,
   detail,
@@ -17,7 +19,7 @@ const chain = (worker: ChainLink["status"], llm: ChainLink["status"]) => [
   link("llm", llm),
 ];
 const health = (workerReady: boolean, llm: ChainLink["status"]): HealthResponse => ({
-  relay: "online",
+  relay: "ok",
   workerReady,
   workerLastSeenAt: null,
   workerStatus: null,
