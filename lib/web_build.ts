@@ -131,12 +131,12 @@ async function buildWidget(): Promise<Record<string, Uint8Array>> {
 
 /**
  * The page's stylesheet for the widget's shadow root: `:root` (which matches nothing there)
- * becomes the widget's `.terra` wrapper, and rem becomes px, because rem follows the host
+ * becomes the widget's `.terrarium-widget` wrapper, and rem becomes px, because rem follows the host
  * page's root font size (a host with `html { font-size: 40px }` would blow the chat up).
  */
 export function shadowCss(css: string): string {
   return css
-    .replace(/:root/g, ".terra")
+    .replace(/:root/g, ".terrarium-widget")
     .replace(/(\d*\.?\d+)rem\b/g, (_, n: string) => `${Math.round(Number(n) * 16 * 100) / 100}px`);
 }
 

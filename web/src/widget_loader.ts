@@ -50,12 +50,13 @@ interface WidgetApi {
       return JSON.parse(sessionStorage.getItem(stateKey) ?? "{}") as {
         open?: boolean;
         unread?: boolean;
+        active?: boolean;
       };
     } catch {
       return {};
     }
   })();
-  const remember = (state: { open: boolean; unread: boolean }) => {
+  const remember = (state: { open: boolean; unread: boolean; active: boolean }) => {
     try {
       sessionStorage.setItem(stateKey, JSON.stringify(state));
     } catch {
@@ -84,7 +85,7 @@ interface WidgetApi {
     link.rel = "stylesheet";
     link.href = new URL(STYLESHEET, src).href;
 
-    const root = make("div", "terra");
+    const root = make("div", "terrarium-widget");
     // Held back until its stylesheet is in, so the host never sees it unstyled.
     root.hidden = true;
     root.dataset.theme = ["light", "dark"].includes(data.theme ?? "") ? data.theme! : "auto";
@@ -106,7 +107,19 @@ interface WidgetApi {
     // The dot is a shape; its words are in the button's name.
     const dot = make("span", "unread");
     dot.hidden = true;
-    button.append(make("span", "launcher-icon"), text, dot);
+    // A speech bubble, drawn (no emoji font, no image request).
+    const svg = "http://www.w3.org/2000/svg";
+    const icon = document.createElementNS(svg, "svg");
+    icon.setAttribute("class", "launcher-icon");
+    icon.setAttribute("viewBox", "0 0 24 24");
+    icon.setAttribute("aria-hidden", "true");
+    const path = document.createElementNS(svg, "path");
+    path.setAttribute(
+      "d",
+      "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z",
+    );
+    icon.append(path);
+    button.append(icon, text, dot);
 
     let open = false;
     let unread = Boolean(remembered.unread);
@@ -121,12 +134,13 @@ interface WidgetApi {
       if (dot.hidden) button.removeAttribute("aria-label");
       else button.setAttribute("aria-label", `${label} (new answer)`);
       root.dataset.open = String(open);
-      remember({ open, unread });
+      remember({ open, unread, active: Boolean(loading) });
     };
 
     const load = (): Promise<void> =>
       loading ??= import(new URL(CHAT_CHUNK, src).href).then((module: ChatModule) => {
         panel.replaceChildren();
+        sync();
         chat = module.mountChat({
           panel,
           apiBase,
@@ -161,10 +175,10 @@ interface WidgetApi {
           // Focus moves in at once; to the code or message box when the chat is drawn.
           if (!inline) panel.focus();
         }
-        void load().then(() => {
+        load().then(() => {
           chat?.shown();
           if (open) chat?.focus();
-        });
+        }).catch(() => {}); // said in the panel
       },
       close() {
         if (inline || !open) return;
@@ -193,6 +207,9 @@ interface WidgetApi {
     (container ?? document.body).append(element);
     sync();
     if (inline || remembered.open || data.open === "true") api.open();
+    // The chat was opened in this tab before: connect in the background on this page too,
+    // so an answer that arrives while the panel is closed shows the unread dot.
+    else if (remembered.active) void load().catch(() => {});
   }
 
   if (document.readyState === "loading") {
