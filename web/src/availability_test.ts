@@ -23,7 +23,11 @@ const health = (workerReady: boolean, llm: ChainLink["status"]): HealthResponse 
   workerReady,
   workerLastSeenAt: null,
   workerStatus: null,
-  chain: chain(workerReady ? "online" : "offline", llm),
+  chain: chain(workerReady ? "online" : "offline", llm).map((l) => ({
+    ...l,
+    id: l.name,
+    label: l.name,
+  })),
 });
 
 Deno.test("Terra is away when no worker is there or the model is offline", () => {
