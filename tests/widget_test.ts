@@ -113,7 +113,7 @@ const FOCUSED = `(() => {
   const host = document.querySelector("terrarium-chat");
   if (document.activeElement !== host) return "";
   const el = host.shadowRoot.activeElement;
-  return el ? (el.id || el.className) : "";
+  return el ? (el.id || el.className || el.tagName.toLowerCase()) : "";
 })()`;
 
 Deno.test("the widget on another origin, hostile CSS and a strict CSP: code, question, streamed answer, reload, Esc, unread dot", async () => {
@@ -238,6 +238,12 @@ Deno.test("the widget on another origin, hostile CSS and a strict CSP: code, que
         PHONE.width,
         PHONE.height,
       ]);
+      // Full screen is modal: Tab goes round inside the panel, never to the page behind.
+      for (let i = 0; i < 12; i++) {
+        await phone.page.keyboard.press(i % 4 === 3 ? "Shift+Tab" : "Tab");
+        assert(await phone.page.evaluate(FOCUSED) !== "", `Tab ${i} stays in the panel`);
+      }
+      await phone.page.getByRole("textbox", { name: "Your message" }).focus();
       await assertWidgetAccessible(phone.page, "phone");
       await screenshot(phone.page, "widget-phone");
       await phone.page.keyboard.press("Escape");

@@ -126,6 +126,8 @@ interface WidgetApi {
     let chat: ReturnType<ChatModule["mountChat"]> | null = null;
     let loading: Promise<void> | null = null;
 
+    // Full screen (a phone), the panel is modal: Tab goes round inside it.
+    const fullScreen = matchMedia("(max-width: 600px)");
     const sync = () => {
       panel.hidden = !inline && !open;
       button.hidden = inline;
@@ -134,6 +136,7 @@ interface WidgetApi {
       if (dot.hidden) button.removeAttribute("aria-label");
       else button.setAttribute("aria-label", `${label} (new answer)`);
       root.dataset.open = String(open);
+      if (!inline) panel.setAttribute("aria-modal", String(fullScreen.matches));
       remember({ open, unread, active: Boolean(loading) });
     };
 
@@ -195,6 +198,18 @@ interface WidgetApi {
       if (event.key === "Escape" && !event.defaultPrevented && !inline) {
         event.preventDefault();
         api.close();
+      }
+      if (event.key !== "Tab" || inline || !fullScreen.matches) return;
+      const stops = [
+        ...panel.querySelectorAll<HTMLElement>(
+          "button, input, textarea, summary, [href], [tabindex='0']",
+        ),
+      ].filter((node) => node.getClientRects().length > 0);
+      const edge = event.shiftKey ? stops[0] : stops.at(-1);
+      const active = shadow.activeElement;
+      if (edge && (active === edge || active === panel)) {
+        event.preventDefault();
+        (event.shiftKey ? stops.at(-1) : stops[0])!.focus();
       }
     });
 
