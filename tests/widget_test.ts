@@ -67,6 +67,11 @@ ${tag}
     if (pathname === "/favicon.ico") return new Response(null, { status: 204 });
     if (pathname === "/") return html(page("Home", floating));
     if (pathname === "/other") return html(page("Other page", floating));
+    if (pathname === "/left") {
+      const left = `<script src="${relay}/widget.js" async data-position="bottom-left"
+        data-open="true" data-label="Questions?"></script>`;
+      return html(page("Left", left));
+    }
     if (pathname === "/inline") {
       const inline = `<script src="${relay}/widget.js" async data-container="#chat-here"
         data-theme="dark"></script>`;
@@ -277,6 +282,61 @@ Deno.test("the widget drawn inline in a container of the host page, dark", async
       await assertWidgetAccessible(page, "inline, dark");
       assertEquals(problems(), []);
     }, { relayEnv: { ALLOWED_ORIGINS: site.origin } });
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("the widget, open on load at the left: Terra away before a question, the status popover, an answer resumed across a relay restart", async () => {
+  const site = startHostSite();
+  try {
+    await withPageStack(async (stack) => {
+      site.relayUrl = stack.relay.url;
+      // The browser reports the refused connections while the relay is down; nothing else.
+      const { page, problems } = await openPage(stack.browser, {
+        expected: [/WebSocket connection to .* failed/, /ERR_CONNECTION_REFUSED/],
+      });
+      await page.goto(`${site.origin}/left`);
+      // Open on load, focus not taken from the host page (the visitor did not ask).
+      await page.getByRole("textbox", { name: "Access code" }).waitFor();
+      const launcher = (await page.getByRole("button", { name: "Questions?" }).boundingBox())!;
+      assert(launcher.x < 100, `bottom left: ${launcher.x}`);
+      assertEquals(await page.evaluate(FOCUSED), "", "opening on load takes no focus");
+      await enterCode(page, TEST_SECRETS.CHAT_PASSWORD);
+
+      const notice = page.locator("terrarium-chat #notice");
+      await notice.filter({ hasText: /offline/i }).waitFor();
+      await ask(page, "[answer]Answered after the wait.[/answer]");
+      await notice.filter({ hasText: "waiting for Terra to come online" }).waitFor();
+      await assertWidgetAccessible(page, "away, question waiting");
+
+      // The status popover: a click inside keeps it, Esc closes it and not the panel.
+      await page.locator("terrarium-chat #chain summary").click();
+      const links = page.locator("terrarium-chat #chain-links li");
+      await links.nth(4).waitFor();
+      await links.nth(2).click();
+      assert(await links.nth(2).isVisible(), "a click inside the popover keeps it open");
+      assertEquals(await links.nth(2).getAttribute("data-status"), "offline");
+      await page.keyboard.press("Escape");
+      await links.first().waitFor({ state: "hidden" });
+      assert(await page.locator("terrarium-chat .panel").isVisible(), "the panel stays");
+
+      await stack.replaceWorker();
+      await terraAnswers(page).filter({ hasText: "Answered after the wait." }).waitFor({
+        timeout: 60_000,
+      });
+
+      await ask(page, "[long 600]");
+      await page.locator("terrarium-chat .message.live .body").filter({ hasText: "word30" })
+        .waitFor();
+      await stack.restartRelay();
+      const answer = terraAnswers(page).filter({ hasText: "word600" });
+      await answer.waitFor({ timeout: 60_000 });
+      const words = (await answer.textContent())!.trim().split(/\s+/);
+      assertEquals(words.length, 600, "every word once, none lost or repeated");
+      assertEquals(await page.locator("terrarium-chat .message.terra").count(), 2);
+      assertEquals(problems(), []);
+    }, { worker: false, chunkDelayMs: 10, relayEnv: { ALLOWED_ORIGINS: site.origin } });
   } finally {
     await site.close();
   }

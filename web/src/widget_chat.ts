@@ -274,6 +274,15 @@ export function mountChat(options: WidgetChatOptions): WidgetChat {
     download(`terra-chat-${core.chatId.slice(0, 8)}.md`, core.transcript());
   });
   closeButton.addEventListener("click", () => options.onClose());
+  // Esc with the status popover open closes the popover, not the panel, wherever focus is
+  // in the panel (capture: before the loader's Esc on the panel itself).
+  const chain = part<HTMLDetailsElement>("chain");
+  panel.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !chain.open) return;
+    event.preventDefault();
+    chain.open = false;
+    chain.querySelector("summary")?.focus();
+  }, true);
 
   status.start();
   core.start();

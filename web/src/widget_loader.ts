@@ -164,25 +164,28 @@ interface WidgetApi {
         throw error;
       });
 
+    /** Opens the panel; `focus`: the visitor asked, so focus moves in (never on load). */
+    const show = (focus: boolean) => {
+      if (open && !inline) return focus && chat?.focus();
+      open = true;
+      unread = false;
+      sync();
+      if (!chat) {
+        const wait = make("p", "loading");
+        wait.setAttribute("role", "status");
+        wait.textContent = "Loading the chat…";
+        panel.replaceChildren(wait);
+        // Focus moves in at once; to the code or message box when the chat is drawn.
+        if (focus) panel.focus();
+      }
+      load().then(() => {
+        chat?.shown();
+        if (open && focus) chat?.focus();
+      }).catch(() => {}); // said in the panel
+    };
+
     const api: WidgetApi = {
-      open() {
-        if (open && !inline) return chat?.focus();
-        open = true;
-        unread = false;
-        sync();
-        if (!chat) {
-          const wait = make("p", "loading");
-          wait.setAttribute("role", "status");
-          wait.textContent = "Loading the chat…";
-          panel.replaceChildren(wait);
-          // Focus moves in at once; to the code or message box when the chat is drawn.
-          if (!inline) panel.focus();
-        }
-        load().then(() => {
-          chat?.shown();
-          if (open) chat?.focus();
-        }).catch(() => {}); // said in the panel
-      },
+      open: () => show(true),
       close() {
         if (inline || !open) return;
         open = false;
@@ -221,7 +224,7 @@ interface WidgetApi {
     link.addEventListener("load", () => root.hidden = false, { once: true });
     (container ?? document.body).append(element);
     sync();
-    if (inline || remembered.open || data.open === "true") api.open();
+    if (inline || remembered.open || data.open === "true") show(false);
     // The chat was opened in this tab before: connect in the background on this page too,
     // so an answer that arrives while the panel is closed shows the unread dot.
     else if (remembered.active) void load().catch(() => {});
