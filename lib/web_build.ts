@@ -69,7 +69,7 @@ export async function buildWeb(options: WebBuildOptions = {}): Promise<string> {
   };
   const names: Record<string, string> = {};
   for (const [name, body] of Object.entries(assets)) names[name] = await fingerprint(name, body);
-  const widget = await buildWidget();
+  const widget = await buildWidget(apiBase);
 
   const values: Record<string, string> = {
     ...names,
@@ -107,7 +107,7 @@ export async function buildWeb(options: WebBuildOptions = {}): Promise<string> {
  * revalidated name, which names its fingerprinted chat chunk and stylesheet. The stylesheet
  * is the page's, rewritten for a shadow root, then the widget's own rules.
  */
-async function buildWidget(): Promise<Record<string, Uint8Array>> {
+async function buildWidget(apiBase: string): Promise<Record<string, Uint8Array>> {
   const chat = await bundleScript("widget_chat.ts");
   const css = new TextEncoder().encode(
     shadowCss(await Deno.readTextFile(join(WEB, "style.css"))) + "\n" +
@@ -116,11 +116,16 @@ async function buildWidget(): Promise<Record<string, Uint8Array>> {
   const chatName = await fingerprint("widget-chat.js", chat);
   const cssName = await fingerprint("widget.css", css);
   const loader = new TextDecoder().decode(await bundleScript("widget_loader.ts"));
-  const placeholders = { __TERRARIUM_WIDGET_CHAT__: chatName, __TERRARIUM_WIDGET_STYLE__: cssName };
+  const placeholders = {
+    __TERRARIUM_WIDGET_CHAT__: chatName,
+    __TERRARIUM_WIDGET_STYLE__: cssName,
+    // Inside a JS string literal: escaped as JSON escapes it.
+    __TERRARIUM_WIDGET_API__: JSON.stringify(apiBase || "api/").slice(1, -1),
+  };
   let filled = loader;
   for (const [placeholder, name] of Object.entries(placeholders)) {
     if (!filled.includes(placeholder)) throw new Error(`widget.js lost its ${placeholder}`);
-    filled = filled.replaceAll(placeholder, name);
+    filled = filled.replaceAll(placeholder, () => name);
   }
   return {
     "widget.js": new TextEncoder().encode(filled),

@@ -4,8 +4,7 @@
  * (`Cross-Origin-Resource-Policy: cross-origin`, CORS for the module chunk), while the
  * page and the API keep their strict `same-site` policy. The loader stays small.
  */
-import { gzipSize } from "../lib/web_build.ts";
-import { DEFAULT_WEB_OUT } from "../lib/web_build.ts";
+import { buildWeb, DEFAULT_WEB_OUT, gzipSize, shadowCss } from "../lib/web_build.ts";
 import { assert, assertEquals } from "./_assert.ts";
 import { ensurePageBuilt } from "./_browser.ts";
 import { withRelay } from "./_relay_process.ts";
@@ -100,4 +99,27 @@ Deno.test("the widget's loader is under 5 KB gzipped and defines nothing at the 
   // A classic script: a top-level `var`/`let`/`function` would be a global of the host page.
   assert(text.startsWith("(()=>{"), text.slice(0, 80));
   assert(!/__TERRARIUM_WIDGET_/.test(text), "the build named the chunk and stylesheet");
+});
+
+Deno.test("a widget built for another host defaults to that relay's API", async () => {
+  const out = await Deno.makeTempDir({ prefix: "terrarium-widget-" });
+  try {
+    await buildWeb({ apiBase: "https://relay.example.com/terrarium/api", outDir: `${out}/site` });
+    const loader = await Deno.readTextFile(`${out}/site/widget.js`);
+    assert(loader.includes(`"https://relay.example.com/terrarium/api"`), loader.slice(0, 300));
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("the page's stylesheet, rewritten for the shadow root: the wrapper for :root, px for rem", () => {
+  assertEquals(
+    shadowCss(`:root { --r: 12px; } :root[data-theme="dark"] { a: b; } p { margin: 0.5rem 1rem; }`),
+    `.terrarium-widget { --r: 12px; } .terrarium-widget[data-theme="dark"] { a: b; } ` +
+      `p { margin: 8px 16px; }`,
+  );
+  assertEquals(
+    shadowCss("width: min(32rem, calc(100vw - 1.25rem))"),
+    "width: min(512px, calc(100vw - 20px))",
+  );
 });

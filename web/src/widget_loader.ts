@@ -5,8 +5,8 @@
  * fingerprinted chunk) on first open. It adds one element and the `TerrariumWidget` global
  * to the host page, nothing inline, so a strict Content-Security-Policy holds.
  *
- * Configured by the tag's `data-*` attributes: `data-api-base` (default `api/` beside this
- * script), `data-position` (`bottom-right` | `bottom-left`), `data-open` (`true`: open on
+ * Configured by the tag's `data-*` attributes: `data-api-base` (default: the build's
+ * `--api-base`, else `api/` beside this script), `data-position` (`bottom-right` | `bottom-left`), `data-open` (`true`: open on
  * load), `data-container` (a selector: drawn inline there, no button), `data-theme`
  * (`auto` | `light` | `dark`), `data-accent` (a CSS colour), `data-label` (the button's text).
  *
@@ -34,6 +34,8 @@ interface WidgetApi {
   /** Replaced by the build with the fingerprinted names, relative to this script. */
   const CHAT_CHUNK = "__TERRARIUM_WIDGET_CHAT__";
   const STYLESHEET = "__TERRARIUM_WIDGET_STYLE__";
+  /** The API's default: `deno task web --api-base=URL`, else `api/` beside this script. */
+  const DEFAULT_API = "__TERRARIUM_WIDGET_API__";
   const script = document.currentScript as HTMLScriptElement | null;
   const host = globalThis as unknown as { TerrariumWidget?: WidgetApi };
   // Pasted twice (a template and a partial): one widget.
@@ -42,7 +44,7 @@ interface WidgetApi {
   host.TerrariumWidget = { open: () => widget?.open(), close: () => widget?.close() };
   const data = script.dataset;
   const src = new URL(script.src);
-  const apiBase = new URL(data.apiBase || "api/", src);
+  const apiBase = new URL(data.apiBase || DEFAULT_API, src);
   if (!apiBase.pathname.endsWith("/")) apiBase.pathname += "/";
   const stateKey = `terrarium.widget:${apiBase.href}`;
   const remembered = (() => {
