@@ -74,7 +74,7 @@ ${tag}
     }
     if (pathname === "/inline") {
       const inline = `<script src="${relay}/widget.js" async data-container="#chat-here"
-        data-theme="dark"></script>`;
+        data-theme="dark" data-accent="#f5c542"></script>`;
       return html(page("Inline", inline, `<div id="chat-here"></div>`));
     }
     return new Response("not found", { status: 404 });

@@ -225,6 +225,18 @@ interface WidgetApi {
     shadow.append(link, root);
     link.addEventListener("load", () => root.hidden = false, { once: true });
     (container ?? document.body).append(element);
+    if (accent && CSS.supports("color", accent)) {
+      // Text on the operator's colour: white or near-black, whichever reads (WCAG luminance).
+      const probe = make("span", "");
+      probe.style.color = accent;
+      root.append(probe);
+      const [r, g, b] = (getComputedStyle(probe).color.match(/[\d.]+/g) ?? []).map(Number);
+      probe.remove();
+      const linear = (c = 0) => (c /= 255) <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+      const luminance = 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
+      // Contrast with white (1.05 / (L + 0.05)) against black ((L + 0.05) / 0.05): the larger.
+      root.style.setProperty("--brand-text", luminance > 0.179 ? "#111111" : "#ffffff");
+    }
     sync();
     if (inline || remembered.open || data.open === "true") show(false);
     // The chat was opened in this tab before: connect in the background on this page too,
