@@ -126,7 +126,8 @@ Deno.test("the widget on another origin, hostile CSS and a strict CSP: code, que
   try {
     await withPageStack(async ({ relay, browser }) => {
       site.relayUrl = relay.url;
-      const { page, problems } = await openPage(browser);
+      // The browser's own line for the wrong code's 401; nothing else.
+      const { page, problems } = await openPage(browser, { expected: [/status of 401/] });
       // The host's own globals, before the widget runs: only one may be added.
       await page.addInitScript("globalThis.__before = Object.getOwnPropertyNames(globalThis);");
       await page.goto(`${site.origin}/`);
@@ -147,6 +148,9 @@ Deno.test("the widget on another origin, hostile CSS and a strict CSP: code, que
       await page.locator("terrarium-chat #gate-text:not(.pending)").waitFor();
       await assertWidgetAccessible(page, "gate");
 
+      await enterCode(page, "not-the-code");
+      await page.locator("terrarium-chat #gate-error").filter({ hasText: /access code/i })
+        .waitFor();
       await enterCode(page, TEST_SECRETS.CHAT_PASSWORD);
       const box2 = page.getByRole("textbox", { name: "Your message" });
       await box2.waitFor();
@@ -234,6 +238,13 @@ Deno.test("the widget on another origin, hostile CSS and a strict CSP: code, que
       await phone.page.goto(`${site.origin}/`);
       await phone.page.getByRole("button", { name: "Ask Terra" }).click();
       await enterCode(phone.page, TEST_SECRETS.CHAT_PASSWORD);
+      // A suggested question from the operator's welcome, clicked, is asked.
+      const suggestion = phone.page.locator("terrarium-chat .suggestion").first();
+      const question = (await suggestion.textContent())!;
+      await suggestion.click();
+      await phone.page.locator("terrarium-chat .message.visitor").filter({ hasText: question })
+        .waitFor();
+      await terraAnswers(phone.page).first().waitFor();
       await ask(phone.page, "[answer]Short and readable on a phone.[/answer]");
       await terraAnswers(phone.page).filter({ hasText: "on a phone" }).waitFor();
       const panel = (await phone.page.locator("terrarium-chat .panel").boundingBox())!;
