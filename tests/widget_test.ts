@@ -205,6 +205,7 @@ Deno.test("the widget on another origin, hostile CSS and a strict CSP: code, que
       await marked.waitFor();
       assert(await page.locator("terrarium-chat .unread").isVisible(), "the unread dot shows");
       await assertWidgetAccessible(page, "closed, unread");
+      await screenshot(page, "widget-unread-desktop");
       await marked.click();
       await terraAnswers(page).nth(3).waitFor();
       assert((await terraAnswers(page).nth(3).textContent())!.trim().endsWith("word1500"));
@@ -254,6 +255,11 @@ Deno.test("the widget on another origin, hostile CSS and a strict CSP: code, que
         PHONE.width,
         PHONE.height,
       ]);
+      const gap = await phone.page.evaluate(`(() => {
+        const l = document.querySelector("terrarium-chat").shadowRoot.getElementById("messages");
+        return l.scrollHeight - l.scrollTop - l.clientHeight; })()`) as number;
+      assert(gap < 60, `the newest answer is in view (${gap} px below)`);
+      await screenshot(phone.page, "widget-phone");
       // Full screen is modal: Tab goes round inside the panel, never to the page behind.
       for (let i = 0; i < 12; i++) {
         await phone.page.keyboard.press(i % 4 === 3 ? "Shift+Tab" : "Tab");
@@ -261,7 +267,6 @@ Deno.test("the widget on another origin, hostile CSS and a strict CSP: code, que
       }
       await phone.page.getByRole("textbox", { name: "Your message" }).focus();
       await assertWidgetAccessible(phone.page, "phone");
-      await screenshot(phone.page, "widget-phone");
       await phone.page.keyboard.press("Escape");
       assertEquals(await phone.page.evaluate(FOCUSED), "launcher");
       assertEquals(phone.problems(), []);
