@@ -57,9 +57,9 @@ ${tag}
     ].join("; ");
     const floating = `<script src="${relay}/widget.js" async data-theme="light"
       data-accent="#6a2c91" data-label="Ask Terra"></script>`;
-    const html = (text: string) =>
+    const html = (text: string, policy = csp) =>
       new Response(text, {
-        headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": csp },
+        headers: { "content-type": "text/html; charset=utf-8", "content-security-policy": policy },
       });
     if (pathname === "/hostile.css") {
       return new Response(HOSTILE_CSS, { headers: { "content-type": "text/css" } });
@@ -67,6 +67,13 @@ ${tag}
     if (pathname === "/favicon.ico") return new Response(null, { status: 204 });
     if (pathname === "/") return html(page("Home", floating));
     if (pathname === "/other") return html(page("Other page", floating));
+    if (pathname === "/no-style") {
+      // The operator forgot the relay in style-src.
+      return html(
+        page("No style", floating),
+        csp.replace(`style-src 'self' ${relay}`, "style-src 'self'"),
+      );
+    }
     if (pathname === "/left") {
       const left = `<script src="${relay}/widget.js" async data-position="bottom-left"
         data-open="true" data-label="Questions?"></script>`;
@@ -353,6 +360,30 @@ Deno.test("the widget, open on load at the left: Terra away before a question, t
       assertEquals(await page.locator("terrarium-chat .message.terra").count(), 2);
       assertEquals(problems(), []);
     }, { worker: false, chunkDelayMs: 10, relayEnv: { ALLOWED_ORIGINS: site.origin } });
+  } finally {
+    await site.close();
+  }
+});
+
+Deno.test("a host CSP without the relay in style-src: no unstyled widget, and the console says what to allow", async () => {
+  const site = startHostSite();
+  try {
+    await withPageStack(async ({ relay, browser }) => {
+      site.relayUrl = relay.url;
+      const { page } = await openPage(browser);
+      const warnings: string[] = [];
+      page.on("console", (message) => {
+        if (message.type() === "warning") warnings.push(message.text());
+      });
+      await page.goto(`${site.origin}/no-style`);
+      const deadline = Date.now() + 10_000;
+      while (!warnings.some((w) => w.includes("style-src")) && Date.now() < deadline) {
+        await page.waitForTimeout(100);
+      }
+      const hint = warnings.find((w) => w.includes("style-src")) ?? "";
+      assert(hint.includes(relay.url), `the warning names the origin to allow: ${warnings}`);
+      assert(await page.locator("terrarium-chat .launcher").isHidden(), "nothing drawn unstyled");
+    }, { worker: false, relayEnv: { ALLOWED_ORIGINS: site.origin } });
   } finally {
     await site.close();
   }

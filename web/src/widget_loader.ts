@@ -224,6 +224,13 @@ interface WidgetApi {
     root.append(panel, button);
     shadow.append(link, root);
     link.addEventListener("load", () => root.hidden = false, { once: true });
+    link.addEventListener("error", () => {
+      // deno-lint-ignore no-console
+      console.warn(
+        `Terra's widget: ${link.href} did not load; the page's CSP must allow ` +
+          `${src.origin} in style-src (and script-src, connect-src)`,
+      );
+    }, { once: true });
     (container ?? document.body).append(element);
     if (accent && CSS.supports("color", accent)) {
       // Text on the operator's colour: white or near-black, whichever reads (WCAG luminance).
