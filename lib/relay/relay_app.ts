@@ -36,7 +36,8 @@ function routeGroup(path: string, basePath: string): string {
 export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
   const { config, metrics, log, auth } = deps;
   const app = new Hono<RelayEnv>();
-  const headers = secureHeaders({ crossOriginResourcePolicy: "same-site" });
+  // A handler that states a header itself keeps it (the widget's files: CORP cross-origin).
+  const headers = secureHeaders({ crossOriginResourcePolicy: "same-site", overwrite: false });
   const resolveClientIp = clientIpResolver(config, log);
 
   app.onError((error, c) => {
@@ -127,13 +128,17 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
   }
 
   if (deps.frontendServed) {
-    const files = new StaticFiles(config.webDir);
+    const files = new StaticFiles(config.webDir, { allowedOrigins: config.allowedOrigins });
     const pageRoot = config.basePath || "";
     if (pageRoot) app.get(pageRoot, (c) => c.redirect(`${pageRoot}/`, 301));
     app.get(`${pageRoot}/*`, async (c) => {
       // The raw path, decoded once here (`c.req.path` is already decoded by Hono).
       const rel = decodePagePath(new URL(c.req.url).pathname.slice(pageRoot.length + 1));
-      const response = await files.serve(rel, c.req.header("if-none-match") ?? null);
+      const response = await files.serve(
+        rel,
+        c.req.header("if-none-match") ?? null,
+        c.req.header("origin") ?? null,
+      );
       if (!response) throw new RelayError("not_found", "No such page");
       return response;
     });

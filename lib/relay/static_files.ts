@@ -1,7 +1,9 @@
 /**
  * Serves the page's static files from `WEB_DIR` with validators: a strong ETag from the
  * content hash (304 on `If-None-Match`), `no-cache` for HTML so a deploy shows at once,
- * and a long max-age for assets whose names carry their hash.
+ * and a long max-age for assets whose names carry their hash. The widget's files
+ * (`widget.js`, its chunk and stylesheet) are loaded by other sites' pages: they alone say
+ * `Cross-Origin-Resource-Policy: cross-origin` and answer CORS for `ALLOWED_ORIGINS`.
  */
 import { extname, join, normalize } from "node:path";
 import { sha256Hex } from "../digest.ts";
@@ -49,6 +51,14 @@ export function decodePagePath(rawPath: string): string {
 /** A fingerprinted asset name, e.g. "app.3f9a1c2b.js": safe to cache for a year. */
 const FINGERPRINTED = /\.[0-9a-f]{8,}\.[a-z0-9]+$/;
 
+/** The widget's loader and its fingerprinted chunk and stylesheet (see lib/tasks/web_build.ts). */
+const WIDGET_FILE = /^widget(?:-chat)?(?:\.[0-9a-f]{8,})?\.(?:js|css)$/;
+
+/** Whether `relPath` is one of the widget's files, which other sites' pages load. */
+export function isWidgetFile(relPath: string): boolean {
+  return WIDGET_FILE.test(relPath);
+}
+
 interface CachedFile {
   body: Uint8Array<ArrayBuffer>;
   etag: string;
@@ -59,12 +69,22 @@ export class StaticFiles {
   #root: string;
   #cache = new Map<string, CachedFile>();
 
-  constructor(root: string) {
+  #allowedOrigins: readonly string[];
+
+  constructor(root: string, options: { allowedOrigins?: readonly string[] } = {}) {
     this.#root = normalize(root);
+    this.#allowedOrigins = options.allowedOrigins ?? [];
   }
 
-  /** The response for `relPath` ("" is index.html), or null when there is no such file. */
-  async serve(relPath: string, ifNoneMatch: string | null): Promise<Response | null> {
+  /**
+   * The response for `relPath` ("" is index.html), or null when there is no such file.
+   * `origin` is the request's `Origin` (a module import from another site sends one).
+   */
+  async serve(
+    relPath: string,
+    ifNoneMatch: string | null,
+    origin: string | null = null,
+  ): Promise<Response | null> {
     const clean = relPath === "" || relPath.endsWith("/") ? relPath + "index.html" : relPath;
     if (clean.split("/").some((part) => part === ".." || part.startsWith("."))) return null;
     const file = await this.#load(clean);
@@ -78,6 +98,15 @@ export class StaticFiles {
       "x-content-type-options": "nosniff",
     });
     if (file.type.startsWith("text/html")) headers.set("content-security-policy", HTML_CSP);
+    if (isWidgetFile(clean)) {
+      // Read by pages on other sites: the relay's `same-site` default would block them.
+      headers.set("cross-origin-resource-policy", "cross-origin");
+      // The chunk is a module, fetched with CORS; the answer depends on who asks.
+      headers.set("vary", "Origin");
+      if (origin && this.#allowedOrigins.includes(origin)) {
+        headers.set("access-control-allow-origin", origin);
+      }
+    }
     if (ifNoneMatch === file.etag) return new Response(null, { status: 304, headers });
     return new Response(file.body, { headers });
   }

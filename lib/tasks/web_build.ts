@@ -29,7 +29,7 @@ async function fingerprint(name: string, body: Uint8Array): Promise<string> {
   return `${name.slice(0, dot)}.${hash}${name.slice(dot)}`;
 }
 
-async function bundleScript(): Promise<Uint8Array> {
+async function bundleScript(entry = "main.ts"): Promise<Uint8Array> {
   const out = join(WEB, `.bundle-${crypto.randomUUID()}.js`);
   try {
     const { code, stderr } = await new Deno.Command(Deno.execPath(), {
@@ -40,7 +40,7 @@ async function bundleScript(): Promise<Uint8Array> {
         "--minify",
         "--output",
         out,
-        join(WEB, "src", "main.ts"),
+        join(WEB, "src", entry),
       ],
       cwd: ROOT,
       stdout: "null",
@@ -69,6 +69,7 @@ export async function buildWeb(options: WebBuildOptions = {}): Promise<string> {
   };
   const names: Record<string, string> = {};
   for (const [name, body] of Object.entries(assets)) names[name] = await fingerprint(name, body);
+  const widget = await buildWidget(apiBase);
 
   const values: Record<string, string> = {
     ...names,
@@ -89,6 +90,9 @@ export async function buildWeb(options: WebBuildOptions = {}): Promise<string> {
     await Deno.writeFile(join(staging, names[name]!), body);
   }
   await Deno.writeTextFile(join(staging, "index.html"), html);
+  for (const [name, body] of Object.entries(widget)) {
+    await Deno.writeFile(join(staging, name), body);
+  }
   const old = `${outDir}.old-${Date.now()}`;
   await Deno.rename(outDir, old).catch((error) => {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
@@ -96,6 +100,67 @@ export async function buildWeb(options: WebBuildOptions = {}): Promise<string> {
   await Deno.rename(staging, outDir);
   await Deno.remove(old, { recursive: true }).catch(() => {});
   return outDir;
+}
+
+/**
+ * The widget (`widget.js`, see web/src/widget_loader.ts): a small loader under its own,
+ * revalidated name, which names its fingerprinted chat chunk and stylesheet. The stylesheet
+ * is the page's, rewritten for a shadow root, then the widget's own rules.
+ */
+async function buildWidget(apiBase: string): Promise<Record<string, Uint8Array>> {
+  const chat = await bundleScript("widget_chat.ts");
+  const css = new TextEncoder().encode(
+    shadowCss(await Deno.readTextFile(join(WEB, "style.css"))) + "\n" +
+      await Deno.readTextFile(join(WEB, "widget.css")),
+  );
+  const chatName = await fingerprint("widget-chat.js", chat);
+  const cssName = await fingerprint("widget.css", css);
+  const loader = new TextDecoder().decode(await bundleScript("widget_loader.ts"));
+  const placeholders = {
+    __TERRARIUM_WIDGET_CHAT__: chatName,
+    __TERRARIUM_WIDGET_STYLE__: cssName,
+    // Inside a JS string literal: escaped as JSON escapes it.
+    __TERRARIUM_WIDGET_API__: JSON.stringify(apiBase || "api/").slice(1, -1),
+  };
+  let filled = loader;
+  for (const [placeholder, name] of Object.entries(placeholders)) {
+    if (!filled.includes(placeholder)) throw new Error(`widget.js lost its ${placeholder}`);
+    filled = filled.replaceAll(placeholder, () => name);
+  }
+  return {
+    "widget.js": new TextEncoder().encode(filled),
+    [chatName]: chat,
+    [cssName]: css,
+  };
+}
+
+/**
+ * The page's stylesheet for the widget's shadow root: `:root` (which matches nothing there)
+ * becomes the widget's `.terrarium-widget` wrapper, and rem becomes px, because rem follows the host
+ * page's root font size (a host with `html { font-size: 40px }` would blow the chat up).
+ */
+export function shadowCss(css: string): string {
+  return css
+    .replace(/:root/g, ".terrarium-widget")
+    .replace(/(\d*\.?\d+)rem\b/g, (_, n: string) => `${Math.round(Number(n) * 16 * 100) / 100}px`);
+}
+
+/** Gzipped size in bytes, as a browser downloads a compressed asset. */
+export async function gzipSize(body: Uint8Array<ArrayBuffer>): Promise<number> {
+  const stream = new Blob([body]).stream().pipeThrough(new CompressionStream("gzip"));
+  return (await new Response(stream).arrayBuffer()).byteLength;
+}
+
+/** "name  12.3 KB (4.1 KB gzipped)" for each script and stylesheet built into `outDir`. */
+export async function webSizes(outDir: string): Promise<string[]> {
+  const lines: string[] = [];
+  for await (const entry of Deno.readDir(outDir)) {
+    if (!/\.(js|css)$/.test(entry.name)) continue;
+    const body = await Deno.readFile(join(outDir, entry.name));
+    const kb = (n: number) => `${(n / 1024).toFixed(1)} KB`;
+    lines.push(`${entry.name}  ${kb(body.byteLength)} (${kb(await gzipSize(body))} gzipped)`);
+  }
+  return lines.sort();
 }
 
 function escapeAttribute(value: string): string {
@@ -108,7 +173,9 @@ if (import.meta.main) {
   try {
     const out = await buildWeb({ apiBase: option("api-base"), outDir: option("out") });
     // deno-lint-ignore no-console
-    console.log(`web: page built in ${out}`);
+    console.log(`web: page and widget built in ${out}`);
+    // deno-lint-ignore no-console
+    for (const line of await webSizes(out)) console.log(`web:   ${line}`);
   } catch (error) {
     // deno-lint-ignore no-console
     console.error(`web: ${error instanceof Error ? error.message : error}`);

@@ -1,8 +1,10 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import type { ChainLink, HealthResponse } from "../../lib/protocol.ts";
+import type { ChainLink, HealthLink, HealthResponse } from "../../lib/protocol.ts";
 import { availabilityOf, chainSummary, linkDetail } from "./availability.ts";
 
-const link = (name: ChainLink["name"], status: ChainLink["status"], detail = ""): ChainLink => ({
+const link = (name: ChainLink["name"], status: ChainLink["status"], detail = ""): HealthLink => ({
+  id: name,
+  label: name,
   name,
   status,
   detail,

@@ -33,7 +33,8 @@ export class StatusChain {
       root.querySelector("summary")?.focus();
     });
     document.addEventListener("click", (event) => {
-      if (root.open && !root.contains(event.target as Node)) root.open = false;
+      // The path, not the target: inside a shadow root (the widget) the target is its host.
+      if (root.open && !event.composedPath().includes(root)) root.open = false;
     });
     document.addEventListener("keydown", (event) => {
       if (event.key === "Escape" && root.open) root.open = false;

@@ -4,8 +4,17 @@
  */
 import type { Session } from "./api.ts";
 
-const SESSION_KEY = "terrarium.session";
-const CHAT_KEY = "terrarium.chatId";
+let SESSION_KEY = "terrarium.session";
+let CHAT_KEY = "terrarium.chatId";
+
+/**
+ * Keys of their own for the relay at `apiBase` (the widget: a host site may embed more than
+ * one relay's chat, and its origin's storage is shared with the host's own scripts).
+ */
+export function scopeStorage(apiBase: string): void {
+  SESSION_KEY = `terrarium.session:${apiBase}`;
+  CHAT_KEY = `terrarium.chatId:${apiBase}`;
+}
 
 export function loadSession(nowMs = Date.now()): Session | null {
   try {
