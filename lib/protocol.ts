@@ -37,6 +37,122 @@ export type ChunkKind = z.infer<typeof ChunkKind>;
 export const ErrorBody = z.object({ error: z.string(), code: z.string() });
 export type ErrorBody = z.infer<typeof ErrorBody>;
 
+/** What one error code means to a client: its HTTP status and whether to try again. */
+export interface ErrorCodeInfo {
+  /** The HTTP status it is answered with (and carried in a socket ack). */
+  status: number;
+  /** Whether the same request may succeed later unchanged (after `Retry-After` if sent). */
+  retryable: boolean;
+  /** What it means, in one line. */
+  doc: string;
+}
+
+/**
+ * Every error code the relay sends a client (HTTP bodies, socket acks and error events),
+ * declared once: a `RelayError` can only be built with one of these, and a socket ack
+ * carries the same status and retryability as the HTTP answer would (issue 13).
+ */
+export const ERROR_CODES = {
+  // 400: the request itself is wrong
+  bad_chat_id: { status: 400, retryable: false, doc: "The chat id in the path is malformed" },
+  bad_turn_id: { status: 400, retryable: false, doc: "The turn id in the path is malformed" },
+  bad_path: { status: 400, retryable: false, doc: "The path cannot be decoded" },
+  bad_query: { status: 400, retryable: false, doc: "A query parameter is malformed" },
+  malformed_json: { status: 400, retryable: false, doc: "The body is not JSON" },
+  invalid_body: { status: 400, retryable: false, doc: "The body does not match its schema" },
+  empty_message: { status: 400, retryable: false, doc: "A visitor message without text" },
+  websocket_required: { status: 400, retryable: false, doc: "A socket route without an upgrade" },
+  bad_event: { status: 400, retryable: false, doc: "A socket frame the relay does not know" },
+  not_signed: {
+    status: 403,
+    retryable: false,
+    doc: "Work sent over a worker socket that was not signed (HMAC on): use HTTP",
+  },
+  // 401: credentials
+  missing_credentials: { status: 401, retryable: false, doc: "No access code or session token" },
+  bad_access_code: { status: 401, retryable: false, doc: "The access code is wrong" },
+  bad_token: { status: 401, retryable: false, doc: "The session token is invalid or expired" },
+  legacy_access_code_disabled: {
+    status: 401,
+    retryable: false,
+    doc: "An access code on a data route while LEGACY_ACCESS_CODE is off",
+  },
+  missing_service_token: { status: 401, retryable: false, doc: "No x-service-token header" },
+  bad_service_token: { status: 401, retryable: false, doc: "The service token is wrong" },
+  bad_signature: { status: 401, retryable: false, doc: "The HMAC signature is wrong or stale" },
+  missing_admin_token: { status: 401, retryable: false, doc: "No admin bearer token" },
+  bad_admin_token: { status: 401, retryable: false, doc: "The admin token is wrong" },
+  // 404: nothing there
+  not_found: { status: 404, retryable: false, doc: "No such route or page" },
+  admin_disabled: { status: 404, retryable: false, doc: "Admin routes are off (no ADMIN_TOKEN)" },
+  unknown_message: { status: 404, retryable: false, doc: "No such visitor message in the chat" },
+  unknown_turn: { status: 404, retryable: false, doc: "No such turn in the chat" },
+  // 409: the state moved on
+  conflict: {
+    status: 409,
+    retryable: true,
+    doc: "A concurrent write changed the record first; the same request may succeed",
+  },
+  lease_lost: {
+    status: 409,
+    retryable: false,
+    doc: "The worker no longer holds the turn's lease (answered, released or re-claimed)",
+  },
+  turn_closed: { status: 409, retryable: false, doc: "The turn was already answered or stopped" },
+  turn_failed: {
+    status: 409,
+    retryable: false,
+    doc: "The turn failed; it is answered after a retry",
+  },
+  not_failed: {
+    status: 409,
+    retryable: false,
+    doc: "A retry of a message whose turn did not fail",
+  },
+  chunk_gap: {
+    status: 409,
+    retryable: false,
+    doc: "A chunk starts past the text the relay has; resend from an earlier offset",
+  },
+  // 413: too large
+  body_too_large: { status: 413, retryable: false, doc: "The body is over BODY_SIZE_LIMIT_BYTES" },
+  message_too_long: { status: 413, retryable: false, doc: "A visitor message over the cap" },
+  answer_too_long: { status: 413, retryable: false, doc: "A streamed answer over the cap" },
+  reply_too_large: { status: 413, retryable: false, doc: "A reply larger than the store allows" },
+  // 429: too much, wait (`Retry-After`)
+  rate_limited: { status: 429, retryable: true, doc: "Too many requests from this client or chat" },
+  locked_out: {
+    status: 429,
+    retryable: true,
+    doc: "Too many wrong access codes: locked out a while",
+  },
+  auth_busy: { status: 429, retryable: true, doc: "Too many code checks at once; try again soon" },
+  too_many_pending: {
+    status: 429,
+    retryable: true,
+    doc: "The chat has unanswered messages at the cap",
+  },
+  too_many_open_turns: {
+    status: 429,
+    retryable: true,
+    doc: "The client key has unanswered messages at the cap",
+  },
+  queue_full: { status: 429, retryable: true, doc: "The whole queue is at MAX_OPEN_TURNS" },
+  too_many_sockets: { status: 429, retryable: true, doc: "The client key holds its socket cap" },
+  // 5xx: the relay's side
+  internal: { status: 500, retryable: true, doc: "An unexpected relay error (logged)" },
+  sockets_busy: { status: 503, retryable: true, doc: "Too many sockets mid-handshake" },
+  store_busy: { status: 503, retryable: true, doc: "The store refused a transaction" },
+  store_unavailable: {
+    status: 503,
+    retryable: true,
+    doc: "The store cannot write (full or read-only disk); nothing was stored",
+  },
+} as const satisfies Record<string, ErrorCodeInfo>;
+
+/** A code of `ERROR_CODES`. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
 // ---------------------------------------------------------------------------------------
 // Stored records as they appear on the wire
 
@@ -390,7 +506,11 @@ export const CancelEvent = z.object({
 });
 export type CancelEvent = z.infer<typeof CancelEvent>;
 
-/** The answer to a worker request that carried a `requestId`. */
+/**
+ * The answer to a worker request that carried a `requestId`. A refusal carries the same
+ * facts as the HTTP answer would: `code`, its HTTP `status` and whether to retry
+ * (`ERROR_CODES`); a relay from before issue 13 sent only the code.
+ */
 export const AckEvent = z.object({
   type: z.literal("ack"),
   requestId: z.string(),
@@ -398,6 +518,8 @@ export const AckEvent = z.object({
   result: z.unknown().optional(),
   error: z.string().optional(),
   code: z.string().optional(),
+  status: z.number().int().optional(),
+  retryable: z.boolean().optional(),
 });
 export type AckEvent = z.infer<typeof AckEvent>;
 

@@ -1,5 +1,5 @@
-import { assertEquals } from "../tests/_assert.ts";
-import { normaliseReportTime, WorkerStatusRequest } from "./protocol.ts";
+import { assert, assertEquals } from "../tests/_assert.ts";
+import { ERROR_CODES, normaliseReportTime, WorkerStatusRequest } from "./protocol.ts";
 
 Deno.test("normaliseReportTime reads Python's isoformat() times, zone-less ones as UTC", () => {
   const cases: [string, string | null][] = [
@@ -33,4 +33,13 @@ Deno.test("a status report may carry nulls and zone-less times, as the original 
       .success,
     false,
   );
+});
+
+Deno.test("ERROR_CODES: every code is a 4xx or 5xx with a doc line, and every 5xx is retryable", () => {
+  for (const [code, info] of Object.entries(ERROR_CODES)) {
+    assert(/^[a-z_]+$/.test(code), code);
+    assert(info.status >= 400 && info.status < 600, `${code}: ${info.status}`);
+    assert(info.doc.length > 0 && !info.doc.includes("\n"), `${code}: one doc line`);
+    if (info.status >= 500) assert(info.retryable, `${code}: a 5xx is retryable`);
+  }
 });

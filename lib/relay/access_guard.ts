@@ -82,36 +82,29 @@ export class AccessGuard {
     }
     if (this.#code.matches(code)) return;
     this.#recordFailure(key, nowMs);
-    throw new RelayError(401, "bad_access_code", "The access code is not right.");
+    throw new RelayError("bad_access_code", "The access code is not right.");
   }
 
   #refuseLocked(key: string, nowMs: number): void {
     const entry = this.#failures.get(key);
     if (entry && entry.lockedUntilMs > nowMs) {
-      throw new RelayError(
-        429,
-        "locked_out",
-        "Too many wrong access codes came from your network.",
-        { retryAfterSeconds: (entry.lockedUntilMs - nowMs) / 1000 },
-      );
+      throw new RelayError("locked_out", "Too many wrong access codes came from your network.", {
+        retryAfterSeconds: (entry.lockedUntilMs - nowMs) / 1000,
+      });
     }
   }
 
   /** Waits for a start slot plus one delay; returns how long it waited. */
   async #wait(key: string, delay: number, nowMs: number): Promise<number> {
     if (this.#waiting.has(key)) {
-      throw new RelayError(
-        429,
-        "rate_limited",
-        "Your previous access code is still being checked.",
-        { retryAfterSeconds: delay / 1000 },
-      );
+      throw new RelayError("rate_limited", "Your previous access code is still being checked.", {
+        retryAfterSeconds: delay / 1000,
+      });
     }
     const startMs = Math.max(nowMs, this.#nextStartMs);
     const waitMs = startMs - nowMs + delay;
     if (waitMs > MAX_WAIT_MS) {
       throw new RelayError(
-        429,
         "auth_busy",
         "The relay is slowing access-code checks because of many wrong guesses.",
         { retryAfterSeconds: waitMs / 1000 },

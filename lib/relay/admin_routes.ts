@@ -10,7 +10,7 @@ function timeQuery(value: string | undefined, name: string): number | null {
   if (value === undefined || value === "") return null;
   const ms = Date.parse(value);
   if (Number.isNaN(ms)) {
-    throw new RelayError(400, "bad_query", `Query parameter "${name}" must be an ISO date or time`);
+    throw new RelayError("bad_query", `Query parameter "${name}" must be an ISO date or time`);
   }
   return ms;
 }

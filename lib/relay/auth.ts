@@ -60,19 +60,14 @@ export class Auth {
     const bearer = bearerToken(c.req.header("authorization"));
     if (bearer !== null) {
       if (await this.sessions.verify(bearer)) return;
-      throw new RelayError(
-        401,
-        "bad_token",
-        "Your session has expired; enter the access code again",
-      );
+      throw new RelayError("bad_token", "Your session has expired; enter the access code again");
     }
     const code = bodyCode ?? c.req.header(LEGACY_CODE_HEADER) ?? c.req.query("accessCode");
     if (code === undefined) {
-      throw new RelayError(401, "missing_credentials", "Enter the access code to chat");
+      throw new RelayError("missing_credentials", "Enter the access code to chat");
     }
     if (!this.#config.legacyAccessCode) {
       throw new RelayError(
-        401,
         "legacy_access_code_disabled",
         "Sending the access code with each request is disabled; get a token from /api/session",
       );
@@ -89,18 +84,14 @@ export class Auth {
   async worker(c: RelayContext): Promise<void> {
     const token = c.req.header(SERVICE_TOKEN_HEADER);
     if (token === undefined) {
-      throw new RelayError(
-        401,
-        "missing_service_token",
-        "This route needs the x-service-token header",
-      );
+      throw new RelayError("missing_service_token", "This route needs the x-service-token header");
     }
     if (!this.#serviceToken.matches(token)) {
-      throw new RelayError(401, "bad_service_token", "The service token is not right");
+      throw new RelayError("bad_service_token", "The service token is not right");
     }
     if (this.#config.hmacEnabled) {
       const problem = await this.#signatureProblem(c);
-      if (problem) throw new RelayError(401, "bad_signature", problem);
+      if (problem) throw new RelayError("bad_signature", problem);
     }
     c.set("workerId", c.req.header(WORKER_ID_HEADER)?.slice(0, 80) || "default");
   }
@@ -172,7 +163,6 @@ export class Auth {
   admin(c: RelayContext): void {
     if (!this.#adminToken) {
       throw new RelayError(
-        404,
         "admin_disabled",
         "The admin API is disabled: set ADMIN_TOKEN to enable it",
       );
@@ -180,13 +170,12 @@ export class Auth {
     const bearer = bearerToken(c.req.header("authorization"));
     if (bearer === null) {
       throw new RelayError(
-        401,
         "missing_admin_token",
         "This route needs Authorization: Bearer <ADMIN_TOKEN>",
       );
     }
     if (!this.#adminToken.matches(bearer)) {
-      throw new RelayError(401, "bad_admin_token", "The admin token is not right");
+      throw new RelayError("bad_admin_token", "The admin token is not right");
     }
   }
 
@@ -199,7 +188,6 @@ export class Auth {
     if (bearer !== null && this.#adminToken !== null && this.#adminToken.matches(bearer)) return;
     if (c.req.header(SERVICE_TOKEN_HEADER) !== undefined) return await this.worker(c);
     throw new RelayError(
-      401,
       "missing_credentials",
       "Metrics need the service token or the admin token",
     );

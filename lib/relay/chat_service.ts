@@ -201,7 +201,6 @@ export class ChatService {
     return this.#lanes.run(chatId, async () => {
       if (this.#queue.openTurnsOf(chatId).length >= this.#config.maxPendingTurnsPerChat) {
         throw new RelayError(
-          429,
           "too_many_pending",
           "Terra has not answered your earlier messages yet; wait for a reply first.",
           { retryAfterSeconds: 5 },
@@ -398,7 +397,7 @@ export class ChatService {
       if (chunk.turnId && (!turn || turn.chatId !== chatId)) throw unknownTurn(chunk.turnId);
       if (turn && (turn.status !== "pending" && turn.status !== "leased")) return null;
       if (turn && chunk.leaseId && turn.leaseId !== chunk.leaseId) {
-        throw new RelayError(409, "lease_lost", "This worker no longer holds the turn's lease");
+        throw new RelayError("lease_lost", "This worker no longer holds the turn's lease");
       }
       const event = await this.#partials.append(
         chatId,
@@ -504,7 +503,6 @@ export class ChatService {
     }
     if (turn?.status === "failed") {
       throw new RelayError(
-        409,
         "turn_failed",
         "This message's turn failed; it is answered after a retry.",
       );
@@ -523,11 +521,7 @@ export class ChatService {
     if (reply.stopped) message.stopped = true;
     if (reply.sources?.length) message.sources = reply.sources;
     if (!fitsStoredValue(message)) {
-      throw new RelayError(
-        413,
-        "reply_too_large",
-        "The reply is larger than the store allows (60 KiB)",
-      );
+      throw new RelayError("reply_too_large", "The reply is larger than the store allows (60 KiB)");
     }
     const writes: ChatWrites = { messages: [message], deletePartialOf: chatId };
     if (turn) {
@@ -535,12 +529,12 @@ export class ChatService {
       if (!closed) {
         const current = await this.#queue.get(turn.id);
         if (current) return { message: await this.#existingReply(current), duplicate: true };
-        throw new RelayError(409, "conflict", "The turn changed while the reply was stored; retry");
+        throw new RelayError("conflict", "The turn changed while the reply was stored; retry");
       }
       this.#metrics.inc("terrarium_turns_total", { transition: "answered" });
     } else {
       if (!(await this.#store.writeChat(writes))) {
-        throw new RelayError(503, "store_busy", "The store refused the write; retry");
+        throw new RelayError("store_busy", "The store refused the write; retry");
       }
     }
     this.#partials.forget(chatId);
@@ -560,7 +554,7 @@ export class ChatService {
       const message = await this.#store.getMessage(turn.chatId, turn.replySeq);
       if (message) return message;
     }
-    throw new RelayError(409, "turn_closed", "This message was stopped before it was answered");
+    throw new RelayError("turn_closed", "This message was stopped before it was answered");
   }
 
   /** A stopped turn whose worker vanished: keep what was streamed as a stopped reply. */
@@ -621,5 +615,5 @@ export class ChatService {
 }
 
 function unknownTurn(turnId: string): RelayError {
-  return new RelayError(404, "unknown_turn", `No turn "${turnId}" in this chat`);
+  return new RelayError("unknown_turn", `No turn "${turnId}" in this chat`);
 }

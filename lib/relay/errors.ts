@@ -1,29 +1,39 @@
 /** The one error type that reaches a relay client, always as `{error, code}` JSON. */
-import type { ErrorBody } from "../protocol.ts";
+import { ERROR_CODES, type ErrorBody, type ErrorCode } from "../protocol.ts";
 
-/** A client-facing failure with an HTTP status and a stable machine-readable code. */
+/**
+ * A client-facing failure with a stable machine-readable code from `ERROR_CODES`, which
+ * fixes its HTTP status and retryability (so the socket ack and the HTTP answer agree).
+ */
 export class RelayError extends Error {
+  readonly code: ErrorCode;
   readonly status: number;
-  readonly code: string;
+  /** Whether the same request may succeed later (`ERROR_CODES`). */
+  readonly retryable: boolean;
   /** Seconds to wait before retrying; sent as `Retry-After` with 429 and 503. */
   readonly retryAfterSeconds: number | undefined;
 
   constructor(
-    status: number,
-    code: string,
+    code: ErrorCode,
     message: string,
     options?: { retryAfterSeconds?: number; cause?: unknown },
   ) {
     super(message, { cause: options?.cause });
     this.name = "RelayError";
-    this.status = status;
     this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.retryable = ERROR_CODES[code].retryable;
     this.retryAfterSeconds = options?.retryAfterSeconds;
   }
 
   /** The JSON body clients see. */
   toBody(): ErrorBody {
     return { error: this.message, code: this.code };
+  }
+
+  /** What a socket ack carries beside `ok: false`: the body, the status, retryability. */
+  toAck(): ErrorBody & { status: number; retryable: boolean } {
+    return { ...this.toBody(), status: this.status, retryable: this.retryable };
   }
 
   /** A `Response` with the JSON body, status and `Retry-After` when set. */
@@ -58,7 +68,6 @@ export function isStoreFailure(error: unknown): boolean {
 export function storeFailure(error: unknown): RelayError | null {
   if (!isStoreFailure(error)) return null;
   return new RelayError(
-    503,
     "store_unavailable",
     "The relay cannot save anything right now (its store is full or read-only); nothing was stored, try again later",
     { retryAfterSeconds: 30, cause: error },

@@ -25,7 +25,7 @@ export async function readBody<S extends z.ZodType>(
   try {
     json = JSON.parse(text);
   } catch {
-    throw new RelayError(400, "malformed_json", "The request body is not valid JSON");
+    throw new RelayError("malformed_json", "The request body is not valid JSON");
   }
   return parseWith(schema, json);
 }
@@ -36,7 +36,7 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown): z.out
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const where = issue.path.length ? `${issue.path.join(".")}: ` : "";
-  throw new RelayError(400, "invalid_body", `Invalid request: ${where}${issue.message}`);
+  throw new RelayError("invalid_body", `Invalid request: ${where}${issue.message}`);
 }
 
 /** The validated `:chatId` route parameter (400 `bad_chat_id`). */
@@ -48,7 +48,7 @@ export function chatIdParam(c: RelayContext): string {
 export function chatIdFrom(value: string | undefined): string {
   const result = ChatId.safeParse(value);
   if (!result.success) {
-    throw new RelayError(400, "bad_chat_id", result.error.issues[0]!.message);
+    throw new RelayError("bad_chat_id", result.error.issues[0]!.message);
   }
   return result.data;
 }
@@ -60,7 +60,7 @@ export function intQuery(c: RelayContext, name: string, fallback: number): numbe
   // Digits only: `Number()` would read " " as 0 and "1e3" or "0x10" as numbers.
   const n = /^\d+$/.test(raw) ? Number(raw) : NaN;
   if (!Number.isSafeInteger(n)) {
-    throw new RelayError(400, "bad_query", `Query parameter "${name}" must be a whole number`);
+    throw new RelayError("bad_query", `Query parameter "${name}" must be a whole number`);
   }
   return n;
 }

@@ -39,19 +39,15 @@ export class OpenTurnCaps {
     const mine = this.#reserved.get(key) ?? 0;
     if (this.#counts.ofClient(key) + mine >= this.#perClient) {
       throw new RelayError(
-        429,
         "too_many_open_turns",
         "Terra has not answered the messages already sent from your network yet; wait for those replies first.",
         { retryAfterSeconds: CLIENT_RETRY_SECONDS },
       );
     }
     if (this.#counts.total() + this.#reservedTotal >= this.#total) {
-      throw new RelayError(
-        429,
-        "queue_full",
-        "Terra has too many questions waiting right now.",
-        { retryAfterSeconds: QUEUE_RETRY_SECONDS },
-      );
+      throw new RelayError("queue_full", "Terra has too many questions waiting right now.", {
+        retryAfterSeconds: QUEUE_RETRY_SECONDS,
+      });
     }
     this.#reserved.set(key, mine + 1);
     this.#reservedTotal++;

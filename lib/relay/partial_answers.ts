@@ -81,14 +81,13 @@ export class PartialAnswers {
     const offset = chunk.offset ?? current.length;
     if (offset > current.length) {
       throw new RelayError(
-        409,
         "chunk_gap",
         `The chunk starts at ${offset} but the relay has ${current.length} characters; resend from an earlier offset`,
       );
     }
     const text = current.slice(0, offset) + chunk.content;
     if (text.length > MAX_PARTIAL_CHARS) {
-      throw new RelayError(413, "answer_too_long", "The streamed answer is too long");
+      throw new RelayError("answer_too_long", "The streamed answer is too long");
     }
     const seq = await nextSeq();
     const now = new Date().toISOString();

@@ -44,9 +44,9 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
     log.error("request failed", { method: c.req.method, path: c.req.path, error });
     // A full or read-only disk is the store's fault, not the request's: 503, and retry.
     return (storeFailure(error) ??
-      new RelayError(500, "internal", "Something went wrong on the relay")).toResponse();
+      new RelayError("internal", "Something went wrong on the relay")).toResponse();
   });
-  app.notFound(() => new RelayError(404, "not_found", "No such route").toResponse());
+  app.notFound(() => new RelayError("not_found", "No such route").toResponse());
 
   app.use("*", async function context(c, next) {
     const addr = c.env?.remoteAddr;
@@ -93,7 +93,6 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
       maxSize: config.bodySizeLimitBytes,
       onError: () => {
         throw new RelayError(
-          413,
           "body_too_large",
           `The request body is larger than ${config.bodySizeLimitBytes} bytes`,
         );
@@ -110,7 +109,7 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
   api.route("/", workerRoutes(deps));
   api.route("/", adminRoutes(deps));
   api.all("*", () => {
-    throw new RelayError(404, "not_found", "No such API route");
+    throw new RelayError("not_found", "No such API route");
   });
 
   const healthz = () => new Response("ok\n", { headers: { "content-type": "text/plain" } });
@@ -135,7 +134,7 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
       // The raw path, decoded once here (`c.req.path` is already decoded by Hono).
       const rel = decodePagePath(new URL(c.req.url).pathname.slice(pageRoot.length + 1));
       const response = await files.serve(rel, c.req.header("if-none-match") ?? null);
-      if (!response) throw new RelayError(404, "not_found", "No such page");
+      if (!response) throw new RelayError("not_found", "No such page");
       return response;
     });
   }

@@ -53,7 +53,6 @@ export class SocketSlots {
     const held = this.count(key);
     if (held >= this.maxPerKey) {
       throw new RelayError(
-        429,
         "too_many_sockets",
         "Too many open sockets from this address; close a tab and try again",
         { retryAfterSeconds: 5 },
@@ -67,14 +66,13 @@ export class SocketSlots {
     const opens = this.#opens.get(key) ?? 0;
     if (opens >= this.maxOpensPerMinute) {
       throw new RelayError(
-        429,
         "too_many_sockets",
         "Too many new connections from this address; try again in a minute",
         { retryAfterSeconds: (this.#windowEndsAt - now) / 1000 },
       );
     }
     if (this.#pending >= this.maxPending) {
-      throw new RelayError(503, "sockets_busy", "Too many connections opening; try again", {
+      throw new RelayError("sockets_busy", "Too many connections opening; try again", {
         retryAfterSeconds: 1,
       });
     }

@@ -38,10 +38,10 @@ export function decodePagePath(rawPath: string): string {
   try {
     rel = decodeURIComponent(rawPath);
   } catch {
-    throw new RelayError(400, "bad_path", "The path is not valid percent-encoded UTF-8.");
+    throw new RelayError("bad_path", "The path is not valid percent-encoded UTF-8.");
   }
   if (BAD_PATH_CHARS.test(rel)) {
-    throw new RelayError(400, "bad_path", "The path holds a control character or a backslash.");
+    throw new RelayError("bad_path", "The path holds a control character or a backslash.");
   }
   return rel;
 }

@@ -81,17 +81,12 @@ export class TurnFailures {
     return this.#deps.lanes.run(chatId, async () => {
       const turn = await queue.get(messageId);
       if (!turn || turn.chatId !== chatId) {
-        throw new RelayError(
-          404,
-          "unknown_message",
-          `No message "${messageId}" of yours in this chat.`,
-        );
+        throw new RelayError("unknown_message", `No message "${messageId}" of yours in this chat.`);
       }
       if (turn.status !== "failed") throw notFailed();
       // Each re-opened turn counts against the same cap as a new message.
       if (queue.openTurnsOf(chatId).length >= this.#deps.maxPendingTurnsPerChat) {
         throw new RelayError(
-          429,
           "too_many_pending",
           "Terra is still working on your other messages, so wait for those answers before you retry.",
           { retryAfterSeconds: 5 },
@@ -128,10 +123,10 @@ export class TurnFailures {
     if (!turn) throw unknownTurn(turnId);
     if (turn.status === "failed") return { ok: true, duplicate: true };
     if (turn.status === "done" || turn.status === "cancelled") {
-      throw new RelayError(409, "turn_closed", "This turn was already answered or stopped");
+      throw new RelayError("turn_closed", "This turn was already answered or stopped");
     }
     if (turn.leaseId !== report.leaseId) {
-      throw new RelayError(409, "lease_lost", "This worker no longer holds the turn's lease");
+      throw new RelayError("lease_lost", "This worker no longer holds the turn's lease");
     }
     const now = new Date().toISOString();
     const failure: TurnFailure = { code: report.code, error: report.error, failedAt: now };
@@ -167,7 +162,7 @@ export class TurnFailures {
       failure,
     );
     if (!closed) {
-      throw new RelayError(409, "conflict", "The turn changed while its failure was stored; retry");
+      throw new RelayError("conflict", "The turn changed while its failure was stored; retry");
     }
     this.#deps.partials.forget(chatId);
     const { metrics } = this.#deps;
@@ -195,13 +190,9 @@ export class TurnFailures {
 }
 
 function notFailed(): RelayError {
-  return new RelayError(
-    409,
-    "not_failed",
-    "This message has not failed, so there is nothing to retry.",
-  );
+  return new RelayError("not_failed", "This message has not failed, so there is nothing to retry.");
 }
 
 function unknownTurn(turnId: string): RelayError {
-  return new RelayError(404, "unknown_turn", `No turn "${turnId}" in this chat`);
+  return new RelayError("unknown_turn", `No turn "${turnId}" in this chat`);
 }

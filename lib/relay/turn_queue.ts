@@ -112,7 +112,7 @@ export class TurnQueue {
   /** Stores a visitor message, its chat record and its new open turn, together. */
   async enqueue(turn: TurnRecord, chat: ChatRecord, message: ChatMessage): Promise<void> {
     const version = await this.#store.putVisitorMessage(chat, message, turn);
-    if (!version) throw new RelayError(409, "conflict", "The message was stored twice");
+    if (!version) throw new RelayError("conflict", "The message was stored twice");
     this.#open.set(turn.id, { turn, version });
   }
 
@@ -304,7 +304,6 @@ function isOpen(turn: TurnRecord): boolean {
 
 function leaseLost(turnId: string): RelayError {
   return new RelayError(
-    409,
     "lease_lost",
     `The lease on turn "${turnId}" is no longer yours: it was answered, released or expired and claimed again`,
   );

@@ -17,7 +17,7 @@ const RetryRequest = VisitorMessageRequest.pick({ accessCode: true });
 /** Throws 429 `rate_limited` when a limiter asked to `wait` seconds. */
 function limit(wait: number, what: string): void {
   if (wait > 0) {
-    throw new RelayError(429, "rate_limited", `Too many ${what}; slow down.`, {
+    throw new RelayError("rate_limited", `Too many ${what}; slow down.`, {
       retryAfterSeconds: wait,
     });
   }
@@ -58,10 +58,9 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
     limit(ipLimiter.hit(c.get("clientKey")), "messages from your network");
     limit(chatLimiter.hit(chatId), "messages in this chat");
     const content = body.content.trim();
-    if (!content) throw new RelayError(400, "empty_message", "The message is empty.");
+    if (!content) throw new RelayError("empty_message", "The message is empty.");
     if (content.length > config.maxMessageLength) {
       throw new RelayError(
-        413,
         "message_too_long",
         `The message is longer than ${config.maxMessageLength} characters.`,
       );
@@ -90,7 +89,7 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
     try {
       if (text.trim()) json = JSON.parse(text);
     } catch {
-      throw new RelayError(400, "malformed_json", "The request body is not valid JSON.");
+      throw new RelayError("malformed_json", "The request body is not valid JSON.");
     }
     const body = parseWith(RetryRequest, json);
     await auth.visitor(c, body.accessCode);
@@ -98,7 +97,7 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
     limit(chatLimiter.hit(chatId), "messages in this chat");
     const messageId = Id.safeParse(c.req.param("messageId"));
     if (!messageId.success) {
-      throw new RelayError(404, "unknown_message", "No such message in this chat.");
+      throw new RelayError("unknown_message", "No such message in this chat.");
     }
     await service.retry(chatId, messageId.data, c.get("clientKey"));
     return c.json({ ok: true }, 202);

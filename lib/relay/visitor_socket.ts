@@ -48,7 +48,7 @@ async function authenticate(c: RelayContext, deps: RelayDeps, offered: string[])
   const tokenProtocol = offered.find((p) => p.startsWith(TOKEN_PROTOCOL_PREFIX));
   if (tokenProtocol !== undefined && bearerToken(c.req.header("authorization")) === null) {
     if (await deps.auth.sessions.verify(tokenProtocol.slice(TOKEN_PROTOCOL_PREFIX.length))) return;
-    throw new RelayError(401, "bad_token", "Your session has expired; enter the access code again");
+    throw new RelayError("bad_token", "Your session has expired; enter the access code again");
   }
   await deps.auth.visitor(c);
 }
@@ -57,7 +57,7 @@ async function authenticate(c: RelayContext, deps: RelayDeps, offered: string[])
 export async function visitorSocket(c: RelayContext, deps: RelayDeps): Promise<Response> {
   const { config, service, metrics } = deps;
   if (!isUpgrade(c.req.raw)) {
-    throw new RelayError(400, "websocket_required", "This route expects a WebSocket upgrade");
+    throw new RelayError("websocket_required", "This route expects a WebSocket upgrade");
   }
   const chatId = chatIdFrom(c.req.query("chatId"));
   const since = intQuery(c, "since", 0);
@@ -161,9 +161,8 @@ export async function visitorSocket(c: RelayContext, deps: RelayDeps): Promise<R
     } catch {
       const junk = budget.bad();
       if (junk) return reject(CLOSE_POLICY, junk, "bad_frames");
-      return answer(
-        JSON.stringify({ type: "error", code: "bad_event", error: "Unrecognised event" }),
-      );
+      const bad = new RelayError("bad_event", "Unrecognised event");
+      return answer(JSON.stringify({ type: "error", ...bad.toBody() }));
     }
     if (event.type === "ping") answer('{"type":"pong"}');
   };

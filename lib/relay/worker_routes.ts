@@ -111,6 +111,6 @@ function lateDone(chatId: string): AssistantChunkEvent {
 
 function turnIdParam(value: string | undefined): string {
   const result = Id.safeParse(value);
-  if (!result.success) throw new RelayError(400, "bad_turn_id", "Malformed turn id");
+  if (!result.success) throw new RelayError("bad_turn_id", "Malformed turn id");
   return result.data;
 }

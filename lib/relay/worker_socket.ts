@@ -23,7 +23,7 @@ import type { WorkerPeer } from "./worker_hub.ts";
 export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = false): Response {
   const { config, metrics, log, workers, registry } = deps;
   if (!isUpgrade(c.req.raw)) {
-    throw new RelayError(400, "websocket_required", "This route expects a WebSocket upgrade");
+    throw new RelayError("websocket_required", "This route expects a WebSocket upgrade");
   }
   const originOk = checkOrigin(c.req.raw.headers, config, log);
   const workerId = c.req.query("workerId")?.slice(0, 80) || c.req.header(WORKER_ID_HEADER) ||
@@ -53,6 +53,15 @@ export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = fals
     void registry.seen(workerId);
   };
 
+  /**
+   * A request the worker waits on gets a nack with the code, its HTTP status and whether
+   * to retry (the same facts as over HTTP); anything else an `error` event.
+   */
+  const refuse = (requestId: string | undefined, error: RelayError) =>
+    requestId
+      ? workers.send(peer, { type: "ack", requestId, ok: false, ...error.toAck() })
+      : workers.send(peer, { type: "error", ...error.toBody() });
+
   socket.onmessage = async (message) => {
     if (frameSize(message.data) > maxFrame) {
       return reject(CLOSE_TOO_BIG, "Frame too large", "frame_too_large");
@@ -67,20 +76,17 @@ export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = fals
     } catch {
       const junk = budget.bad();
       if (junk) return reject(CLOSE_POLICY, junk, "bad_frames");
-      const bad = { code: "bad_event", error: "Unrecognised or malformed event" };
       // A request the worker waits on gets its nack, so the worker does not wait it out.
-      const requestId = requestIdOf(json);
-      if (requestId) {
-        return workers.send(peer, { type: "ack", requestId, ok: false, ...bad });
-      }
-      return workers.send(peer, { type: "error", ...bad });
+      return refuse(
+        requestIdOf(json),
+        new RelayError("bad_event", "Unrecognised or malformed event"),
+      );
     }
     const requestId = "requestId" in event ? event.requestId : undefined;
     if (notifyOnly && event.type !== "ping") {
-      const body = { code: "not_signed", error: "This socket was not signed: send work over HTTP" };
-      return workers.send(
-        peer,
-        requestId ? { type: "ack", requestId, ok: false, ...body } : { type: "error", ...body },
+      return refuse(
+        requestId,
+        new RelayError("not_signed", "This socket was not signed: send work over HTTP"),
       );
     }
     try {
@@ -92,9 +98,7 @@ export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = fals
         log.error("worker event failed", { type: event.type, error });
       }
       const relayError = error instanceof RelayError ? error : storeFailure(error);
-      const body = relayError?.toBody() ?? { error: "Internal error", code: "internal" };
-      if (requestId) workers.send(peer, { type: "ack", requestId, ok: false, ...body });
-      else workers.send(peer, { type: "error", ...body });
+      refuse(requestId, relayError ?? new RelayError("internal", "Internal error"));
     }
     void registry.seen(workerId);
   };

@@ -14,6 +14,7 @@ import {
   ChatMessage,
   ClaimResponse,
   type ComponentReport,
+  ERROR_CODES,
   ErrorBody,
   OpenChatsResponse,
   RenewResponse,
@@ -49,23 +50,6 @@ const DRAIN_TIMEOUT_MS = 5_000;
 const MAX_INBOUND_FRAME_CHARS = 1 << 20;
 const MAX_RESPONSE_BYTES = 16 << 20;
 const STOP_CLOSE_TIMEOUT_MS = 2_000;
-
-/**
- * Acks carry the relay's error code but not its HTTP status; these are the statuses the
- * HTTP routes answer with for the same codes (anything else is a plain refusal, 400).
- */
-const ACK_STATUS: Readonly<Record<string, number>> = {
-  lease_lost: 409,
-  turn_closed: 409,
-  turn_failed: 409,
-  conflict: 409,
-  unknown_turn: 404,
-  not_found: 404,
-  answer_too_long: 413,
-  rate_limited: 429,
-  internal: 500,
-  store_busy: 503,
-};
 
 /** `POST /api/chat/:chatId/agent` answers with the stored message plus `duplicate`. */
 const ReplyResponse = ChatMessage.extend({ duplicate: z.boolean().default(false) });
@@ -611,7 +595,7 @@ export class RelayClient {
         const code = event.code ?? "refused";
         return pending.reject(
           new RelayRequestError(
-            ACK_STATUS[code] ?? 400,
+            ackStatus(event.status, code),
             code,
             event.error ?? "The relay refused the request",
           ),
@@ -674,4 +658,15 @@ function parseResult<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
     `The relay's answer to "${what}" does not match the protocol`,
     { cause: result.error },
   );
+}
+
+/**
+ * The HTTP status a refusing ack stands for: the relay sends it (issue 13); a relay from
+ * before sent only the code, whose status the protocol's catalogue knows (else a plain 400).
+ */
+function ackStatus(status: number | undefined, code: string): number {
+  if (status !== undefined) return status;
+  return Object.hasOwn(ERROR_CODES, code)
+    ? ERROR_CODES[code as keyof typeof ERROR_CODES].status
+    : 400;
 }
