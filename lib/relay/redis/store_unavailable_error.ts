@@ -20,7 +20,6 @@ export class StoreUnavailableError extends Error {
   /** The relay's answer to it: 503 `store_unavailable` with `Retry-After`. */
   toRelayError(): RelayError {
     return new RelayError(
-      503,
       "store_unavailable",
       "The relay cannot reach its store right now; nothing was stored, try again shortly",
       { retryAfterSeconds: REDIS_RETRY_AFTER_SECONDS, cause: this },
