@@ -153,6 +153,7 @@ async function main(): Promise<number> {
     chatLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerChat),
     frontendServed: config.webDir !== "" && existsSync(join(config.webDir, "index.html")),
     recentLogs,
+    ...(redis ? { storeHealth: () => redis.health() } : {}),
   };
   if (!deps.frontendServed) log.info("no page to serve", { webDir: config.webDir });
   const app = relayApp(deps);

@@ -103,10 +103,15 @@ Deno.test("A relay on Redis: Redis SIGKILLed means 503 store_unavailable, then w
     assertEquals([refused.status, refused.body.code], [503, "store_unavailable"]);
     assert(Number(refused.headers.get("retry-after")) > 0, "Retry-After");
     assertEquals(await metric(relay(), "terrarium_store_up"), 0);
+    const health = await request(`${relay().url}/api/health`);
+    const link = health.body.chain.find((l: { id: string }) => l.id === "relay");
+    assertEquals([health.status, health.body.relay, link.status], [200, "ok", "degraded"]);
 
     await redis.start();
     await eventually(async () => await metric(relay(), "terrarium_store_up") === 1, "Redis back");
     assert(await metric(relay(), "terrarium_store_outages") >= 1, "the outage is counted");
+    const healthy = await request(`${relay().url}/api/health`);
+    assertEquals(healthy.body.chain.find((l: { id: string }) => l.id === "relay").status, "online");
     const after = await postMessage(relay().url, token, "c", "After the outage");
     assertEquals(after.status, 201, JSON.stringify(after.body));
     const stored = (await chatHistory(relay().url, token, "c")).map((m) => m.content);
