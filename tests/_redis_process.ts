@@ -15,6 +15,11 @@ export interface RedisOptions {
   durability?: "always" | "none";
   /** A password (`requirepass`); none by default. */
   password?: string;
+  /**
+   * A config file read first (the shipped example); the test's port, dir and bind still
+   * win, as arguments after it. `durability` is then left to the file.
+   */
+  configFile?: string;
 }
 
 /** A running (or stopped, restartable) `redis-server`. */
@@ -44,22 +49,25 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisProce
   const port = freePort();
   let child: Deno.ChildProcess | null = null;
   let log = "";
+  const fromFile = options.configFile !== undefined;
   const args = [
+    ...(fromFile ? [options.configFile!] : []),
     "--bind",
     "127.0.0.1",
     "--port",
     String(port),
     "--dir",
     dir,
-    "--save",
-    "",
     "--daemonize",
     "no",
     "--logfile",
     "",
     "--protected-mode",
     "yes",
-    ...(options.durability === "always"
+    ...(fromFile ? [] : ["--save", ""]),
+    ...(fromFile
+      ? []
+      : options.durability === "always"
       ? ["--appendonly", "yes", "--appendfsync", "always"]
       : ["--appendonly", "no"]),
     ...(options.password ? ["--requirepass", options.password] : []),

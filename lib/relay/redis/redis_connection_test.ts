@@ -92,3 +92,28 @@ Deno.test("RedisConnection.connect() gives up its wait with a typed error when R
     await redis.dispose();
   }
 });
+
+Deno.test("The shipped Redis config (systemd/redis-terrarium.conf) keeps every acknowledged write through a SIGKILL", async () => {
+  const redis = await startRedis({
+    configFile: new URL("../../../systemd/redis-terrarium.conf", import.meta.url).pathname,
+  });
+  const connection = new RedisConnection(parseRedisUrl(redis.url), {
+    reconnectBaseMs: 20,
+    reconnectCapMs: 200,
+  });
+  try {
+    await connection.connect();
+    assertEquals(await connection.command(["CONFIG", "GET", "appendfsync"]), {
+      appendfsync: "always",
+    });
+    // Acknowledged writes, then a crash right after the last acknowledgement.
+    for (let i = 0; i < 50; i++) await connection.command(["RPUSH", "acked", String(i)]);
+    await redis.kill();
+    await redis.start();
+    await eventually(() => connection.up, "the connection is back");
+    assertEquals(await connection.command(["LLEN", "acked"]), 50);
+  } finally {
+    await connection.close();
+    await redis.dispose();
+  }
+});
