@@ -38,14 +38,30 @@ export function turnChatKey(prefix: string, turnId: string): string {
 /** The global keys. */
 export function globalKeys(prefix: string) {
   return {
-    /** Sorted set of open turn ids, score = `createdAtMs` (ties by id): the work queue. */
-    openTurns: `${prefix}open_turns`,
+    /**
+     * Sorted set of open turn ids, score = `createdAtMs` (ties by id): the work queue. Tagged
+     * `{queue}` with the queue-wide reservations of the open-turn caps (one slot).
+     */
+    openTurns: `${prefix}{queue}:open_turns`,
+    /** Sorted set of queue-wide open-turn reservations, score = when each lapses (ms). */
+    openReservations: `${prefix}{queue}:reservations`,
     /** Set of every chat id with a record. */
     chats: `${prefix}chats`,
     /** Sorted set of worker ids, score = when the record expires (ms). */
     workers: `${prefix}workers`,
     /** JSON `SiteProfile`. */
     siteProfile: `${prefix}site_profile`,
+  };
+}
+
+/**
+ * The open turns of one client key (sorted set of turn ids, like the queue) and its open-turn
+ * reservations, under the client key's hash tag (one slot, so the cap is one script).
+ */
+export function clientTurnKeys(prefix: string, clientKey: string) {
+  return {
+    openTurns: `${prefix}client:{${clientKey}}:open_turns`,
+    reservations: `${prefix}client:{${clientKey}}:reservations`,
   };
 }
 

@@ -16,7 +16,14 @@
  */
 import type { ChatMessage, SiteProfile, WorkerStateEvent } from "../../protocol.ts";
 import type { RedisConnection } from "../redis/redis_connection.ts";
-import { chatKeys, globalKeys, turnChatKey, turnKey, workerKey } from "./_redis_keys.ts";
+import {
+  chatKeys,
+  clientTurnKeys,
+  globalKeys,
+  turnChatKey,
+  turnKey,
+  workerKey,
+} from "./_redis_keys.ts";
 import {
   DELETE_CHAT,
   PUT_VISITOR_MESSAGE,
@@ -208,10 +215,7 @@ class RedisStore implements ChatStore {
         seen.add(entry.turn.id);
       } else {
         // A closed turn left in the index by a relay that died after closing it.
-        await this.#redis.eval(REMOVE_OPEN_TURN, [this.#global.openTurns], [
-          ids[i]!,
-          String(entry.turn.createdAtMs),
-        ]);
+        if (ids[i] === entry.turn.id) await this.#unindex(entry.turn);
       }
     }
     // The turn's own arrival time is the truth (the index score may predate a retry).
@@ -249,9 +253,7 @@ class RedisStore implements ChatStore {
     await this.#redis.command(["SADD", this.#global.chats, chat.id]);
     // Indexed before it exists: a crash here leaves an entry readers skip, never a turn that
     // is open but missing from the queue.
-    await this.#redis.command(
-      ["ZADD", this.#global.openTurns, "NX", String(turn.createdAtMs), turn.id],
-    );
+    await this.#index(turn, "NX");
     const keys = chatKeys(this.#prefix, turn.chatId);
     const version = await this.#redis.eval<number | null>(PUT_VISITOR_MESSAGE, [
       turnKey(this.#prefix, turn.chatId, turn.id),
@@ -282,10 +284,7 @@ class RedisStore implements ChatStore {
     if (written === null) return null;
     // After the close: a crash before this line leaves a closed turn in the index, skipped and
     // cleared by the next `listOpenTurns()`.
-    await this.#redis.eval(REMOVE_OPEN_TURN, [this.#global.openTurns], [
-      next.id,
-      String(next.createdAtMs),
-    ]);
+    await this.#unindex(next);
     return written;
   }
 
@@ -293,9 +292,7 @@ class RedisStore implements ChatStore {
     const chatId = writesChat(writes, next.chatId)!;
     // Indexed (with its new arrival time) before it is open again; a stale version leaves an
     // entry for a closed turn, which readers skip.
-    await this.#redis.command(
-      ["ZADD", this.#global.openTurns, String(next.createdAtMs), next.id],
-    );
+    await this.#index(next);
     return await this.#writeScript(chatId, next, version, writes);
   }
 
@@ -325,6 +322,33 @@ class RedisStore implements ChatStore {
       keys.partial,
     ], args);
     return result === null ? null : String(result);
+  }
+
+  /** Adds an open turn to the queue and to its client's open turns (before it opens). */
+  async #index(turn: TurnRecord, mode?: "NX"): Promise<void> {
+    const score = String(turn.createdAtMs);
+    const flags = mode ? [mode] : [];
+    await this.#redis.command(["ZADD", this.#global.openTurns, ...flags, score, turn.id]);
+    if (turn.clientKey !== undefined) {
+      await this.#redis.command([
+        "ZADD",
+        clientTurnKeys(this.#prefix, turn.clientKey).openTurns,
+        ...flags,
+        score,
+        turn.id,
+      ]);
+    }
+  }
+
+  /** Takes a closed turn out of the queue and its client's open turns (after it closed). */
+  async #unindex(turn: TurnRecord): Promise<void> {
+    const args = [turn.id, String(turn.createdAtMs)];
+    await this.#redis.eval(REMOVE_OPEN_TURN, [this.#global.openTurns], args);
+    if (turn.clientKey !== undefined) {
+      await this.#redis.eval(REMOVE_OPEN_TURN, [
+        clientTurnKeys(this.#prefix, turn.clientKey).openTurns,
+      ], args);
+    }
   }
 
   async #getJson<T>(key: string): Promise<T | null> {
