@@ -174,6 +174,9 @@ async function main(): Promise<number> {
   }, (req, info) => app.fetch(req, { remoteAddr: info.remoteAddr }));
 
   const housekeeping = setInterval(() => {
+    // While Redis is away every sweep would fail (and log) once a second; the first sweep
+    // after it is back hands out what expired meanwhile.
+    if (redis && !redis.up) return;
     service.expireLeases().catch((error) => log.error("lease sweep failed", { error }));
   }, HOUSEKEEPING_MS);
   const retention = setInterval(() => {
