@@ -3,6 +3,7 @@
  * PID. `kill()` is a SIGKILL (a crash); `start()` again brings the same server back on the same
  * port and dir, so an append-only file written before the crash is read back.
  */
+import { join } from "node:path";
 import { freePort } from "./_relay_process.ts";
 
 /** How a test's Redis keeps its data. */
@@ -20,14 +21,21 @@ export interface RedisOptions {
    * win, as arguments after it. `durability` is then left to the file.
    */
   configFile?: string;
+  /**
+   * TLS only (`--port 0 --tls-port PORT`), with a CA and a server certificate for 127.0.0.1
+   * made by `openssl` in the server's dir; `url` is then `rediss://` and `caFile` the CA.
+   */
+  tls?: boolean;
 }
 
 /** A running (or stopped, restartable) `redis-server`. */
 export interface RedisProcess {
   port: number;
   dir: string;
-  /** `redis://127.0.0.1:PORT` (no password in it). */
+  /** `redis://127.0.0.1:PORT` (`rediss://` with `tls`; no password in it). */
   url: string;
+  /** The CA that signed the server's certificate (with `tls`), else "". */
+  caFile: string;
   /** The PID of the running server (changes on every `start()`). */
   pid: number;
   /** Starts the server again on the same port and dir, after `kill()` or `stop()`. */
@@ -50,12 +58,27 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisProce
   let child: Deno.ChildProcess | null = null;
   let log = "";
   const fromFile = options.configFile !== undefined;
+  const caFile = options.tls ? await makeCertificates(dir) : "";
   const args = [
     ...(fromFile ? [options.configFile!] : []),
     "--bind",
     "127.0.0.1",
-    "--port",
-    String(port),
+    ...(options.tls
+      ? [
+        "--port",
+        "0",
+        "--tls-port",
+        String(port),
+        "--tls-cert-file",
+        join(dir, "server.pem"),
+        "--tls-key-file",
+        join(dir, "server.key"),
+        "--tls-ca-cert-file",
+        caFile,
+        "--tls-auth-clients",
+        "no",
+      ]
+      : ["--port", String(port)]),
     "--dir",
     dir,
     "--daemonize",
@@ -87,7 +110,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisProce
     collect(child.stdout);
     collect(child.stderr);
     const deadline = Date.now() + START_TIMEOUT_MS;
-    while (!(await answersPing(port, options.password))) {
+    while (!(await answersPing(port, options.password, caFile))) {
       if (Date.now() > deadline) {
         const running = child;
         child = null;
@@ -106,7 +129,8 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisProce
   return {
     port,
     dir,
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? "rediss" : "redis"}://127.0.0.1:${port}`,
+    caFile,
     get pid() {
       if (!child) throw new Error(`redis-server on port ${port} is not running`);
       return child.pid;
@@ -119,6 +143,66 @@ export async function startRedis(options: RedisOptions = {}): Promise<RedisProce
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/** Makes a CA and a server certificate for 127.0.0.1 in `dir` with openssl; returns the CA file. */
+async function makeCertificates(dir: string): Promise<string> {
+  const run = async (...args: string[]) => {
+    const { code, stderr } = await new Deno.Command("openssl", {
+      args,
+      cwd: dir,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (code !== 0) {
+      throw new Error(`openssl ${args[0]} failed: ${new TextDecoder().decode(stderr)}`);
+    }
+  };
+  await Deno.writeTextFile(join(dir, "ext.cnf"), "subjectAltName=IP:127.0.0.1\n");
+  const days = ["-days", "2"];
+  await run(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    ...days,
+    "-subj",
+    "/CN=terrarium-test-ca",
+  );
+  await run(
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "server.key",
+    "-out",
+    "server.csr",
+    "-subj",
+    "/CN=127.0.0.1",
+  );
+  await run(
+    "x509",
+    "-req",
+    "-in",
+    "server.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "server.pem",
+    ...days,
+    "-extfile",
+    "ext.cnf",
+  );
+  return join(dir, "ca.pem");
 }
 
 /** Signals the child and waits for it (and its output pipes) to end. */
@@ -136,10 +220,16 @@ async function reap(child: Deno.ChildProcess, signal: Deno.Signal): Promise<void
 }
 
 /** Whether a server on `port` answers PING (RESP by hand, so the helper needs no client). */
-async function answersPing(port: number, password?: string): Promise<boolean> {
-  let conn: Deno.TcpConn | null = null;
+async function answersPing(port: number, password?: string, caFile = ""): Promise<boolean> {
+  let conn: Deno.Conn | null = null;
   try {
-    conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    conn = caFile
+      ? await Deno.connectTls({
+        hostname: "127.0.0.1",
+        port,
+        caCerts: [await Deno.readTextFile(caFile)],
+      })
+      : await Deno.connect({ hostname: "127.0.0.1", port });
     const command = password ? `AUTH ${JSON.stringify(password)}\r\nPING\r\n` : "PING\r\n";
     await conn.write(new TextEncoder().encode(command));
     const buffer = new Uint8Array(256);
