@@ -16,10 +16,16 @@ import { relayMetrics } from "./lib/relay/metrics.ts";
 import { LogRing } from "./lib/relay/metrics_snapshot.ts";
 import { RateLimiter } from "./lib/relay/rate_limiter.ts";
 import { relayApp } from "./lib/relay/relay_app.ts";
+import { RedisConnection } from "./lib/relay/redis/redis_connection.ts";
+import { parseRedisUrl } from "./lib/relay/redis/redis_url.ts";
+import type { ChatStore } from "./lib/relay/store/chat_store.ts";
 import { kvStore } from "./lib/relay/store/kv_store.ts";
+import { redisStore } from "./lib/relay/store/redis_store.ts";
 import { CLOSE_GOING_AWAY } from "./lib/relay/_ws.ts";
 
 const HOUSEKEEPING_MS = 1_000;
+/** How long the relay waits for Redis at start before giving up (exit 1). */
+const REDIS_CONNECT_TIMEOUT_MS = 30_000;
 const RETENTION_EVERY_MS = 3_600_000;
 
 /**
@@ -55,6 +61,34 @@ async function openKv(config: RelayConfig): Promise<Deno.Kv | number> {
   }
 }
 
+/**
+ * Opens the store `config` selects: Redis at `REDIS_URL` (several relays may share it), else
+ * Deno KV at `KV_PATH`. Redis that does not answer within 30 s is exit code 1: it may come
+ * back, so systemd may restart the relay. The Redis health is a `/metrics` gauge.
+ */
+async function openStore(
+  config: RelayConfig,
+  log: Logger,
+): Promise<{ store: ChatStore; redis: RedisConnection | null } | number> {
+  if (config.redisUrl === "") {
+    const kv = await openKv(config);
+    return typeof kv === "number" ? kv : { store: kvStore(kv), redis: null };
+  }
+  const endpoint = parseRedisUrl(config.redisUrl, config.redisPassword);
+  const redis = new RedisConnection(endpoint, { log });
+  try {
+    await redis.connect(REDIS_CONNECT_TIMEOUT_MS);
+  } catch (error) {
+    await redis.close();
+    // deno-lint-ignore no-console
+    console.error(
+      `terrarium-relay: Cannot reach Redis at ${endpoint.netHost}: ${(error as Error).message}`,
+    );
+    return 1;
+  }
+  return { store: redisStore(redis), redis };
+}
+
 async function main(): Promise<number> {
   let config: RelayConfig;
   try {
@@ -80,9 +114,9 @@ async function main(): Promise<number> {
     log.warn("demo mode: default secrets are accepted; do not expose this relay");
   }
 
-  const kv = await openKv(config);
-  if (typeof kv === "number") return kv;
-  const store = kvStore(kv);
+  const opened = await openStore(config, log);
+  if (typeof opened === "number") return opened;
+  const { store, redis } = opened;
   const auth = new Auth(config, log);
   // The gauges are read at scrape time, when `parts` and `service` exist.
   const metrics = relayMetrics({
@@ -91,6 +125,18 @@ async function main(): Promise<number> {
     openTurns: () => service.openTurns,
     accessCodeDelayMs: () => auth.guard.delayMs(),
   });
+  if (redis) {
+    metrics.gauge(
+      "terrarium_store_up",
+      "1 while the store (Redis) answers, else 0",
+      () => redis.health().up ? 1 : 0,
+    );
+    metrics.gauge(
+      "terrarium_store_outages",
+      "Times the Redis connection was lost",
+      () => redis.health().outages,
+    );
+  }
   const parts = chatServiceParts(store, config, log, metrics);
   const service = new ChatService(parts);
   await service.start();
@@ -107,6 +153,7 @@ async function main(): Promise<number> {
     chatLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerChat),
     frontendServed: config.webDir !== "" && existsSync(join(config.webDir, "index.html")),
     recentLogs,
+    ...(redis ? { storeHealth: () => redis.health() } : {}),
   };
   if (!deps.frontendServed) log.info("no page to serve", { webDir: config.webDir });
   const app = relayApp(deps);
@@ -117,11 +164,19 @@ async function main(): Promise<number> {
     port: config.port,
     signal: shutdown.signal,
     onListen: ({ hostname, port }) => {
-      log.info("listening", { hostname, port, basePath: config.basePath, kvPath: config.kvPath });
+      log.info("listening", {
+        hostname,
+        port,
+        basePath: config.basePath,
+        ...(redis ? { store: `redis ${redis.endpoint.netHost}` } : { kvPath: config.kvPath }),
+      });
     },
   }, (req, info) => app.fetch(req, { remoteAddr: info.remoteAddr }));
 
   const housekeeping = setInterval(() => {
+    // While Redis is away every sweep would fail (and log) once a second; the first sweep
+    // after it is back hands out what expired meanwhile.
+    if (redis && !redis.up) return;
     service.expireLeases().catch((error) => log.error("lease sweep failed", { error }));
   }, HOUSEKEEPING_MS);
   const retention = setInterval(() => {

@@ -14,6 +14,7 @@ import {
   readEnv,
 } from "../env.ts";
 import { isLogLevel, type LogLevel } from "../log.ts";
+import { parseRedisUrl } from "./redis/redis_url.ts";
 
 /** The relay's resolved configuration: every field set, units in the name. */
 export interface RelayConfig {
@@ -87,6 +88,13 @@ export interface RelayConfig {
   visitorWsFramesPerSecond: number;
   /** Frames a worker socket may send per second (burst: four seconds' worth). */
   workerWsFramesPerSecond: number;
+  /**
+   * `REDIS_URL` (`redis://` or `rediss://`): the store is Redis (several relays may share it)
+   * instead of Deno KV at `kvPath`; "" keeps Deno KV.
+   */
+  redisUrl: string;
+  /** `REDIS_PASSWORD`: Redis's password when it is not in `REDIS_URL`; "" for none. */
+  redisPassword: string;
 }
 
 const DEFAULT_WEB_DIR = fileURLToPath(new URL("../../web/dist", import.meta.url));
@@ -141,7 +149,23 @@ function schema(demo: boolean) {
     // The page sends a ping every 20 s; a worker streams hundreds of chunks a second.
     VISITOR_WS_FRAMES_PER_SECOND: envInt(5, 1),
     WORKER_WS_FRAMES_PER_SECOND: envInt(2000, 1),
+    REDIS_URL: z.string().default(""),
+    REDIS_PASSWORD: z.string().default(""),
   }).superRefine((env, ctx) => {
+    if (env.REDIS_URL !== "") {
+      try {
+        parseRedisUrl(env.REDIS_URL, env.REDIS_PASSWORD);
+      } catch (error) {
+        const path = /REDIS_PASSWORD/.test((error as Error).message)
+          ? "REDIS_PASSWORD"
+          : "REDIS_URL";
+        ctx.addIssue({
+          code: "custom",
+          path: [path],
+          message: (error as Error).message.replace(/^Cannot (parse|use) REDIS_\w+: /, ""),
+        });
+      }
+    }
     if (env.HMAC_ENABLED && !env.HMAC_SECRET && !demo) {
       ctx.addIssue({
         code: "custom",
@@ -219,6 +243,8 @@ export function parseRelayConfig(raw: Record<string, string | undefined>): Relay
     maxPendingSockets: env.MAX_PENDING_SOCKETS,
     visitorWsFramesPerSecond: env.VISITOR_WS_FRAMES_PER_SECOND,
     workerWsFramesPerSecond: env.WORKER_WS_FRAMES_PER_SECOND,
+    redisUrl: env.REDIS_URL,
+    redisPassword: env.REDIS_PASSWORD,
   };
 }
 

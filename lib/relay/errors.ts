@@ -66,6 +66,11 @@ export function isStoreFailure(error: unknown): boolean {
  * that nothing was stored and may retry, and the relay stays up; null for any other error.
  */
 export function storeFailure(error: unknown): RelayError | null {
+  // The Redis engine's `StoreUnavailableError` carries its own answer (a shorter Retry-After).
+  if (error instanceof Error && error.name === "StoreUnavailableError") {
+    const own = (error as { toRelayError?: () => unknown }).toRelayError?.();
+    if (own instanceof RelayError) return own;
+  }
   if (!isStoreFailure(error)) return null;
   return new RelayError(
     "store_unavailable",

@@ -4,13 +4,17 @@
  */
 import { dirname } from "node:path";
 import { isRemoteKv, RELAY_ENV_NAMES, type RelayConfig } from "./config.ts";
+import { parseRedisUrl } from "./redis/redis_url.ts";
 
-/** Flags for running (or compiling) the relay: listen, its KV dir, its env, nothing else. */
+/** Flags for running (or compiling) the relay: listen, its store (KV dir or Redis host), its env. */
 export function relayPermissionFlags(config: RelayConfig, envFile?: string): string[] {
   const read: string[] = [];
   const write: string[] = [];
   const net = [`${config.hostname}:${config.port}`];
-  if (isRemoteKv(config.kvPath)) {
+  if (config.redisUrl !== "") {
+    // The Redis engine: exactly its host and port, and no KV file.
+    net.push(parseRedisUrl(config.redisUrl, config.redisPassword).netHost);
+  } else if (isRemoteKv(config.kvPath)) {
     net.push(new URL(config.kvPath).host);
   } else if (config.kvPath !== ":memory:") {
     // SQLite writes `-wal`/`-shm` files beside the database, so grant the directory.

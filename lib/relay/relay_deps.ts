@@ -6,6 +6,7 @@ import type { RelayConfig } from "./config.ts";
 import type { Metrics } from "./metrics.ts";
 import type { LogRing } from "./metrics_snapshot.ts";
 import type { RateLimiter } from "./rate_limiter.ts";
+import type { RedisHealth } from "./redis/redis_connection.ts";
 import type { VisitorHub } from "./visitor_hub.ts";
 import type { WorkerHub } from "./worker_hub.ts";
 import type { WorkerRegistry } from "./worker_registry.ts";
@@ -28,4 +29,6 @@ export interface RelayDeps {
   frontendServed: boolean;
   /** The last log lines, for `GET /api/metrics`. */
   recentLogs?: LogRing;
+  /** The Redis store's connection state, for `/api/health` (absent on Deno KV). */
+  storeHealth?: () => RedisHealth;
 }

@@ -3,6 +3,7 @@ import { Hono } from "hono";
 import { Id, SessionRequest, VisitorMessageRequest } from "../protocol.ts";
 import type { RelayDeps } from "./relay_deps.ts";
 import { RelayError } from "./errors.ts";
+import { withStoreHealth } from "./redis/store_health.ts";
 import {
   chatIdParam,
   intQuery,
@@ -41,7 +42,10 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
     return c.json({ ...await auth.sessions.issue(), maxMessageLength: config.maxMessageLength });
   });
 
-  app.get("/health", (c) => c.json(deps.registry.health(deps.frontendServed)));
+  app.get("/health", (c) => {
+    const health = deps.registry.health(deps.frontendServed);
+    return c.json(deps.storeHealth ? withStoreHealth(health, deps.storeHealth()) : health);
+  });
 
   app.get("/chat/:chatId/messages", async (c) => {
     const chatId = chatIdParam(c);
