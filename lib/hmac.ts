@@ -29,13 +29,13 @@ async function hmacHex(secret: string, text: string): Promise<string> {
 }
 
 /** The string that is signed. `pathAndQuery` is e.g. "/terrarium/api/chats/open?x=1". */
-export async function canonicalRequest(
+export function canonicalRequest(
   method: string,
   pathAndQuery: string,
   timestamp: string,
   nonce: string,
   body: Uint8Array,
-): Promise<string> {
+): string {
   const bodyHash = sha256Hex(body);
   return [method.toUpperCase(), pathAndQuery, timestamp, nonce, bodyHash].join("\n");
 }
@@ -50,7 +50,7 @@ export async function signRequest(
 ): Promise<Record<string, string>> {
   const timestamp = String(Math.floor(nowMs / 1000));
   const nonce = crypto.randomUUID();
-  const text = await canonicalRequest(method, pathAndQuery, timestamp, nonce, body);
+  const text = canonicalRequest(method, pathAndQuery, timestamp, nonce, body);
   return {
     [TIMESTAMP_HEADER]: timestamp,
     [NONCE_HEADER]: nonce,
@@ -76,7 +76,7 @@ export async function verifySignature(
   if (Math.abs(nowMs / 1000 - Number(timestamp)) > maxSkewSeconds) {
     return "The signature timestamp is outside the allowed clock skew";
   }
-  const text = await canonicalRequest(
+  const text = canonicalRequest(
     request.method,
     request.pathAndQuery,
     timestamp,

@@ -23,7 +23,7 @@ export interface WebBuildOptions {
 }
 
 /** `name.ext` → `name.<hash>.ext`, the hash taken over `body`. */
-async function fingerprint(name: string, body: Uint8Array): Promise<string> {
+function fingerprint(name: string, body: Uint8Array): string {
   const hash = sha256Hex(body).slice(0, 12);
   const dot = name.lastIndexOf(".");
   return `${name.slice(0, dot)}.${hash}${name.slice(dot)}`;
@@ -68,7 +68,7 @@ export async function buildWeb(options: WebBuildOptions = {}): Promise<string> {
     "icon.svg": await Deno.readFile(join(WEB, "icon.svg")),
   };
   const names: Record<string, string> = {};
-  for (const [name, body] of Object.entries(assets)) names[name] = await fingerprint(name, body);
+  for (const [name, body] of Object.entries(assets)) names[name] = fingerprint(name, body);
   const widget = await buildWidget(apiBase);
 
   const values: Record<string, string> = {
@@ -113,8 +113,8 @@ async function buildWidget(apiBase: string): Promise<Record<string, Uint8Array>>
     shadowCss(await Deno.readTextFile(join(WEB, "style.css"))) + "\n" +
       await Deno.readTextFile(join(WEB, "widget.css")),
   );
-  const chatName = await fingerprint("widget-chat.js", chat);
-  const cssName = await fingerprint("widget.css", css);
+  const chatName = fingerprint("widget-chat.js", chat);
+  const cssName = fingerprint("widget.css", css);
   const loader = new TextDecoder().decode(await bundleScript("widget_loader.ts"));
   const placeholders = {
     __TERRARIUM_WIDGET_CHAT__: chatName,
