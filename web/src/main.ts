@@ -10,12 +10,12 @@ import { ChatCore, type ChatShell } from "./chat_core.ts";
 import { Composer } from "./composer.ts";
 import { renderMarkdown } from "./markdown.ts";
 import { MessageView } from "./message_view.ts";
-import { countdownText, type Notice } from "./notices.ts";
+import type { Notice } from "./notices.ts";
 import { ScrollPin } from "./scroll_pin.ts";
+import { showFailure, wireControls, withCountdown } from "./shell_parts.ts";
 import { loadSiteWords } from "./site_words.ts";
 import { StatusChain } from "./status_chain.ts";
 import { themeToggle } from "./theme.ts";
-import { download } from "./transcript.ts";
 
 function byId<T extends HTMLElement>(id: string): T {
   const node = document.getElementById(id);
@@ -54,26 +54,6 @@ let chatOpen = false;
 /** The operator's words arrived: until then the gate's texts are held back and no welcome is drawn. */
 let wordsLoaded = false;
 
-/** The text with a countdown after it: the number ticks visibly, screen readers hear it once. */
-function withCountdown(target: HTMLElement, text: string, countdown: number | undefined): void {
-  const ticking = target.querySelector<HTMLElement>(".countdown");
-  if (target.dataset.text === text && ticking && countdown !== undefined) {
-    ticking.textContent = ` ${countdownText(countdown)}`;
-    return;
-  }
-  target.dataset.text = text;
-  target.replaceChildren(text);
-  if (countdown === undefined) return;
-  const once = document.createElement("span");
-  once.className = "visually-hidden";
-  once.textContent = ` Try again in ${countdown} seconds.`;
-  const visible = document.createElement("span");
-  visible.className = "countdown";
-  visible.setAttribute("aria-hidden", "true");
-  visible.textContent = ` ${countdownText(countdown)}`;
-  target.append(once, visible);
-}
-
 const shell: ChatShell = {
   showGate(message, countdown) {
     const first = gate.hidden;
@@ -104,16 +84,7 @@ const shell: ChatShell = {
   message: (message, replacesLive, fresh) => view.addMessage(message, replacesLive, fresh),
   live: (answer) => view.showLive(answer),
   liveEnded: () => view.endLive(),
-  failure(messageId, failure) {
-    view.showFailure(messageId, failure, async (id, button) => {
-      button.disabled = true;
-      button.textContent = "Retrying…";
-      if (!await core.retry(id)) {
-        button.disabled = false;
-        button.textContent = "Retry";
-      }
-    });
-  },
+  failure: (messageId, failure) => showFailure(view, core, messageId, failure),
   notice(next: Notice | null) {
     notice.hidden = !next;
     notice.dataset.tone = next?.tone ?? "";
@@ -180,29 +151,15 @@ function applyWords(words: SiteProfile): void {
   if (chatOpen) view.showWelcome(words, askSuggestion);
 }
 
-gateForm.addEventListener("submit", async (event) => {
-  event.preventDefault();
-  gateSubmit.disabled = true;
-  try {
-    if (await core.signIn(gateCode.value.trim())) gateCode.value = "";
-  } finally {
-    if (!gateError.querySelector(".countdown")) gateSubmit.disabled = false;
-  }
-});
-
-stopButton.addEventListener("click", async () => {
-  stopButton.disabled = true;
-  try {
-    await core.stop();
-  } finally {
-    stopButton.disabled = false;
-    composer.input.focus();
-  }
-});
-
-chatActions[0]!.addEventListener("click", () => core.newChat());
-chatActions[1]!.addEventListener("click", () => {
-  download(`terra-chat-${core.chatId.slice(0, 8)}.md`, core.transcript());
+wireControls(core, {
+  gateForm,
+  gateCode,
+  gateSubmit,
+  gateError,
+  stopButton,
+  newChat: chatActions[0]!,
+  downloadButton: chatActions[1]!,
+  composerInput: composer.input,
 });
 
 themeToggle(byId("theme"));
