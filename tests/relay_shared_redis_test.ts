@@ -202,3 +202,31 @@ Deno.test("the original worker's offset-less chunks, spread over both relays, ma
     }
   });
 });
+
+Deno.test("open-turn caps and queue positions are counted across both relays", async () => {
+  const redis = await startRedis();
+  try {
+    const env = { REDIS_URL: redis.url, WEB_DIR: "", MAX_OPEN_TURNS_PER_CLIENT: "2" };
+    await withAppRelay(env, (a) =>
+      withAppRelay(env, async (b) => {
+        const token = await visitorToken(a.url, TEST_SECRETS.CHAT_PASSWORD);
+        assertEquals((await postMessage(a.url, token, "cap-1", "one")).status, 201);
+        // Asked on B: the chat ahead of it was asked on A.
+        const waiting = await visitorSocket(b.url, "cap-2", token);
+        assertEquals((await postMessage(b.url, token, "cap-2", "two")).status, 201);
+        await waiting.waitFor(
+          (es) => es.some((e) => e.type === "workerState" && e.queuePosition === 1),
+          10_000,
+          "1 chat ahead",
+        );
+        await waiting.close();
+        const third = await postMessage(b.url, token, "cap-3", "three");
+        assertEquals(third.status, 429);
+        assertEquals(third.body.code, "too_many_open_turns");
+        const onA = await postMessage(a.url, token, "cap-3", "three");
+        assertEquals(onA.body.code, "too_many_open_turns");
+      }));
+  } finally {
+    await redis.dispose();
+  }
+});

@@ -33,7 +33,7 @@ import { clientKey } from "./client_key.ts";
 import type { RelayConfig } from "./config.ts";
 import { RelayError } from "./errors.ts";
 import type { Metrics } from "./metrics.ts";
-import { OpenTurnCaps } from "./open_turn_caps.ts";
+import { OpenTurnCaps, type TurnCaps } from "./open_turn_caps.ts";
 import { PartialAnswers, type SeqSource } from "./partial_answers.ts";
 import type { ChatLock } from "./redis/redis_chat_lock.ts";
 import { QueueAnnouncer, queueDetail } from "./queue_announcer.ts";
@@ -65,12 +65,16 @@ export interface ChatServiceParts {
   fanout: Fanout;
   /** The chats' cross-relay lock (null for a relay alone). */
   lock: ChatLock | null;
+  /** The open-turn caps across relays (null: counted from this relay's queue). */
+  caps: SharedParts["caps"] | null;
 }
 
 /** How several relays share their events (absent: this relay is alone on its store). */
 export interface SharedParts {
   fanout: (visitors: VisitorHub, workers: WorkerHub) => Fanout;
   lock: ChatLock;
+  /** The open-turn caps counted across relays. */
+  caps: (limits: { perClient: number; total: number }) => TurnCaps;
 }
 
 /**
@@ -110,6 +114,7 @@ export function chatServiceParts(
     registry,
     fanout,
     lock: shared?.lock ?? null,
+    caps: shared?.caps ?? null,
   };
 }
 
@@ -128,7 +133,7 @@ export class ChatService {
   readonly #metrics: Metrics;
   readonly #lanes: ChatLanes;
   readonly #partials: PartialAnswers;
-  readonly #caps: OpenTurnCaps;
+  readonly #caps: TurnCaps;
   readonly #positions: QueueAnnouncer;
   /** The operator's site words, read once at start and on every publish. */
   #site: SiteProfile | null = null;
@@ -173,8 +178,9 @@ export class ChatService {
         void this.#positions.announce();
       },
     });
-    this.#caps = new OpenTurnCaps(
-      { perClient: config.maxOpenTurnsPerClient, total: config.maxOpenTurns },
+    const limits = { perClient: config.maxOpenTurnsPerClient, total: config.maxOpenTurns };
+    this.#caps = parts.caps?.(limits) ?? new OpenTurnCaps(
+      limits,
       { total: () => this.#queue.size, ofClient: (key) => this.#queue.openTurnsFromClient(key) },
     );
   }
@@ -234,11 +240,11 @@ export class ChatService {
     client: { ip: string; key?: string; userAgent: string },
   ): Promise<ChatMessage> {
     const key = client.key ?? clientKey(client.ip);
-    const release = this.#caps.reserve(key);
+    const release = await this.#caps.reserve(key);
     try {
       return await this.#storeVisitorMessage(chatId, content, client, key);
     } finally {
-      release();
+      void release();
     }
   }
 
@@ -345,11 +351,11 @@ export class ChatService {
    */
   async retry(chatId: string, messageId: string, key: string): Promise<void> {
     // A re-opened turn is an open turn again: it counts toward the same caps as a message.
-    const release = this.#caps.reserve(key);
+    const release = await this.#caps.reserve(key);
     try {
       await this.#failures.retry(chatId, messageId, key);
     } finally {
-      release();
+      void release();
     }
   }
 

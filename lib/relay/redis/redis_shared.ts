@@ -7,6 +7,7 @@
 import type { Logger } from "../../log.ts";
 import type { SharedParts } from "../chat_service.ts";
 import type { Metrics } from "../metrics.ts";
+import { RedisOpenTurnCaps } from "../store/redis_open_turn_caps.ts";
 import { RedisChatLock } from "./redis_chat_lock.ts";
 import type { RedisConnection } from "./redis_connection.ts";
 import { RedisFanout } from "./redis_fanout.ts";
@@ -33,6 +34,7 @@ export async function redisShared(
   return {
     parts: {
       lock: new RedisChatLock(redis),
+      caps: (limits) => new RedisOpenTurnCaps(redis, limits),
       fanout: (visitors, workers) =>
         fanout = new RedisFanout({
           commands: redis,
