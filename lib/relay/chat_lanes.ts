@@ -18,14 +18,17 @@ export class ChatLanes {
   /** Runs `task` after every task queued before it for `chatId`. */
   run<T>(chatId: string, task: () => Promise<T>): Promise<T> {
     const previous = this.#tails.get(chatId) ?? Promise.resolve();
-    let release: (() => Promise<void>) | null = null;
     const lock = this.#lock;
-    const result = previous.then(async () => {
-      if (lock) release = await lock.acquire(chatId);
-      return await task();
-    });
+    let release: (() => Promise<void>) | null = null;
+    const result = lock
+      ? previous.then(async () => {
+        release = await lock.acquire(chatId);
+        return await task();
+      })
+      : previous.then(task);
     // The caller has its answer before the lock goes back; the next task waits for both.
-    const tail = result.then(() => {}, () => {}).then(() => release?.()).catch(() => {});
+    const settled = result.then(() => {}, () => {});
+    const tail = lock ? settled.then(() => release?.()).catch(() => {}) : settled;
     this.#tails.set(chatId, tail);
     tail.then(() => {
       if (this.#tails.get(chatId) === tail) this.#tails.delete(chatId);
