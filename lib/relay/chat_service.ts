@@ -151,7 +151,7 @@ export class ChatService {
     this.#fanout = parts.fanout;
     this.#registry = parts.registry;
     this.#lanes = new ChatLanes(parts.lock);
-    this.#partials = new PartialAnswers(store, this.#lanes, log, parts.fanout);
+    this.#partials = new PartialAnswers(store, log, parts.fanout);
     this.#queue = new TurnQueue(
       store,
       config.turnLeaseMs,
@@ -611,6 +611,7 @@ export class ChatService {
       throw new RelayError("reply_too_large", "The reply is larger than the store allows (60 KiB)");
     }
     const writes: ChatWrites = { messages: [message], deletePartialOf: chatId };
+    await this.#partials.settle(chatId);
     if (turn) {
       const closed = await this.#queue.close(turn.id, "done", seq, writes);
       if (!closed) {
@@ -652,6 +653,7 @@ export class ChatService {
       return;
     }
     await this.#lanes.run(turn.chatId, async () => {
+      await this.#partials.settle(turn.chatId);
       await this.#queue.close(
         turn.id,
         "cancelled",
