@@ -43,8 +43,8 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
     return c.json({ ...await auth.sessions.issue(), maxMessageLength: config.maxMessageLength });
   });
 
-  app.get("/health", (c) => {
-    const health = deps.registry.health(deps.frontendServed);
+  app.get("/health", async (c) => {
+    const health = await deps.registry.currentHealth(deps.frontendServed);
     return c.json(deps.storeHealth ? withStoreHealth(health, deps.storeHealth()) : health);
   });
 
