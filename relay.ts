@@ -14,8 +14,8 @@ import { isRemoteKv, loadRelayConfig, type RelayConfig } from "./lib/relay/confi
 import { kvFileProblem } from "./lib/relay/kv_file_check.ts";
 import { relayMetrics } from "./lib/relay/metrics.ts";
 import { LogRing } from "./lib/relay/metrics_snapshot.ts";
-import { RateLimiter } from "./lib/relay/rate_limiter.ts";
 import { relayApp } from "./lib/relay/relay_app.ts";
+import { relayLimits } from "./lib/relay/relay_limits.ts";
 import { RedisConnection } from "./lib/relay/redis/redis_connection.ts";
 import { type RedisShared, redisShared } from "./lib/relay/redis/redis_shared.ts";
 import { parseRedisUrl } from "./lib/relay/redis/redis_url.ts";
@@ -118,7 +118,8 @@ async function main(): Promise<number> {
   const opened = await openStore(config, log);
   if (typeof opened === "number") return opened;
   const { store, redis } = opened;
-  const auth = new Auth(config, log);
+  const limits = relayLimits(config, redis);
+  const auth = new Auth(config, log, { limits });
   // The gauges are read at scrape time, when `parts` and `service` exist.
   const metrics = relayMetrics({
     visitorSockets: () => parts.visitors.size,
@@ -162,8 +163,7 @@ async function main(): Promise<number> {
     registry: parts.registry,
     metrics,
     auth,
-    ipLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerIp),
-    chatLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerChat),
+    limits,
     frontendServed: config.webDir !== "" && existsSync(join(config.webDir, "index.html")),
     recentLogs,
     ...(redis ? { storeHealth: () => redis.health() } : {}),
@@ -210,6 +210,7 @@ async function main(): Promise<number> {
     await server.finished;
     await service.flush();
     await shared?.close();
+    await limits.close();
     await store.close();
     log.info("stopped");
   };

@@ -103,6 +103,13 @@ export function fitsStoredValue(value: unknown): boolean {
  * that call was written. A method that resolves has committed its writes durably.
  */
 export interface ChatStore {
+  /**
+   * True when several relays may use this store at once (Redis): what a relay keeps in
+   * memory of data other relays write (worker heartbeats) must be read from it again.
+   * Absent or false: this relay is the store's only writer (Deno KV).
+   */
+  readonly shared?: boolean;
+
   // Sequence numbers ------------------------------------------------------------------------
 
   /**

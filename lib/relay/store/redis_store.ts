@@ -60,6 +60,7 @@ export function redisStore(
 const OPEN = new Set(["pending", "leased"]);
 
 class RedisStore implements ChatStore {
+  readonly shared = true;
   readonly #redis: RedisConnection;
   readonly #prefix: string;
   readonly #global: ReturnType<typeof globalKeys>;
