@@ -28,6 +28,8 @@ const HOUSEKEEPING_MS = 1_000;
 /** How long the relay waits for Redis at start before giving up (exit 1). */
 const REDIS_CONNECT_TIMEOUT_MS = 30_000;
 const RETENTION_EVERY_MS = 3_600_000;
+/** Several relays: each reads the shared queue again this often, in case a note was lost. */
+const RESYNC_EVERY_MS = 15_000;
 
 /**
  * Opens the KV store, or explains in one line why it cannot (a read-only or full disk, a
@@ -194,6 +196,10 @@ async function main(): Promise<number> {
     leads.then((yes) => yes ? service.expireLeases() : undefined)
       .catch((error) => log.error("lease sweep failed", { error }));
   }, HOUSEKEEPING_MS);
+  const resync = setInterval(() => {
+    if (!service.shared || (redis && !redis.up)) return;
+    service.resync().catch((error) => log.warn("queue resync failed", { error }));
+  }, RESYNC_EVERY_MS);
   const retention = setInterval(() => {
     service.sweepRetention().catch((error) => log.error("retention sweep failed", { error }));
   }, RETENTION_EVERY_MS);
@@ -202,6 +208,7 @@ async function main(): Promise<number> {
   const stop = async (signal: string) => {
     log.info("shutting down", { signal });
     clearInterval(housekeeping);
+    clearInterval(resync);
     clearInterval(retention);
     // 1001 Going Away: clients reconnect and resume from their last sequence number.
     parts.visitors.closeAll(CLOSE_GOING_AWAY, "Relay restarting");

@@ -192,16 +192,27 @@ export class ChatService {
       siteChanged: async () => {
         this.#site = await this.#store.getSiteProfile();
       },
-      resync: async () => {
-        await this.#queue.load();
-        this.#site = await this.#store.getSiteProfile();
-      },
+      resync: () => this.resync(),
     });
     const open = await this.#queue.load();
     await this.#registry.load();
     this.#site = await this.#store.getSiteProfile();
     this.#log.info("store loaded", { openTurns: open });
     void this.#positions.announce();
+  }
+
+  /**
+   * Reads the open turns and the site words again: after the link to the other relays was
+   * lost, and now and then as a safety net, since their notes are sent at most once.
+   */
+  async resync(): Promise<void> {
+    await this.#queue.load();
+    this.#site = await this.#store.getSiteProfile();
+  }
+
+  /** Whether other relays share this relay's store (and change it behind its back). */
+  get shared(): boolean {
+    return this.#fanout.shared;
   }
 
   /** Number of open turns (pending or being answered). */
