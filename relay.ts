@@ -17,6 +17,7 @@ import { LogRing } from "./lib/relay/metrics_snapshot.ts";
 import { RateLimiter } from "./lib/relay/rate_limiter.ts";
 import { relayApp } from "./lib/relay/relay_app.ts";
 import { RedisConnection } from "./lib/relay/redis/redis_connection.ts";
+import { type RedisShared, redisShared } from "./lib/relay/redis/redis_shared.ts";
 import { parseRedisUrl } from "./lib/relay/redis/redis_url.ts";
 import type { ChatStore } from "./lib/relay/store/chat_store.ts";
 import { kvStore } from "./lib/relay/store/kv_store.ts";
@@ -137,7 +138,19 @@ async function main(): Promise<number> {
       () => redis.health().outages,
     );
   }
-  const parts = chatServiceParts(store, config, log, metrics);
+  // On Redis the relay shares chats, queue and events with every relay on the same Redis.
+  let shared: RedisShared | null = null;
+  if (redis) {
+    try {
+      shared = await redisShared(redis, { log, metrics, timeoutMs: REDIS_CONNECT_TIMEOUT_MS });
+    } catch (error) {
+      // deno-lint-ignore no-console
+      console.error(`terrarium-relay: Cannot subscribe on Redis: ${(error as Error).message}`);
+      await store.close();
+      return 1;
+    }
+  }
+  const parts = chatServiceParts(store, config, log, metrics, shared?.parts);
   const service = new ChatService(parts);
   await service.start();
   const deps = {
@@ -175,9 +188,11 @@ async function main(): Promise<number> {
 
   const housekeeping = setInterval(() => {
     // While Redis is away every sweep would fail (and log) once a second; the first sweep
-    // after it is back hands out what expired meanwhile.
+    // after it is back hands out what expired meanwhile. Of several relays one sweeps.
     if (redis && !redis.up) return;
-    service.expireLeases().catch((error) => log.error("lease sweep failed", { error }));
+    const leads = shared ? shared.leader.leads() : Promise.resolve(true);
+    leads.then((yes) => yes ? service.expireLeases() : undefined)
+      .catch((error) => log.error("lease sweep failed", { error }));
   }, HOUSEKEEPING_MS);
   const retention = setInterval(() => {
     service.sweepRetention().catch((error) => log.error("retention sweep failed", { error }));
@@ -194,6 +209,7 @@ async function main(): Promise<number> {
     shutdown.abort();
     await server.finished;
     await service.flush();
+    await shared?.close();
     await store.close();
     log.info("stopped");
   };

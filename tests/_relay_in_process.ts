@@ -15,8 +15,12 @@ import { relayMetrics } from "../lib/relay/metrics.ts";
 import { LogRing } from "../lib/relay/metrics_snapshot.ts";
 import { RateLimiter } from "../lib/relay/rate_limiter.ts";
 import { relayApp } from "../lib/relay/relay_app.ts";
+import { RedisConnection } from "../lib/relay/redis/redis_connection.ts";
+import { type RedisShared, redisShared } from "../lib/relay/redis/redis_shared.ts";
+import { parseRedisUrl } from "../lib/relay/redis/redis_url.ts";
 import type { ChatStore } from "../lib/relay/store/chat_store.ts";
 import { kvStore } from "../lib/relay/store/kv_store.ts";
+import { redisStore } from "../lib/relay/store/redis_store.ts";
 import { TEST_SECRETS } from "./_relay_process.ts";
 
 /** A relay served in-process: what route tests use of a `RelayProcess`. */
@@ -33,7 +37,8 @@ const HOUSEKEEPING_MS = 1_000;
 
 /**
  * Runs `fn` with a relay in this process (test defaults as `startRelay()`'s, overridden by
- * `env`; the store in memory) and always shuts it down: server, sockets, timers, store.
+ * `env`; the store in memory, or Redis when `env` has `REDIS_URL`, shared as `relay.ts`
+ * shares it) and always shuts it down: server, sockets, timers, store.
  */
 export async function withAppRelay(
   env: Record<string, string>,
@@ -66,7 +71,16 @@ export async function withAppRelay(
     lines.push(line);
     recentLogs.push(line);
   });
-  const kv = kvStore(await Deno.openKv(config.kvPath));
+  let redis: RedisConnection | null = null;
+  if (config.redisUrl !== "") {
+    redis = new RedisConnection(parseRedisUrl(config.redisUrl, config.redisPassword), {
+      log,
+      reconnectBaseMs: 20,
+      reconnectCapMs: 200,
+    });
+    await redis.connect(10_000);
+  }
+  const kv = redis ? redisStore(redis) : kvStore(await Deno.openKv(config.kvPath));
   // A test may put a faulty store in front (one that refuses writes, say).
   const store = options.wrapStore?.(kv) ?? kv;
   const auth = new Auth(config, log);
@@ -76,7 +90,10 @@ export async function withAppRelay(
     openTurns: () => service.openTurns,
     accessCodeDelayMs: () => auth.guard.delayMs(),
   });
-  const parts = chatServiceParts(store, config, log, metrics);
+  const shared: RedisShared | null = redis
+    ? await redisShared(redis, { log, metrics, timeoutMs: 10_000 })
+    : null;
+  const parts = chatServiceParts(store, config, log, metrics, shared?.parts);
   const service = new ChatService(parts);
   await service.start();
   const app = relayApp({
@@ -92,6 +109,7 @@ export async function withAppRelay(
     chatLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerChat),
     frontendServed: config.webDir !== "" && existsSync(join(config.webDir, "index.html")),
     recentLogs,
+    ...(redis ? { storeHealth: () => redis.health() } : {}),
   });
   const shutdown = new AbortController();
   const server = Deno.serve(
@@ -99,7 +117,9 @@ export async function withAppRelay(
     (req, info) => app.fetch(req, { remoteAddr: info.remoteAddr }),
   );
   const housekeeping = setInterval(() => {
-    service.expireLeases().catch((error) => log.error("lease sweep failed", { error }));
+    const leads = shared ? shared.leader.leads() : Promise.resolve(true);
+    leads.then((yes) => yes ? service.expireLeases() : undefined)
+      .catch((error) => log.error("lease sweep failed", { error }));
   }, HOUSEKEEPING_MS);
   const port = server.addr.port;
   try {
@@ -111,6 +131,7 @@ export async function withAppRelay(
     shutdown.abort();
     await server.finished;
     await service.flush();
+    await shared?.close();
     await kv.close();
   }
 }

@@ -3,9 +3,16 @@
  * of its kind, kept in memory for the hot path and written through to the store at most
  * every 250 ms, so a visitor who reconnects after a relay restart still gets what was
  * streamed so far (as a snapshot, one event per kind).
+ *
+ * When several relays share the store (issue 14) the worker's chunks of one answer may reach
+ * any of them, so a relay's copy is only trusted while nobody else numbered an event of the
+ * chat since (`SeqSource` says whether this relay's number follows its last one): otherwise
+ * the answer is read again — the stored copy (up to 250 ms old) plus the chunks published
+ * after it (`chunksAfter`, from the event bus's history). A snapshot is always read afresh.
  */
 import type { AgentChunkRequest, AssistantChunkEvent, ChunkKind } from "../protocol.ts";
 import type { ChatLanes } from "./chat_lanes.ts";
+import type { Fanout } from "./fanout.ts";
 import { RelayError } from "./errors.ts";
 import type { ChatStore, PartialAnswer } from "./store/chat_store.ts";
 import type { Logger } from "../log.ts";
@@ -18,10 +25,38 @@ const SNAPSHOT_KINDS = ["reasoning", "tool", "answer"] as const;
 /** Chats remembered as having no stored partial; past this the memory is simply dropped. */
 const MAX_KNOWN_ABSENT = 10_000;
 
+/** `partial` with a chunk event applied at its offset (a chunk of another turn starts anew). */
+function applyEvent(partial: LivePartial | null, event: AssistantChunkEvent): LivePartial {
+  if (!partial || partial.turnId !== event.turnId) {
+    partial = {
+      turnId: event.turnId,
+      seq: 0,
+      texts: emptyTexts(),
+      done: false,
+      updatedAt: event.emittedAt,
+      timer: null,
+    };
+  }
+  const text = partial.texts[event.kind];
+  if (event.offset <= text.length) {
+    partial.texts[event.kind] = text.slice(0, event.offset) + event.content;
+  }
+  partial.seq = event.seq;
+  partial.done = event.done;
+  partial.updatedAt = event.emittedAt;
+  return partial;
+}
+
 /** A partial answer with its pending write-through. */
 interface LivePartial extends PartialAnswer {
   timer: ReturnType<typeof setTimeout> | null;
 }
+
+/**
+ * The next sequence number of a chat, and whether it directly follows the last one this
+ * relay took for it (always true for a relay alone): if not, another relay emitted between.
+ */
+export type SeqSource = () => Promise<{ seq: number; continuous: boolean }>;
 
 function emptyTexts(): Record<ChunkKind, string> {
   return { answer: "", reasoning: "", tool: "" };
@@ -36,6 +71,7 @@ export class PartialAnswers {
   #store: ChatStore;
   #lanes: ChatLanes;
   #log: Logger;
+  #fanout: Fanout;
   #live = new Map<string, LivePartial>();
   /**
    * Chats whose stored copy this relay deleted (a claim starts a turn from nothing), so the
@@ -44,10 +80,12 @@ export class PartialAnswers {
    */
   #absent = new Set<string>();
 
-  constructor(store: ChatStore, lanes: ChatLanes, log: Logger) {
+  /** `fanout` knows whether relays share the store, and the chunks they published. */
+  constructor(store: ChatStore, lanes: ChatLanes, log: Logger, fanout: Fanout) {
     this.#store = store;
     this.#lanes = lanes;
     this.#log = log;
+    this.#fanout = fanout;
   }
 
   /** The chat's partial answer from memory, or from the store after a restart. */
@@ -55,10 +93,23 @@ export class PartialAnswers {
     const live = this.#live.get(chatId);
     if (live) return live;
     if (this.#absent.has(chatId)) return null;
+    return await this.#load(chatId);
+  }
+
+  /**
+   * Reads the chat's partial answer from the store and, when relays share it, adds the chunks
+   * published after the stored copy; kept in memory as this relay's copy.
+   */
+  async #load(chatId: string): Promise<LivePartial | null> {
     const stored = await this.#store.getPartial(chatId);
-    if (!stored) return null;
-    const partial = { ...stored, timer: null };
-    this.#live.set(chatId, partial);
+    let partial: LivePartial | null = stored ? { ...stored, timer: null } : null;
+    if (this.#fanout.shared) {
+      for (const event of await this.#fanout.chunksAfter(chatId, stored?.seq ?? 0) ?? []) {
+        partial = applyEvent(partial, event);
+      }
+    }
+    this.forget(chatId);
+    if (partial) this.#live.set(chatId, partial);
     return partial;
   }
 
@@ -72,8 +123,15 @@ export class PartialAnswers {
     chatId: string,
     turnId: string | null,
     chunk: AgentChunkRequest,
-    nextSeq: () => Promise<number>,
+    nextSeq: SeqSource,
   ): Promise<AssistantChunkEvent> {
+    // Numbered first: whether the number follows this relay's last one says whether its copy
+    // is current. A refused chunk leaves a gap in the numbers, which is allowed.
+    const { seq, continuous } = await nextSeq();
+    if (!continuous) {
+      this.forget(chatId);
+      this.#absent.delete(chatId);
+    }
     let partial = await this.#get(chatId);
     if (!partial || partial.turnId !== turnId) partial = this.#reset(chatId, turnId);
     const kind = chunk.kind ?? "answer";
@@ -89,7 +147,6 @@ export class PartialAnswers {
     if (text.length > MAX_PARTIAL_CHARS) {
       throw new RelayError("answer_too_long", "The streamed answer is too long");
     }
-    const seq = await nextSeq();
     const now = new Date().toISOString();
     partial.texts[kind] = text;
     partial.done = chunk.done ?? false;
@@ -118,7 +175,8 @@ export class PartialAnswers {
     since: number,
     currentTurnId: () => string | null,
   ): Promise<AssistantChunkEvent[]> {
-    const partial = await this.#get(chatId);
+    // Another relay may be streaming this answer: its chunks are in the store and the bus.
+    const partial = this.#fanout.shared ? await this.#load(chatId) : await this.#get(chatId);
     if (!partial || partial.seq <= since) return [];
     if (partial.turnId && currentTurnId() !== partial.turnId) return [];
     const events: AssistantChunkEvent[] = [];
@@ -141,7 +199,7 @@ export class PartialAnswers {
 
   /** The text streamed so far for the answer of `turnId`, or "" (a stopped turn's reply). */
   async answerOf(chatId: string, turnId: string): Promise<string> {
-    const partial = await this.#get(chatId);
+    const partial = this.#fanout.shared ? await this.#load(chatId) : await this.#get(chatId);
     return partial?.turnId === turnId ? partial.texts.answer : "";
   }
 

@@ -143,8 +143,9 @@ export interface ChatStore {
   /** The partial answer stored for `chatId`, or null. */
   getPartial(chatId: string): Promise<PartialAnswer | null>;
   /**
-   * Stores a partial answer, replacing the previous one; false (and nothing written) when it
-   * does not fit `MAX_STORED_VALUE_BYTES`.
+   * Stores a partial answer, replacing the previous one unless that has a higher `seq` (a
+   * relay's late write-through never undoes a newer one written by another relay); false
+   * (and nothing written) when it does not fit `MAX_STORED_VALUE_BYTES`.
    */
   setPartial(chatId: string, partial: PartialAnswer): Promise<boolean>;
   /** Deletes the stored partial answer (none is fine). */

@@ -128,8 +128,12 @@ class KvStore implements ChatStore {
 
   async setPartial(chatId: string, partial: PartialAnswer): Promise<boolean> {
     if (!fitsStoredValue(partial)) return false;
-    await this.#kv.set(partialKey(chatId), partial);
-    return true;
+    const key = partialKey(chatId);
+    for (;;) {
+      const current = await this.#kv.get<PartialAnswer>(key);
+      if (current.value && current.value.seq > partial.seq) return true;
+      if ((await this.#kv.atomic().check(current).set(key, partial).commit()).ok) return true;
+    }
   }
 
   async deletePartial(chatId: string): Promise<void> {

@@ -28,6 +28,7 @@ import {
   DELETE_CHAT,
   PUT_VISITOR_MESSAGE,
   REMOVE_OPEN_TURN,
+  SET_PARTIAL,
   WRITE_CHAT,
 } from "./_redis_scripts.ts";
 import {
@@ -159,9 +160,8 @@ class RedisStore implements ChatStore {
 
   async setPartial(chatId: string, partial: PartialAnswer): Promise<boolean> {
     if (!fitsStoredValue(partial)) return false;
-    await this.#redis.command([
-      "SET",
-      chatKeys(this.#prefix, chatId).partial,
+    await this.#redis.eval(SET_PARTIAL, [chatKeys(this.#prefix, chatId).partial], [
+      String(partial.seq),
       JSON.stringify(partial),
     ]);
     return true;
