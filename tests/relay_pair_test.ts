@@ -92,8 +92,10 @@ Deno.test("two relays: a visitor on relay A gets the answer of a worker on relay
         visitor.events.filter((e) => e.type === "message" && e.sender === "Visitor").length,
         1,
       );
-      // The chunks were taken by B (the worker's relay) and reached the visitor through A.
-      assert(await metricTotal(b, "terrarium_chunks_total") > 0, "B took the chunks");
+      // The worker is on B alone, and A delivered the chunks to its visitor.
+      assertEquals(await metricTotal(b, "terrarium_worker_sockets"), 1, "the worker is on B");
+      assertEquals(await metricTotal(a, "terrarium_worker_sockets"), 0, "no worker on A");
+      assert(await metricTotal(a, "terrarium_deliveries_total") > 0, "A delivered the chunks");
     } finally {
       await visitor.close();
     }
