@@ -333,6 +333,19 @@ Deno.test("two relays: Redis SIGKILLed and restarted mid-answer loses no acknowl
         );
         if (replies.length === 1) {
           assertEquals(replies[0].content, longAnswer(400), "the interrupted answer, complete");
+          // What the visitor saw of it: the reply with the whole answer on its socket, and the
+          // streamed text before it a true beginning of that answer. (Chunks refused during the
+          // outage are not sent again, so the stream may stop short; the reply completes it.)
+          assertEquals(
+            terraMessages(visitor.events).find((m) => m.replyTo === question.body.id)?.content,
+            longAnswer(400),
+          );
+          const streamed = applyChunks(
+            visitor.events.filter((e) =>
+              e.type !== "assistantChunk" || e.turnId === question.body.id
+            ),
+          );
+          assert(longAnswer(400).startsWith(streamed), `streamed a wrong text: "${streamed}"`);
         } else {
           assertEquals(replies, [], "at most one reply");
           assert(
