@@ -14,8 +14,8 @@ import { isRemoteKv, loadRelayConfig, type RelayConfig } from "./lib/relay/confi
 import { kvFileProblem } from "./lib/relay/kv_file_check.ts";
 import { relayMetrics } from "./lib/relay/metrics.ts";
 import { LogRing } from "./lib/relay/metrics_snapshot.ts";
-import { RateLimiter } from "./lib/relay/rate_limiter.ts";
 import { relayApp } from "./lib/relay/relay_app.ts";
+import { relayLimits } from "./lib/relay/relay_limits.ts";
 import { RedisConnection } from "./lib/relay/redis/redis_connection.ts";
 import { type RedisShared, redisShared } from "./lib/relay/redis/redis_shared.ts";
 import { parseRedisUrl } from "./lib/relay/redis/redis_url.ts";
@@ -28,6 +28,8 @@ const HOUSEKEEPING_MS = 1_000;
 /** How long the relay waits for Redis at start before giving up (exit 1). */
 const REDIS_CONNECT_TIMEOUT_MS = 30_000;
 const RETENTION_EVERY_MS = 3_600_000;
+/** Several relays: each reads the shared queue again this often, in case a note was lost. */
+const RESYNC_EVERY_MS = 15_000;
 
 /**
  * Opens the KV store, or explains in one line why it cannot (a read-only or full disk, a
@@ -118,7 +120,8 @@ async function main(): Promise<number> {
   const opened = await openStore(config, log);
   if (typeof opened === "number") return opened;
   const { store, redis } = opened;
-  const auth = new Auth(config, log);
+  const limits = relayLimits(config, redis);
+  const auth = new Auth(config, log, { limits });
   // The gauges are read at scrape time, when `parts` and `service` exist.
   const metrics = relayMetrics({
     visitorSockets: () => parts.visitors.size,
@@ -162,8 +165,7 @@ async function main(): Promise<number> {
     registry: parts.registry,
     metrics,
     auth,
-    ipLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerIp),
-    chatLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerChat),
+    limits,
     frontendServed: config.webDir !== "" && existsSync(join(config.webDir, "index.html")),
     recentLogs,
     ...(redis ? { storeHealth: () => redis.health() } : {}),
@@ -194,6 +196,10 @@ async function main(): Promise<number> {
     leads.then((yes) => yes ? service.expireLeases() : undefined)
       .catch((error) => log.error("lease sweep failed", { error }));
   }, HOUSEKEEPING_MS);
+  const resync = setInterval(() => {
+    if (!service.shared || (redis && !redis.up)) return;
+    service.resync().catch((error) => log.warn("queue resync failed", { error }));
+  }, RESYNC_EVERY_MS);
   const retention = setInterval(() => {
     service.sweepRetention().catch((error) => log.error("retention sweep failed", { error }));
   }, RETENTION_EVERY_MS);
@@ -202,6 +208,7 @@ async function main(): Promise<number> {
   const stop = async (signal: string) => {
     log.info("shutting down", { signal });
     clearInterval(housekeeping);
+    clearInterval(resync);
     clearInterval(retention);
     // 1001 Going Away: clients reconnect and resume from their last sequence number.
     parts.visitors.closeAll(CLOSE_GOING_AWAY, "Relay restarting");
@@ -210,6 +217,7 @@ async function main(): Promise<number> {
     await server.finished;
     await service.flush();
     await shared?.close();
+    await limits.close();
     await store.close();
     log.info("stopped");
   };

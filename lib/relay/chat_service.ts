@@ -151,7 +151,7 @@ export class ChatService {
     this.#fanout = parts.fanout;
     this.#registry = parts.registry;
     this.#lanes = new ChatLanes(parts.lock);
-    this.#partials = new PartialAnswers(store, this.#lanes, log, parts.fanout);
+    this.#partials = new PartialAnswers(store, log, parts.fanout);
     this.#queue = new TurnQueue(
       store,
       config.turnLeaseMs,
@@ -192,16 +192,27 @@ export class ChatService {
       siteChanged: async () => {
         this.#site = await this.#store.getSiteProfile();
       },
-      resync: async () => {
-        await this.#queue.load();
-        this.#site = await this.#store.getSiteProfile();
-      },
+      resync: () => this.resync(),
     });
     const open = await this.#queue.load();
     await this.#registry.load();
     this.#site = await this.#store.getSiteProfile();
     this.#log.info("store loaded", { openTurns: open });
     void this.#positions.announce();
+  }
+
+  /**
+   * Reads the open turns and the site words again: after the link to the other relays was
+   * lost, and now and then as a safety net, since their notes are sent at most once.
+   */
+  async resync(): Promise<void> {
+    await this.#queue.load();
+    this.#site = await this.#store.getSiteProfile();
+  }
+
+  /** Whether other relays share this relay's store (and change it behind its back). */
+  get shared(): boolean {
+    return this.#fanout.shared;
   }
 
   /** Number of open turns (pending or being answered). */
@@ -611,6 +622,7 @@ export class ChatService {
       throw new RelayError("reply_too_large", "The reply is larger than the store allows (60 KiB)");
     }
     const writes: ChatWrites = { messages: [message], deletePartialOf: chatId };
+    await this.#partials.settle(chatId);
     if (turn) {
       const closed = await this.#queue.close(turn.id, "done", seq, writes);
       if (!closed) {
@@ -652,6 +664,7 @@ export class ChatService {
       return;
     }
     await this.#lanes.run(turn.chatId, async () => {
+      await this.#partials.settle(turn.chatId);
       await this.#queue.close(
         turn.id,
         "cancelled",

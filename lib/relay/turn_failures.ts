@@ -152,6 +152,7 @@ export class TurnFailures {
       }
       messages.push(interrupted);
     }
+    await this.#deps.partials.settle(chatId);
     const closed = await queue.close(
       turn.id,
       "failed",
