@@ -13,6 +13,7 @@
  */
 import { better, type FanoutResult } from "./fanout.ts";
 import type { FanoutJob } from "./load.ts";
+import { loadName } from "./report.ts";
 import {
   BENCH_RELAY_ENV,
   type RedisFsync,
@@ -58,8 +59,10 @@ export interface RedisEnv {
 
 /** Log lines of a relay worth reporting: errors and warnings (JSON logs). */
 const PROBLEM = /"level":"(error|warn|fatal)"/;
+/** Log lines worth reporting after the relay began to shut down. */
+const SHUTDOWN_PROBLEM = /"level":"(error|fatal)"/;
 /** At most this many problem lines per setup go into the report. */
-const MAX_PROBLEMS = 5;
+const MAX_PROBLEMS = 12;
 
 /** Servers of one setup: the visitors' server, where chunks go in, and what CPU to read. */
 interface Setup {
@@ -144,6 +147,15 @@ export async function runRedisPhase(
           phaseSeconds: settings.phaseSeconds,
           maxChunks: settings.maxChunks,
         });
+        // Kept rounds are the better ones: a loss in the other round must still be told.
+        for (const p of phases.filter((p) => p.lost > 0)) {
+          problem(
+            setup,
+            `round ${round}, ${p.sockets} sockets, ${loadName(p)}: ${p.lost} of ${
+              p.chunksSent * p.sockets
+            } deliveries lost`,
+          );
+        }
         const kept = results.setups[setup];
         results.setups[setup] = kept.length ? phases.map((p, i) => better(kept[i]!, p)) : phases;
       } catch (error) {
@@ -151,13 +163,18 @@ export async function runRedisPhase(
         const reason = lines.find((l) => l.startsWith("ERROR "))?.slice(6) ?? lines[0];
         problem(setup, `load job failed: ${reason}`);
       } finally {
+        // After the stop, so an error on the way down is seen too.
+        await stopSetup(started);
         started.servers.forEach((server, i) => {
           const name = started.servers.length > 1 ? (i === 0 ? "relay A" : "relay B") : "relay";
-          for (const line of server.lines.filter((l) => PROBLEM.test(l))) {
-            problem(setup, `${name}: ${line.slice(0, 400)}`);
-          }
+          const down = server.lines.findIndex((l) => l.includes('"msg":"shutting down"'));
+          server.lines.forEach((line, at) => {
+            // On the way down only errors count: a relay on Redis warns "redis connection
+            // lost; reconnecting" as it closes its own connection.
+            const pattern = down >= 0 && at > down ? SHUTDOWN_PROBLEM : PROBLEM;
+            if (pattern.test(line)) problem(setup, `${name}: ${line.slice(0, 400)}`);
+          });
         });
-        await stopSetup(started);
       }
     }
   }
