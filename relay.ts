@@ -14,9 +14,10 @@ import { isRemoteKv, loadRelayConfig, type RelayConfig } from "./lib/relay/confi
 import { kvFileProblem } from "./lib/relay/kv_file_check.ts";
 import { relayMetrics } from "./lib/relay/metrics.ts";
 import { LogRing } from "./lib/relay/metrics_snapshot.ts";
-import { RateLimiter } from "./lib/relay/rate_limiter.ts";
 import { relayApp } from "./lib/relay/relay_app.ts";
+import { relayLimits } from "./lib/relay/relay_limits.ts";
 import { RedisConnection } from "./lib/relay/redis/redis_connection.ts";
+import { type RedisShared, redisShared } from "./lib/relay/redis/redis_shared.ts";
 import { parseRedisUrl } from "./lib/relay/redis/redis_url.ts";
 import type { ChatStore } from "./lib/relay/store/chat_store.ts";
 import { kvStore } from "./lib/relay/store/kv_store.ts";
@@ -27,6 +28,8 @@ const HOUSEKEEPING_MS = 1_000;
 /** How long the relay waits for Redis at start before giving up (exit 1). */
 const REDIS_CONNECT_TIMEOUT_MS = 30_000;
 const RETENTION_EVERY_MS = 3_600_000;
+/** Several relays: each reads the shared queue again this often, in case a note was lost. */
+const RESYNC_EVERY_MS = 15_000;
 
 /**
  * Opens the KV store, or explains in one line why it cannot (a read-only or full disk, a
@@ -117,7 +120,8 @@ async function main(): Promise<number> {
   const opened = await openStore(config, log);
   if (typeof opened === "number") return opened;
   const { store, redis } = opened;
-  const auth = new Auth(config, log);
+  const limits = relayLimits(config, redis);
+  const auth = new Auth(config, log, { limits });
   // The gauges are read at scrape time, when `parts` and `service` exist.
   const metrics = relayMetrics({
     visitorSockets: () => parts.visitors.size,
@@ -137,7 +141,19 @@ async function main(): Promise<number> {
       () => redis.health().outages,
     );
   }
-  const parts = chatServiceParts(store, config, log, metrics);
+  // On Redis the relay shares chats, queue and events with every relay on the same Redis.
+  let shared: RedisShared | null = null;
+  if (redis) {
+    try {
+      shared = await redisShared(redis, { log, metrics, timeoutMs: REDIS_CONNECT_TIMEOUT_MS });
+    } catch (error) {
+      // deno-lint-ignore no-console
+      console.error(`terrarium-relay: Cannot subscribe on Redis: ${(error as Error).message}`);
+      await store.close();
+      return 1;
+    }
+  }
+  const parts = chatServiceParts(store, config, log, metrics, shared?.parts);
   const service = new ChatService(parts);
   await service.start();
   const deps = {
@@ -149,8 +165,7 @@ async function main(): Promise<number> {
     registry: parts.registry,
     metrics,
     auth,
-    ipLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerIp),
-    chatLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerChat),
+    limits,
     frontendServed: config.webDir !== "" && existsSync(join(config.webDir, "index.html")),
     recentLogs,
     ...(redis ? { storeHealth: () => redis.health() } : {}),
@@ -175,10 +190,16 @@ async function main(): Promise<number> {
 
   const housekeeping = setInterval(() => {
     // While Redis is away every sweep would fail (and log) once a second; the first sweep
-    // after it is back hands out what expired meanwhile.
+    // after it is back hands out what expired meanwhile. Of several relays one sweeps.
     if (redis && !redis.up) return;
-    service.expireLeases().catch((error) => log.error("lease sweep failed", { error }));
+    const leads = shared ? shared.leader.leads() : Promise.resolve(true);
+    leads.then((yes) => yes ? service.expireLeases() : undefined)
+      .catch((error) => log.error("lease sweep failed", { error }));
   }, HOUSEKEEPING_MS);
+  const resync = setInterval(() => {
+    if (!service.shared || (redis && !redis.up)) return;
+    service.resync().catch((error) => log.warn("queue resync failed", { error }));
+  }, RESYNC_EVERY_MS);
   const retention = setInterval(() => {
     service.sweepRetention().catch((error) => log.error("retention sweep failed", { error }));
   }, RETENTION_EVERY_MS);
@@ -187,6 +208,7 @@ async function main(): Promise<number> {
   const stop = async (signal: string) => {
     log.info("shutting down", { signal });
     clearInterval(housekeeping);
+    clearInterval(resync);
     clearInterval(retention);
     // 1001 Going Away: clients reconnect and resume from their last sequence number.
     parts.visitors.closeAll(CLOSE_GOING_AWAY, "Relay restarting");
@@ -194,6 +216,8 @@ async function main(): Promise<number> {
     shutdown.abort();
     await server.finished;
     await service.flush();
+    await shared?.close();
+    await limits.close();
     await store.close();
     log.info("stopped");
   };

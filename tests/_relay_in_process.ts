@@ -13,10 +13,14 @@ import { ChatService, chatServiceParts } from "../lib/relay/chat_service.ts";
 import { parseRelayConfig, RELAY_ENV_NAMES } from "../lib/relay/config.ts";
 import { relayMetrics } from "../lib/relay/metrics.ts";
 import { LogRing } from "../lib/relay/metrics_snapshot.ts";
-import { RateLimiter } from "../lib/relay/rate_limiter.ts";
 import { relayApp } from "../lib/relay/relay_app.ts";
+import { relayLimits } from "../lib/relay/relay_limits.ts";
+import { RedisConnection } from "../lib/relay/redis/redis_connection.ts";
+import { type RedisShared, redisShared } from "../lib/relay/redis/redis_shared.ts";
+import { parseRedisUrl } from "../lib/relay/redis/redis_url.ts";
 import type { ChatStore } from "../lib/relay/store/chat_store.ts";
 import { kvStore } from "../lib/relay/store/kv_store.ts";
+import { redisStore } from "../lib/relay/store/redis_store.ts";
 import { TEST_SECRETS } from "./_relay_process.ts";
 
 /** A relay served in-process: what route tests use of a `RelayProcess`. */
@@ -33,7 +37,8 @@ const HOUSEKEEPING_MS = 1_000;
 
 /**
  * Runs `fn` with a relay in this process (test defaults as `startRelay()`'s, overridden by
- * `env`; the store in memory) and always shuts it down: server, sockets, timers, store.
+ * `env`; the store in memory, or Redis at `REDIS_URL` as `relay.ts` opens and shares it, so
+ * several of these may share one) and always shuts it down: server, sockets, timers, store.
  */
 export async function withAppRelay(
   env: Record<string, string>,
@@ -66,17 +71,27 @@ export async function withAppRelay(
     lines.push(line);
     recentLogs.push(line);
   });
-  const kv = kvStore(await Deno.openKv(config.kvPath));
+  // Quick reconnects: tests kill and restart Redis and wait for the relay to notice.
+  const redis = config.redisUrl === "" ? null : new RedisConnection(
+    parseRedisUrl(config.redisUrl, config.redisPassword),
+    { log, reconnectBaseMs: 20, reconnectCapMs: 200 },
+  );
+  await redis?.connect(10_000);
+  const engine = redis ? redisStore(redis) : kvStore(await Deno.openKv(config.kvPath));
   // A test may put a faulty store in front (one that refuses writes, say).
-  const store = options.wrapStore?.(kv) ?? kv;
-  const auth = new Auth(config, log);
+  const store = options.wrapStore?.(engine) ?? engine;
+  const limits = relayLimits(config, redis);
+  const auth = new Auth(config, log, { limits });
   const metrics = relayMetrics({
     visitorSockets: () => parts.visitors.size,
     workerSockets: () => parts.workers.size,
     openTurns: () => service.openTurns,
     accessCodeDelayMs: () => auth.guard.delayMs(),
   });
-  const parts = chatServiceParts(store, config, log, metrics);
+  const shared: RedisShared | null = redis
+    ? await redisShared(redis, { log, metrics, timeoutMs: 10_000 })
+    : null;
+  const parts = chatServiceParts(store, config, log, metrics, shared?.parts);
   const service = new ChatService(parts);
   await service.start();
   const app = relayApp({
@@ -88,10 +103,10 @@ export async function withAppRelay(
     registry: parts.registry,
     metrics,
     auth,
-    ipLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerIp),
-    chatLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerChat),
+    limits,
     frontendServed: config.webDir !== "" && existsSync(join(config.webDir, "index.html")),
     recentLogs,
+    ...(redis ? { storeHealth: () => redis.health() } : {}),
   });
   const shutdown = new AbortController();
   const server = Deno.serve(
@@ -99,18 +114,24 @@ export async function withAppRelay(
     (req, info) => app.fetch(req, { remoteAddr: info.remoteAddr }),
   );
   const housekeeping = setInterval(() => {
-    service.expireLeases().catch((error) => log.error("lease sweep failed", { error }));
+    // As relay.ts: no sweep while Redis is away, and of several relays one sweeps.
+    if (redis && !redis.up) return;
+    const leads = shared ? shared.leader.leads() : Promise.resolve(true);
+    leads.then((yes) => yes ? service.expireLeases() : undefined)
+      .catch((error) => log.error("lease sweep failed", { error }));
   }, HOUSEKEEPING_MS);
   const port = server.addr.port;
   try {
     await fn({ url: `http://127.0.0.1:${port}`, port, env: fullEnv, lines });
   } finally {
     clearInterval(housekeeping);
+    limits.close();
     parts.visitors.closeAll(CLOSE_GOING_AWAY, "Relay restarting");
     parts.workers.closeAll(CLOSE_GOING_AWAY, "Relay restarting");
     shutdown.abort();
     await server.finished;
     await service.flush();
-    await kv.close();
+    await shared?.close();
+    await engine.close();
   }
 }

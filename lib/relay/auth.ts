@@ -17,6 +17,7 @@ import { AccessGuard } from "./access_guard.ts";
 import type { RelayConfig } from "./config.ts";
 import { RelayError } from "./errors.ts";
 import type { RelayContext, RelayEnv } from "./http.ts";
+import type { RelayLimits } from "./relay_limits.ts";
 import { SecretMatcher } from "./secret_matcher.ts";
 import { SessionTokens } from "./session_token.ts";
 
@@ -34,8 +35,15 @@ export class Auth {
   /** Null when the admin API is disabled (no ADMIN_TOKEN). */
   #adminToken: SecretMatcher | null;
 
-  /** `log` gets the guard's warning when many wrong access codes arrive. */
-  constructor(config: RelayConfig, log?: Logger) {
+  /**
+   * `log` gets the guard's warning when many wrong access codes arrive; `limits` count the
+   * lockouts and wrong codes (`relayLimits()`; this relay's memory when absent).
+   */
+  constructor(
+    config: RelayConfig,
+    log?: Logger,
+    options: { limits?: Pick<RelayLimits, "lockout" | "failureBudget"> } = {},
+  ) {
     this.#config = config;
     this.#serviceToken = new SecretMatcher(config.serviceToken);
     this.#adminToken = config.adminToken ? new SecretMatcher(config.adminToken) : null;
@@ -48,6 +56,9 @@ export class Auth {
       maxFailures: config.accessCodeMaxFailures,
       lockoutSeconds: config.accessCodeLockoutSeconds,
       globalFailures: config.accessCodeGlobalFailures,
+      ...(options.limits
+        ? { lockout: options.limits.lockout, budget: options.limits.failureBudget }
+        : {}),
       log,
     });
   }

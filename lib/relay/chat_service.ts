@@ -4,8 +4,12 @@
  * states and queue positions, and replay what a reconnecting visitor missed.
  *
  * Events of one chat are emitted in sequence-number order: everything that allocates a
- * number and emits runs in that chat's lane (a promise chain), so a live socket never sees
- * number 7 before number 6.
+ * number and emits runs in that chat's lane (a promise chain, and on several relays also a
+ * lock in Redis), so a live socket never sees number 7 before number 6.
+ *
+ * On several relays (issue 14) the events go out through `RedisFanout`, and what this relay
+ * keeps in memory — the open turns, the partial answer, the site words — is a copy that the
+ * other relays' notes keep current; every write is still judged by the store.
  */
 import { newId } from "../id.ts";
 import type { Logger } from "../log.ts";
@@ -24,12 +28,14 @@ import {
   type WorkerStateName,
 } from "../protocol.ts";
 import { ChatLanes } from "./chat_lanes.ts";
+import { type Fanout, LocalFanout } from "./fanout.ts";
 import { clientKey } from "./client_key.ts";
 import type { RelayConfig } from "./config.ts";
 import { RelayError } from "./errors.ts";
 import type { Metrics } from "./metrics.ts";
-import { OpenTurnCaps } from "./open_turn_caps.ts";
-import { PartialAnswers } from "./partial_answers.ts";
+import { OpenTurnCaps, type TurnCaps } from "./open_turn_caps.ts";
+import { PartialAnswers, type SeqSource } from "./partial_answers.ts";
+import type { ChatLock } from "./redis/redis_chat_lock.ts";
 import { QueueAnnouncer, queueDetail } from "./queue_announcer.ts";
 import { TurnFailures } from "./turn_failures.ts";
 import {
@@ -55,14 +61,32 @@ export interface ChatServiceParts {
   visitors: VisitorHub;
   workers: WorkerHub;
   registry: WorkerRegistry;
+  /** How events reach sockets: here alone, or through Redis to every relay. */
+  fanout: Fanout;
+  /** The chats' cross-relay lock (null for a relay alone). */
+  lock: ChatLock | null;
+  /** The open-turn caps across relays (null: counted from this relay's queue). */
+  caps: SharedParts["caps"] | null;
 }
 
-/** The usual parts over `store`: hubs sized by `config`, a registry on the same store. */
+/** How several relays share their events (absent: this relay is alone on its store). */
+export interface SharedParts {
+  fanout: (visitors: VisitorHub, workers: WorkerHub) => Fanout;
+  lock: ChatLock;
+  /** The open-turn caps counted across relays. */
+  caps: (limits: { perClient: number; total: number }) => TurnCaps;
+}
+
+/**
+ * The usual parts over `store`: hubs sized by `config`, a registry on the same store, and
+ * the fanout `shared` builds (a relay alone when absent).
+ */
 export function chatServiceParts(
   store: ChatStore,
   config: RelayConfig,
   log: Logger,
   metrics: Metrics,
+  shared?: SharedParts,
 ): ChatServiceParts {
   const visitors = new VisitorHub({
     maxBufferedBytes: config.maxSocketBufferBytes,
@@ -79,25 +103,44 @@ export function chatServiceParts(
   const workers = new WorkerHub(
     Math.max(config.maxSocketBufferBytes, 4 * config.bodySizeLimitBytes),
   );
-  return { store, config, log, metrics, visitors, workers, registry };
+  const fanout = shared?.fanout(visitors, workers) ?? new LocalFanout(visitors, workers, metrics);
+  return {
+    store,
+    config,
+    log,
+    metrics,
+    visitors,
+    workers,
+    registry,
+    fanout,
+    lock: shared?.lock ?? null,
+    caps: shared?.caps ?? null,
+  };
 }
 
+/** Chats whose last number this relay remembers (past this the memory starts over). */
+const MAX_REMEMBERED_SEQS = 10_000;
+/** A claim that found nothing reloads the shared queue at most this often (ms). */
+const RELOAD_AT_MOST_EVERY_MS = 250;
+
 export class ChatService {
-  readonly #visitors: VisitorHub;
-  readonly #workers: WorkerHub;
+  readonly #fanout: Fanout;
   readonly #registry: WorkerRegistry;
   readonly #store: ChatStore;
   readonly #queue: TurnQueue;
   readonly #config: RelayConfig;
   readonly #log: Logger;
   readonly #metrics: Metrics;
-  readonly #lanes = new ChatLanes();
+  readonly #lanes: ChatLanes;
   readonly #partials: PartialAnswers;
-  readonly #caps: OpenTurnCaps;
+  readonly #caps: TurnCaps;
   readonly #positions: QueueAnnouncer;
   /** The operator's site words, read once at start and on every publish. */
   #site: SiteProfile | null = null;
   readonly #failures: TurnFailures;
+  /** The last number this relay took per chat (several relays: is its copy current?). */
+  #lastSeqs = new Map<string, number>();
+  #reloadedAtMs = 0;
 
   constructor(parts: ChatServiceParts) {
     const { store, config, log, metrics } = parts;
@@ -105,22 +148,24 @@ export class ChatService {
     this.#log = log;
     this.#metrics = metrics;
     this.#store = store;
-    this.#visitors = parts.visitors;
-    this.#workers = parts.workers;
+    this.#fanout = parts.fanout;
     this.#registry = parts.registry;
-    this.#partials = new PartialAnswers(store, this.#lanes, log);
-    this.#queue = new TurnQueue(store, config.turnLeaseMs);
+    this.#lanes = new ChatLanes(parts.lock);
+    this.#partials = new PartialAnswers(store, log, parts.fanout);
+    this.#queue = new TurnQueue(
+      store,
+      config.turnLeaseMs,
+      (turnId) => parts.fanout.turnChanged(turnId),
+    );
     this.#positions = new QueueAnnouncer({
       positions: () => this.#queue.positions(),
-      announce: (chatId, position) =>
-        this.setWorkerState(chatId, "queued", queueDetail(position), position),
+      announce: (chatId, position) => this.#announcePosition(chatId, position),
       log,
     });
     this.#failures = new TurnFailures({
       store,
       queue: this.#queue,
-      visitors: this.#visitors,
-      workers: this.#workers,
+      fanout: this.#fanout,
       lanes: this.#lanes,
       partials: this.#partials,
       log,
@@ -133,19 +178,41 @@ export class ChatService {
         void this.#positions.announce();
       },
     });
-    this.#caps = new OpenTurnCaps(
-      { perClient: config.maxOpenTurnsPerClient, total: config.maxOpenTurns },
+    const limits = { perClient: config.maxOpenTurnsPerClient, total: config.maxOpenTurns };
+    this.#caps = parts.caps?.(limits) ?? new OpenTurnCaps(
+      limits,
       { total: () => this.#queue.size, ofClient: (key) => this.#queue.openTurnsFromClient(key) },
     );
   }
 
   /** Loads queue and worker state from the store; call once before serving. */
   async start(): Promise<void> {
+    await this.#fanout.listen({
+      turnChanged: (turnId) => this.#queue.refresh(turnId),
+      siteChanged: async () => {
+        this.#site = await this.#store.getSiteProfile();
+      },
+      resync: () => this.resync(),
+    });
     const open = await this.#queue.load();
     await this.#registry.load();
     this.#site = await this.#store.getSiteProfile();
     this.#log.info("store loaded", { openTurns: open });
     void this.#positions.announce();
+  }
+
+  /**
+   * Reads the open turns and the site words again: after the link to the other relays was
+   * lost, and now and then as a safety net, since their notes are sent at most once.
+   */
+  async resync(): Promise<void> {
+    await this.#queue.load();
+    this.#site = await this.#store.getSiteProfile();
+  }
+
+  /** Whether other relays share this relay's store (and change it behind its back). */
+  get shared(): boolean {
+    return this.#fanout.shared;
   }
 
   /** Number of open turns (pending or being answered). */
@@ -184,11 +251,11 @@ export class ChatService {
     client: { ip: string; key?: string; userAgent: string },
   ): Promise<ChatMessage> {
     const key = client.key ?? clientKey(client.ip);
-    const release = this.#caps.reserve(key);
+    const release = await this.#caps.reserve(key);
     try {
       return await this.#storeVisitorMessage(chatId, content, client, key);
     } finally {
-      release();
+      void release();
     }
   }
 
@@ -207,7 +274,7 @@ export class ChatService {
         );
       }
       const now = new Date();
-      const seq = await this.#store.nextSeq(chatId);
+      const { seq } = await this.#nextSeq(chatId);
       const message: ChatMessage = {
         id: newId(),
         chatId,
@@ -230,8 +297,8 @@ export class ChatService {
         message,
       );
       this.#metrics.inc("terrarium_messages_total", { sender: "Visitor" });
-      this.#visitors.broadcast({ type: "message", ...message });
-      this.#workers.broadcast({
+      await this.#fanout.chat({ type: "message", ...message });
+      this.#fanout.workers({
         type: "chat_activity",
         chatId,
         messageId: message.id,
@@ -279,7 +346,7 @@ export class ChatService {
     }
     const flagged = await this.#queue.requestCancel(turn.id);
     if (!flagged) return { cancelled: false };
-    this.#workers.broadcast({
+    this.#fanout.workers({
       type: "cancel",
       chatId,
       turnId: turn.id,
@@ -295,11 +362,11 @@ export class ChatService {
    */
   async retry(chatId: string, messageId: string, key: string): Promise<void> {
     // A re-opened turn is an open turn again: it counts toward the same caps as a message.
-    const release = this.#caps.reserve(key);
+    const release = await this.#caps.reserve(key);
     try {
       await this.#failures.retry(chatId, messageId, key);
     } finally {
-      release();
+      void release();
     }
   }
 
@@ -312,6 +379,22 @@ export class ChatService {
   async publishSite(profile: SiteProfile): Promise<void> {
     await this.#store.setSiteProfile(profile);
     this.#site = profile;
+    this.#fanout.siteChanged();
+  }
+
+  /** The original worker's `done` after its reply: the original page's sockets still get it. */
+  lateDone(chatId: string): void {
+    this.#fanout.legacyDone({
+      type: "assistantChunk",
+      chatId,
+      content: "",
+      done: true,
+      emittedAt: new Date().toISOString(),
+      seq: 0,
+      kind: "answer",
+      offset: 0,
+      turnId: null,
+    });
   }
 
   /**
@@ -319,12 +402,14 @@ export class ChatService {
    * the current worker state and a snapshot of the answer being streamed. Runs in the
    * chat's lane so nothing is emitted between reading and `afterReplay`.
    */
-  replay<T>(
+  async replay<T>(
     chatId: string,
     since: number,
     afterReplay: (events: ChatEvent[]) => T,
   ): Promise<T> {
-    return this.#lanes.run(chatId, async () => {
+    // Receiving the chat's live events before the replay is read: nothing falls between.
+    await this.#fanout.watch(chatId);
+    return await this.#lanes.run(chatId, async () => {
       const events: ChatEvent[] = (await this.#store.listMessages(chatId, since)).map((m) => ({
         type: "message" as const,
         ...m,
@@ -353,7 +438,15 @@ export class ChatService {
 
   /** Leases the next turn (of `chatId`, if given) to `workerId`. */
   async claim(workerId: string, chatId?: string): Promise<Turn | null> {
-    const turn = await this.#queue.claim(workerId, chatId);
+    let turn = await this.#queue.claim(workerId, chatId);
+    if (
+      !turn && this.#fanout.shared && Date.now() - this.#reloadedAtMs >= RELOAD_AT_MOST_EVERY_MS
+    ) {
+      // Another relay's note may not have arrived yet: look at the queue in the store.
+      this.#reloadedAtMs = Date.now();
+      await this.#queue.load();
+      turn = await this.#queue.claim(workerId, chatId);
+    }
     if (!turn) return null;
     this.#metrics.inc("terrarium_turns_total", { transition: "claimed" });
     this.#positions.forget(turn.chatId);
@@ -403,11 +496,9 @@ export class ChatService {
         chatId,
         turn?.id ?? null,
         chunk,
-        () => this.#store.nextSeq(chatId),
+        () => this.#nextSeq(chatId),
       );
-      const deliveries = this.#visitors.broadcast(event);
-      this.#metrics.inc("terrarium_chunks_total");
-      this.#metrics.inc("terrarium_deliveries_total", undefined, deliveries);
+      await this.#fanout.chat(event);
       return event;
     });
   }
@@ -453,7 +544,14 @@ export class ChatService {
 
   /** Handles leases that ran out: re-offer the turn, or finish a stopped one. */
   async expireLeases(nowMs = Date.now()): Promise<void> {
-    for (const turn of this.#queue.takeExpired(nowMs)) {
+    for (let turn of this.#queue.takeExpired(nowMs)) {
+      if (this.#fanout.shared) {
+        // Renewed through another relay, maybe: judge by the store's copy.
+        await this.#queue.refresh(turn.id, nowMs);
+        const current = await this.#queue.get(turn.id);
+        if (current?.status !== "leased" || current.leaseExpiresAtMs > nowMs) continue;
+        turn = current;
+      }
       this.#metrics.inc("terrarium_turns_total", { transition: "expired" });
       this.#log.warn("lease expired", {
         chatId: turn.chatId,
@@ -508,7 +606,7 @@ export class ChatService {
       );
     }
     const now = new Date().toISOString();
-    const seq = await this.#store.nextSeq(chatId);
+    const { seq } = await this.#nextSeq(chatId);
     const message: ChatMessage = {
       id: newId(),
       chatId,
@@ -524,6 +622,7 @@ export class ChatService {
       throw new RelayError("reply_too_large", "The reply is larger than the store allows (60 KiB)");
     }
     const writes: ChatWrites = { messages: [message], deletePartialOf: chatId };
+    await this.#partials.settle(chatId);
     if (turn) {
       const closed = await this.#queue.close(turn.id, "done", seq, writes);
       if (!closed) {
@@ -539,7 +638,7 @@ export class ChatService {
     }
     this.#partials.forget(chatId);
     this.#metrics.inc("terrarium_messages_total", { sender: "Terra" });
-    this.#visitors.broadcast({ type: "message", ...message });
+    await this.#fanout.chat({ type: "message", ...message });
     await this.#setStateInLane(
       chatId,
       "responded",
@@ -565,6 +664,7 @@ export class ChatService {
       return;
     }
     await this.#lanes.run(turn.chatId, async () => {
+      await this.#partials.settle(turn.chatId);
       await this.#queue.close(
         turn.id,
         "cancelled",
@@ -578,7 +678,7 @@ export class ChatService {
   }
 
   async #requeued(turn: TurnRecord, detail: string): Promise<void> {
-    this.#workers.broadcast({
+    this.#fanout.workers({
       type: "chat_activity",
       chatId: turn.chatId,
       messageId: turn.messageId,
@@ -603,15 +703,39 @@ export class ChatService {
       state,
       detail,
       updatedAt: new Date().toISOString(),
-      seq: await this.#store.nextSeq(chatId),
+      seq: (await this.#nextSeq(chatId)).seq,
     };
     if (queuePosition !== undefined) event.queuePosition = queuePosition;
     if (about.turnId) event.turnId = about.turnId;
     if (about.code) event.code = about.code;
     await this.#store.setWorkerState(event);
-    this.#visitors.broadcast(event);
+    await this.#fanout.chat(event);
     return event;
   }
+
+  /**
+   * Tells a waiting chat its place. Every relay announces what its own changes moved, from
+   * its copy of the shared queue; the stored state keeps two relays from saying it twice.
+   */
+  #announcePosition(chatId: string, position: number): Promise<unknown> {
+    return this.#lanes.run(chatId, async () => {
+      if (this.#fanout.shared) {
+        const current = await this.#store.getWorkerState(chatId);
+        if (current?.state === "queued" && current.queuePosition === position) return current;
+      }
+      return await this.#setStateInLane(chatId, "queued", queueDetail(position), position);
+    });
+  }
+
+  /** The chat's next number, and whether it follows the last one this relay took (`SeqSource`). */
+  readonly #nextSeq = async (chatId: string): ReturnType<SeqSource> => {
+    const seq = await this.#store.nextSeq(chatId);
+    if (!this.#fanout.shared) return { seq, continuous: true };
+    const last = this.#lastSeqs.get(chatId);
+    if (this.#lastSeqs.size >= MAX_REMEMBERED_SEQS) this.#lastSeqs.clear();
+    this.#lastSeqs.set(chatId, seq);
+    return { seq, continuous: last === seq - 1 };
+  };
 }
 
 function unknownTurn(turnId: string): RelayError {

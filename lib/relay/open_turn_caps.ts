@@ -11,13 +11,22 @@ const CLIENT_RETRY_SECONDS = 15;
 /** What a visitor is told to wait when the whole queue is full (seconds). */
 const QUEUE_RETRY_SECONDS = 30;
 
+/**
+ * What the chat service asks of the caps: a place for one more open turn from a client key,
+ * or a 429. `OpenTurnCaps` answers for one relay; `RedisOpenTurnCaps` for all relays on one
+ * Redis (issue 14). Call the release once the turn is stored or has failed.
+ */
+export interface TurnCaps {
+  reserve(key: string): (() => void) | Promise<() => Promise<void>>;
+}
+
 /** Where the open turns are counted (the turn queue). */
 export interface OpenTurnCounts {
   total(): number;
   ofClient(key: string): number;
 }
 
-export class OpenTurnCaps {
+export class OpenTurnCaps implements TurnCaps {
   #perClient: number;
   #total: number;
   #counts: OpenTurnCounts;

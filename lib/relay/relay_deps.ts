@@ -5,7 +5,7 @@ import type { ChatService } from "./chat_service.ts";
 import type { RelayConfig } from "./config.ts";
 import type { Metrics } from "./metrics.ts";
 import type { LogRing } from "./metrics_snapshot.ts";
-import type { RateLimiter } from "./rate_limiter.ts";
+import type { RelayLimits } from "./relay_limits.ts";
 import type { RedisHealth } from "./redis/redis_connection.ts";
 import type { VisitorHub } from "./visitor_hub.ts";
 import type { WorkerHub } from "./worker_hub.ts";
@@ -23,8 +23,8 @@ export interface RelayDeps {
   registry: WorkerRegistry;
   auth: Auth;
   metrics: Metrics;
-  ipLimiter: RateLimiter;
-  chatLimiter: RateLimiter;
+  /** Rate limits and socket counts (`relayLimits()`: global on Redis, per relay on KV). */
+  limits: RelayLimits;
   /** Whether the relay serves the page itself (WEB_DIR holds an index.html). */
   frontendServed: boolean;
   /** The last log lines, for `GET /api/metrics`. */

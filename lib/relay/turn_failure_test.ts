@@ -8,8 +8,8 @@ import { assert, assertEquals } from "../../tests/_assert.ts";
 import { DEFAULT_SITE_PROFILE, type SiteProfile } from "../protocol.ts";
 import { Auth } from "./auth.ts";
 import { parseRelayConfig } from "./config.ts";
-import { RateLimiter } from "./rate_limiter.ts";
 import { relayApp } from "./relay_app.ts";
+import { relayLimits } from "./relay_limits.ts";
 import { testService } from "./_test_service.ts";
 
 const SERVICE_TOKEN = "svc-0123456789abcdef0123456789abcdef";
@@ -40,8 +40,7 @@ async function relay(kvPath = ":memory:", env: Record<string, string> = {}) {
     registry: parts.registry,
     metrics: parts.metrics,
     auth: new Auth(config),
-    ipLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerIp),
-    chatLimiter: new RateLimiter(config.rateLimitWindowMs, config.rateLimitMaxPerChat),
+    limits: relayLimits(config, null),
     frontendServed: false,
   });
   const call = async (

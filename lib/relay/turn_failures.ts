@@ -19,9 +19,8 @@ import type { ChatLanes } from "./chat_lanes.ts";
 import { RelayError } from "./errors.ts";
 import type { Metrics } from "./metrics.ts";
 import type { PartialAnswers } from "./partial_answers.ts";
+import type { Fanout } from "./fanout.ts";
 import type { TurnQueue } from "./turn_queue.ts";
-import type { VisitorHub } from "./visitor_hub.ts";
-import type { WorkerHub } from "./worker_hub.ts";
 import {
   type ChatStore,
   type ChatWrites,
@@ -33,8 +32,7 @@ import {
 export interface TurnFailuresDeps {
   store: ChatStore;
   queue: TurnQueue;
-  visitors: VisitorHub;
-  workers: WorkerHub;
+  fanout: Fanout;
   lanes: ChatLanes;
   partials: PartialAnswers;
   log: Logger;
@@ -77,7 +75,7 @@ export class TurnFailures {
    * the visitor's in this chat, 409 `not_failed` when its turn did not fail.
    */
   retry(chatId: string, messageId: string, clientKey?: string): Promise<void> {
-    const { queue, workers, log } = this.#deps;
+    const { queue, fanout, log } = this.#deps;
     return this.#deps.lanes.run(chatId, async () => {
       const turn = await queue.get(messageId);
       if (!turn || turn.chatId !== chatId) {
@@ -102,7 +100,7 @@ export class TurnFailures {
       if (!reopened) throw notFailed();
       this.#deps.metrics.inc("terrarium_turns_total", { transition: "retried" });
       log.info("turn retried", { chatId, turnId: turn.id });
-      workers.broadcast({
+      fanout.workers({
         type: "chat_activity",
         chatId,
         messageId: turn.messageId,
@@ -118,7 +116,7 @@ export class TurnFailures {
     turnId: string,
     report: TurnFailRequest,
   ): Promise<{ ok: true; duplicate: boolean }> {
-    const { store, queue, visitors, log } = this.#deps;
+    const { store, queue, fanout, log } = this.#deps;
     const turn = await queue.get(turnId);
     if (!turn) throw unknownTurn(turnId);
     if (turn.status === "failed") return { ok: true, duplicate: true };
@@ -154,6 +152,7 @@ export class TurnFailures {
       }
       messages.push(interrupted);
     }
+    await this.#deps.partials.settle(chatId);
     const closed = await queue.close(
       turn.id,
       "failed",
@@ -170,7 +169,7 @@ export class TurnFailures {
     log.warn("turn failed", { chatId, turnId, code: report.code });
     if (interrupted) {
       metrics.inc("terrarium_messages_total", { sender: "Terra" });
-      visitors.broadcast({ type: "message", ...interrupted });
+      await fanout.chat({ type: "message", ...interrupted });
     }
     await this.#deps.setStateInLane(chatId, "error", report.error, { turnId, code: report.code });
     this.#deps.requeued(chatId);

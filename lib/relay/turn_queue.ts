@@ -2,9 +2,11 @@
  * The work queue (SPEC §3 "Work distribution"). Every visitor message opens a turn; a
  * worker claims the oldest claimable turn with a lease and renews it while it works; a
  * lease that is not renewed expires and the turn is offered again. A chat's turns are
- * answered one at a time, in order. Turn turns live in the store; this class keeps the
- * open ones in memory (loaded at start) and writes every change as a compare-and-set on
- * the turn's version (`ChatStore`), so of two racing writers one wins.
+ * answered one at a time, in order. Turns live in the store; this class keeps the open
+ * ones in memory (loaded at start) and writes every change as a compare-and-set on the
+ * turn's version (`ChatStore`), so of two racing writers one wins. When several relays share
+ * the store, each tells the others of every turn it changed (`onChange`) and they `refresh()`
+ * that turn; a write judged on a copy that is stale anyway loses its compare-and-set.
  */
 import { newId } from "../id.ts";
 import type { ChatMessage, Turn, TurnFailure } from "../protocol.ts";
@@ -43,17 +45,41 @@ export class TurnQueue {
   /** Expired leases already announced, so a dead worker's turn is announced once. */
   #announcedExpiry = new Set<string>();
 
-  constructor(store: ChatStore, leaseMs: number) {
+  readonly #onChange: (turnId: string) => void;
+
+  /** `onChange` hears of every turn this queue wrote (other relays read it again). */
+  constructor(store: ChatStore, leaseMs: number, onChange: (turnId: string) => void = () => {}) {
     this.#store = store;
     this.#leaseMs = leaseMs;
+    this.#onChange = onChange;
   }
 
-  /** Loads the open turns from the store; call once at start. */
+  /** Loads the open turns from the store (at start, and when relays lost touch); their number. */
   async load(): Promise<number> {
-    for (const open of await this.#store.listOpenTurns()) {
-      if (isOpen(open.turn)) this.#open.set(open.turn.id, open);
+    const open = new Map<string, OpenTurn>();
+    for (const entry of await this.#store.listOpenTurns()) {
+      if (isOpen(entry.turn)) open.set(entry.turn.id, entry);
     }
-    return this.#open.size;
+    this.#open = open;
+    return open.size;
+  }
+
+  /** Reads turn `turnId` again from the store (another relay changed it). */
+  async refresh(turnId: string, nowMs = Date.now()): Promise<void> {
+    const stored = await this.#store.getTurn(turnId);
+    if (!stored || !isOpen(stored.turn)) {
+      this.#open.delete(turnId);
+      this.#announcedExpiry.delete(turnId);
+      return;
+    }
+    const open = this.#open.get(turnId);
+    if (open) {
+      open.turn = stored.turn;
+      open.version = stored.version;
+    } else {
+      this.#insert(stored);
+    }
+    if (stored.turn.leaseExpiresAtMs > nowMs) this.#announcedExpiry.delete(turnId);
   }
 
   /** Open turns of `chatId`, oldest first. */
@@ -113,7 +139,8 @@ export class TurnQueue {
   async enqueue(turn: TurnRecord, chat: ChatRecord, message: ChatMessage): Promise<void> {
     const version = await this.#store.putVisitorMessage(chat, message, turn);
     if (!version) throw new RelayError("conflict", "The message was stored twice");
-    this.#open.set(turn.id, { turn, version });
+    this.#insert({ turn, version });
+    this.#onChange(turn.id);
   }
 
   /**
@@ -197,6 +224,7 @@ export class TurnQueue {
     if (!(await this.#store.closeTurn(next, open.version, writes))) return null;
     this.#open.delete(turnId);
     this.#announcedExpiry.delete(turnId);
+    this.#onChange(turnId);
     return next;
   }
 
@@ -228,7 +256,8 @@ export class TurnQueue {
     };
     const version = await this.#store.reopenTurn(next, stored.version, writes);
     if (!version) return null;
-    this.#open.set(turnId, { turn: next, version });
+    this.#insert({ turn: next, version });
+    this.#onChange(turnId);
     return next;
   }
 
@@ -283,11 +312,26 @@ export class TurnQueue {
 
   async #write(open: OpenTurn, next: TurnRecord): Promise<boolean> {
     const version = await this.#store.updateTurn(next, open.version);
-    if (!version) return false;
+    if (!version) {
+      // Changed by another relay: take the current turn, so the next judgement is fair.
+      await this.refresh(next.id);
+      return false;
+    }
     // Replace in place so the Map keeps arrival order.
     open.turn = next;
     open.version = version;
+    this.#onChange(next.id);
     return true;
+  }
+
+  /** Adds an open turn in arrival order (by `createdAtMs`, then id, as the store lists them). */
+  #insert(entry: OpenTurn): void {
+    let last: OpenTurn | undefined;
+    for (const open of this.#open.values()) last = open;
+    this.#open.set(entry.turn.id, entry);
+    if (!last || arrival(last.turn, entry.turn) <= 0) return;
+    // Arrived from another relay out of order: rare, and the queue is small (MAX_OPEN_TURNS).
+    this.#open = new Map([...this.#open].sort(([, a], [, b]) => arrival(a.turn, b.turn)));
   }
 }
 
@@ -296,6 +340,10 @@ function isClaimable(turn: TurnRecord, nowMs: number): boolean {
   // never offered to another worker.
   if (turn.cancelRequested) return false;
   return turn.status === "pending" || (turn.status === "leased" && turn.leaseExpiresAtMs <= nowMs);
+}
+
+function arrival(a: TurnRecord, b: TurnRecord): number {
+  return a.createdAtMs - b.createdAtMs || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
 function isOpen(turn: TurnRecord): boolean {

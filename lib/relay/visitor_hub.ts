@@ -37,6 +37,8 @@ const MAX_BACKLOG = 10_000;
 export class VisitorHub {
   /** Slots reserved at the handshake, before the upgrade. */
   readonly slots: SocketSlots;
+  /** Called when the last socket of a chat detached (a shared fanout unsubscribes). */
+  onChatEmpty: ((chatId: string) => void) | null = null;
   #chats = new Map<string, Set<VisitorPeer>>();
   #options: VisitorHubOptions;
   #count = 0;
@@ -94,8 +96,10 @@ export class VisitorHub {
   detach(chatId: string, peer: VisitorPeer): void {
     const peers = this.#chats.get(chatId);
     if (!peers?.delete(peer)) return;
-    if (peers.size === 0) this.#chats.delete(chatId);
     this.#count--;
+    if (peers.size > 0) return;
+    this.#chats.delete(chatId);
+    this.onChatEmpty?.(chatId);
   }
 
   /**
@@ -126,6 +130,14 @@ export class VisitorHub {
   /** Sends raw data to one peer; false when it was too far behind and is now closed (1013). */
   send(peer: VisitorPeer, data: string): boolean {
     return this.#send(peer, data);
+  }
+
+  /** Closes every socket of `chatId` with `code`; their pages reconnect and resume. */
+  closeChat(chatId: string, code: number, reason: string): void {
+    for (const peer of this.#chats.get(chatId) ?? []) {
+      this.detach(chatId, peer);
+      closeQuietly(peer.socket, code, reason);
+    }
   }
 
   /** Closes every socket with `code` (1001 on shutdown). */

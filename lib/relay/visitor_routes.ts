@@ -25,7 +25,8 @@ function limit(wait: number, what: string): void {
 }
 
 export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
-  const { auth, service, config, ipLimiter, chatLimiter } = deps;
+  const { auth, service, config } = deps;
+  const { ip: ipLimiter, chat: chatLimiter } = deps.limits;
   const app = new Hono<RelayEnv>();
 
   /** Visitors and workers may both read a chat; a service-token header makes it a worker. */
@@ -35,15 +36,15 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
   }
 
   app.post("/session", async (c) => {
-    limit(ipLimiter.hit(c.get("clientKey")), "requests");
+    limit(await ipLimiter.hit(c.get("clientKey")), "requests");
     const body = await readBody(c, SessionRequest);
     await auth.guard.check(c.get("clientKey"), body.accessCode);
     // The page learns the limits it should enforce before sending.
     return c.json({ ...await auth.sessions.issue(), maxMessageLength: config.maxMessageLength });
   });
 
-  app.get("/health", (c) => {
-    const health = deps.registry.health(deps.frontendServed);
+  app.get("/health", async (c) => {
+    const health = await deps.registry.currentHealth(deps.frontendServed);
     return c.json(deps.storeHealth ? withStoreHealth(health, deps.storeHealth()) : health);
   });
 
@@ -59,8 +60,8 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
     const chatId = chatIdParam(c);
     const body = await readBody(c, VisitorMessageRequest);
     await auth.visitor(c, body.accessCode);
-    limit(ipLimiter.hit(c.get("clientKey")), "messages from your network");
-    limit(chatLimiter.hit(chatId), "messages in this chat");
+    limit(await ipLimiter.hit(c.get("clientKey")), "messages from your network");
+    limit(await chatLimiter.hit(chatId), "messages in this chat");
     const content = body.content.trim();
     if (!content) throw new RelayError("empty_message", "The message is empty.");
     if (content.length > config.maxMessageLength) {
@@ -97,8 +98,8 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
     }
     const body = parseWith(RetryRequest, json);
     await auth.visitor(c, body.accessCode);
-    limit(ipLimiter.hit(c.get("clientKey")), "messages from your network");
-    limit(chatLimiter.hit(chatId), "messages in this chat");
+    limit(await ipLimiter.hit(c.get("clientKey")), "messages from your network");
+    limit(await chatLimiter.hit(chatId), "messages in this chat");
     const messageId = Id.safeParse(c.req.param("messageId"));
     if (!messageId.success) {
       throw new RelayError("unknown_message", "No such message in this chat.");
@@ -116,7 +117,7 @@ export function visitorRoutes(deps: RelayDeps): Hono<RelayEnv> {
   app.post("/chat/:chatId/cancel", async (c) => {
     const chatId = chatIdParam(c);
     await auth.visitor(c);
-    limit(ipLimiter.hit(c.get("clientKey")), "requests");
+    limit(await ipLimiter.hit(c.get("clientKey")), "requests");
     return c.json(await service.cancel(chatId));
   });
 

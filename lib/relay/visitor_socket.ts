@@ -27,6 +27,7 @@ import { RelayError } from "./errors.ts";
 import { chatIdFrom, intQuery, isUpgrade, type RelayContext } from "./http.ts";
 import { LegacyFrames } from "./legacy_frames.ts";
 import { checkOrigin } from "./origin.ts";
+import type { SocketLease } from "./redis/global_limits.ts";
 import type { VisitorPeer } from "./visitor_hub.ts";
 
 /** The subprotocol the relay speaks; the page offers it beside its token. */
@@ -79,15 +80,36 @@ export async function visitorSocket(c: RelayContext, deps: RelayDeps): Promise<R
   const visitors = deps.visitors;
   let socket: WebSocket | null = null;
   // Counted from here on, before the upgrade, so half-open sockets cannot pile up.
+  const key = c.get("clientKey");
+  let lease: SocketLease | null = null;
   let slot;
   try {
-    slot = visitors.slots.reserve(c.get("clientKey"), () => {
+    slot = visitors.slots.reserve(key, () => {
+      void lease?.release();
       if (socket) closeQuietly(socket, CLOSE_TRY_LATER, "Handshake took too long");
     });
   } catch (error) {
     metrics.inc("terrarium_ws_rejected_total", { reason: "socket_limit" });
     throw error;
   }
+  // This relay's slot first (cheap, and its cap holds whatever Redis says), then the key's
+  // count on all relays (Redis; nothing on Deno KV, where the slot is the whole count).
+  try {
+    lease = await deps.limits.sockets.acquire(key);
+  } catch (error) {
+    slot.release();
+    throw error;
+  }
+  if (!lease) {
+    slot.release();
+    metrics.inc("terrarium_ws_rejected_total", { reason: "socket_limit" });
+    throw new RelayError(
+      "too_many_sockets",
+      "Too many open sockets from this address; close a tab and try again",
+      { retryAfterSeconds: 5 },
+    );
+  }
+  const held = lease;
   let upgrade;
   try {
     upgrade = Deno.upgradeWebSocket(c.req.raw, {
@@ -96,6 +118,7 @@ export async function visitorSocket(c: RelayContext, deps: RelayDeps): Promise<R
     });
   } catch (error) {
     slot.release();
+    void held.release();
     throw error;
   }
   socket = upgrade.socket;
@@ -169,6 +192,7 @@ export async function visitorSocket(c: RelayContext, deps: RelayDeps): Promise<R
 
   ws.onclose = () => {
     slot.release();
+    void held.release();
     if (peer) visitors.detach(chatId, peer);
   };
   ws.onerror = () => {};

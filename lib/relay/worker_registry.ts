@@ -2,7 +2,14 @@
  * Worker heartbeats and component reports, feeding `/api/health` (SPEC §3). Any request or
  * socket frame from a worker counts as a heartbeat; reports come from `/api/worker/status`.
  * Kept in the store (heartbeats at most every few seconds) so the chain survives a restart.
+ *
+ * On a store several relays share (Redis, issue 14) a worker may be connected to another
+ * relay only: `currentHealth()` then reads the store's workers again when the last read is
+ * older than `refreshMs` (so at most one read per interval, however often `/api/health` is
+ * asked) and keeps, per worker, the newer heartbeat and the newer report. On Deno KV this
+ * relay is the only writer, so it never reads back.
  */
+import { delay } from "../delay.ts";
 import {
   CHAIN_LABELS,
   type ChainLink,
@@ -13,6 +20,10 @@ import {
 import type { ChatStore, WorkerRecord } from "./store/chat_store.ts";
 
 const PERSIST_EVERY_MS = 5_000;
+/** On a shared store, how old the last read of other relays' workers may be. */
+const REFRESH_EVERY_MS = 2_000;
+/** How long a health answer waits for that read before it answers from memory. */
+const REFRESH_WAIT_MS = 500;
 /** Workers unheard of for this long are forgotten (a worker without WORKER_ID gets a new id per start). */
 const FORGET_AFTER_MS = 7 * 24 * 3600_000;
 
@@ -21,17 +32,63 @@ export class WorkerRegistry {
   #staleMs: number;
   #workers = new Map<string, WorkerRecord>();
   #persistedAt = new Map<string, number>();
+  #refreshMs: number;
+  #refreshedAtMs = -Infinity;
+  #refreshing: Promise<void> | null = null;
 
-  constructor(store: ChatStore, staleMs: number) {
+  /**
+   * `staleMs`: a worker unheard of for longer is not ready. `refreshMs`: how often to read
+   * other relays' heartbeats; by default every 2 s on a shared store, never on one relay's.
+   */
+  constructor(store: ChatStore, staleMs: number, options: { refreshMs?: number } = {}) {
     this.#store = store;
     this.#staleMs = staleMs;
+    this.#refreshMs = options.refreshMs ?? (store.shared ? REFRESH_EVERY_MS : 0);
   }
 
   /** Loads the last known workers; call once at start. */
   async load(): Promise<void> {
-    for (const record of await this.#store.listWorkers()) {
-      this.#workers.set(record.workerId, record);
+    await this.refresh();
+  }
+
+  /** Reads the stored workers, keeping per worker the newer heartbeat and the newer report. */
+  async refresh(nowMs = Date.now()): Promise<void> {
+    const stored = await this.#store.listWorkers();
+    this.#refreshedAtMs = nowMs;
+    for (const record of stored) {
+      const mine = this.#workers.get(record.workerId);
+      if (!mine) {
+        this.#workers.set(record.workerId, { ...record });
+        continue;
+      }
+      mine.lastSeenAtMs = Math.max(mine.lastSeenAtMs, record.lastSeenAtMs);
+      if (record.reportedAtMs > mine.reportedAtMs) {
+        mine.report = record.report;
+        mine.reportedAtMs = record.reportedAtMs;
+      }
     }
+  }
+
+  /**
+   * `health()`, after reading other relays' heartbeats when the last read is older than
+   * `refreshMs` (waiting at most 500 ms for it; a store that fails or is slow leaves the
+   * answer to memory, and a failed read is tried again after the next interval).
+   */
+  async currentHealth(frontendServed: boolean, nowMs = Date.now()): Promise<HealthResponse> {
+    if (this.#refreshMs > 0 && nowMs - this.#refreshedAtMs >= this.#refreshMs) {
+      if (!this.#refreshing) {
+        this.#refreshedAtMs = nowMs; // one read per interval, failed or not
+        this.#refreshing = this.refresh(nowMs)
+          .catch(() => {})
+          .finally(() => {
+            this.#refreshing = null;
+          });
+      }
+      const waited = new AbortController();
+      await Promise.race([this.#refreshing, delay(REFRESH_WAIT_MS, { signal: waited.signal })]);
+      waited.abort();
+    }
+    return this.health(frontendServed, nowMs);
   }
 
   /** Records that `workerId` is alive. */

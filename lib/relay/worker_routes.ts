@@ -3,7 +3,6 @@ import { Hono } from "hono";
 import {
   AgentChunkRequest,
   AgentReplyRequest,
-  type AssistantChunkEvent,
   ClaimRequest,
   LeaseRequest,
   SiteProfile,
@@ -47,7 +46,7 @@ export function workerRoutes(deps: RelayDeps): Hono<RelayEnv> {
     const event = await service.postChunk(chatId, body);
     // The original worker posts its final `done` after the reply, when the turn is closed;
     // the original page still gets it (our page needs nothing: the reply ended the turn).
-    if (!event && body.done) deps.visitors.broadcast(lateDone(chatId), true);
+    if (!event && body.done) service.lateDone(chatId);
     return c.json(
       event ? { ok: true, seq: event.seq, offset: event.offset } : { ok: true, ignored: true },
     );
@@ -95,19 +94,6 @@ export function workerRoutes(deps: RelayDeps): Hono<RelayEnv> {
 }
 
 /** An empty `done` chunk for legacy sockets only (it has no sequence number of its own). */
-function lateDone(chatId: string): AssistantChunkEvent {
-  return {
-    type: "assistantChunk",
-    chatId,
-    content: "",
-    done: true,
-    emittedAt: new Date().toISOString(),
-    seq: 0,
-    kind: "answer",
-    offset: 0,
-    turnId: null,
-  };
-}
 
 function turnIdParam(value: string | undefined): string {
   const result = Id.safeParse(value);

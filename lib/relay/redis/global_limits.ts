@@ -1,8 +1,9 @@
 /**
  * The limits that protect the service, as async interfaces so an engine shared by several
- * relays can count them globally (issue 14). The in-memory classes (`RateLimiter`,
- * `FailureBudget`, `AccessGuard`'s lockout, `SocketSlots`) answer the same questions
- * synchronously for one relay; the Redis versions here answer them for all relays together.
+ * relays can count them globally (issue 14). Both engines implement them: in one relay's
+ * memory (`memory_limits.ts`, over `RateLimiter`, `FailureBudget`, `MemoryLockout`; sockets
+ * are left to `SocketSlots`) and in Redis for all relays together (the `Redis*` classes here).
+ * `relayLimits()` picks one set; the routes see only these interfaces.
  */
 
 /** Fixed-window hits per key: `RateLimiter.hit()`, counted across relays. */

@@ -160,3 +160,47 @@ Deno.test("RedisSocketCount caps sockets per key across relays; a dead relay's l
     await redis.dispose();
   }
 });
+
+Deno.test("RedisSocketCount counts again, once Redis is back, sockets opened or lost during an outage", async () => {
+  const redis = await startRedis(); // no persistence: a restart loses the counts
+  const { a, close } = await twoRelays(redis);
+  const onA = new RedisSocketCount(a, { relayId: "A", max: 3, leaseMs: 2_000, renewMs: 100 });
+  try {
+    const before = await onA.acquire("198.51.100.4");
+    await redis.kill();
+    const during = await onA.acquire("198.51.100.4");
+    assert(before && during, "granted while Redis is down (SocketSlots still caps)");
+    await during.release(); // Redis is away: nothing to remove, and no rejection
+    const kept = await onA.acquire("198.51.100.4");
+    await redis.start();
+    await eventually(async () => {
+      try {
+        return await onA.count("198.51.100.4") === 2;
+      } catch {
+        return false; // still reconnecting
+      }
+    }, "the open sockets are counted again");
+    assert(kept);
+  } finally {
+    onA.close();
+    await close();
+    await redis.dispose();
+  }
+});
+
+Deno.test("RedisLockout answers from this relay's own count while Redis is down", async () => {
+  const redis = await startRedis();
+  const { a, close } = await twoRelays(redis);
+  try {
+    const lockout = new RedisLockout(a, { maxFailures: 3, lockoutSeconds: 60 });
+    assertEquals(await lockout.recordFailure("192.0.2.5"), 0);
+    await redis.kill();
+    assertEquals(await lockout.recordFailure("192.0.2.5"), 0);
+    assert(await lockout.recordFailure("192.0.2.5") > 0, "the third, counted in memory, locks");
+    assert(await lockout.lockedForMs("192.0.2.5") > 0);
+    assertEquals(await lockout.lockedForMs("192.0.2.6"), 0, "other keys go on");
+  } finally {
+    await close();
+    await redis.dispose();
+  }
+});

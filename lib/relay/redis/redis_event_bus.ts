@@ -162,6 +162,14 @@ export class RedisEventBus<T extends BusEvent = BusEvent> {
     return added === 1;
   }
 
+  /** The `seq` of the chat's newest published event (0 when its history is empty or gone). */
+  async lastSeq(chatId: string): Promise<number> {
+    const [newest] = await this.#commands.command<[string, string[]][]>(
+      ["XREVRANGE", this.#key(chatId), "+", "-", "COUNT", "1"],
+    );
+    return newest ? Number(newest[0].split("-")[0]) : 0;
+  }
+
   /** The chat's events with `seq` above `afterSeq`, oldest first. */
   async history(chatId: string, afterSeq: number): Promise<BusHistory<T>> {
     const key = this.#key(chatId);

@@ -1,9 +1,13 @@
 /**
  * `AccessGuard`'s per-client-key lockout across relays: wrong codes from a key are counted in
  * a window that starts at its first failure, and at `maxFailures` the key is locked out for
- * the lockout period, whichever relay the guesses went to. While Redis is unavailable nobody
- * is locked out by it (the relay's own `AccessGuard` still is).
+ * the lockout period, whichever relay the guesses went to. Every failure is also counted in
+ * this relay's memory (`MemoryLockout`), which answers while Redis is unavailable: fail open
+ * to a per-relay lockout, as the rate limits and the failure budget do. Refusing every code
+ * check with 503 instead would turn away everyone for the outage, while a guesser gains at
+ * most `maxFailures` guesses per relay per lockout period from it.
  */
+import { MemoryLockout } from "../memory_limits.ts";
 import type { GlobalLockout } from "./global_limits.ts";
 import type { RedisConnection } from "./redis_connection.ts";
 import { StoreUnavailableError } from "./store_unavailable_error.ts";
@@ -28,6 +32,7 @@ export class RedisLockout implements GlobalLockout {
   readonly #maxFailures: number;
   readonly #lockoutMs: number;
   readonly #prefix: string;
+  readonly #local: MemoryLockout;
 
   /** As `AccessGuardOptions`: `maxFailures` wrong codes within `lockoutSeconds` lock a key. */
   constructor(
@@ -39,6 +44,7 @@ export class RedisLockout implements GlobalLockout {
     this.#maxFailures = limits.maxFailures;
     this.#lockoutMs = limits.lockoutSeconds * 1000;
     this.#prefix = options.prefix ?? "terrarium:";
+    this.#local = new MemoryLockout(limits);
   }
 
   #keys(key: string): [string, string] {
@@ -51,12 +57,13 @@ export class RedisLockout implements GlobalLockout {
       const left = await this.#redis.command<number>(["PTTL", this.#keys(key)[1]]);
       return left > 0 ? left : 0;
     } catch (error) {
-      if (error instanceof StoreUnavailableError) return 0;
+      if (error instanceof StoreUnavailableError) return await this.#local.lockedForMs(key);
       throw error;
     }
   }
 
   async recordFailure(key: string): Promise<number> {
+    const local = await this.#local.recordFailure(key);
     try {
       return await this.#redis.eval<number>(RECORD, this.#keys(key), [
         String(this.#lockoutMs),
@@ -64,7 +71,7 @@ export class RedisLockout implements GlobalLockout {
         String(this.#lockoutMs),
       ]);
     } catch (error) {
-      if (error instanceof StoreUnavailableError) return 0;
+      if (error instanceof StoreUnavailableError) return local;
       throw error;
     }
   }

@@ -5,8 +5,11 @@
  * sockets drop out of every count within one lease (`leaseMs`, 30 s by default). So the count
  * can be too high for at most one lease after a relay crash, never too low while relays
  * live. Acquiring checks and adds in one script, so relays racing for the last place cannot
- * both get it. While Redis is unavailable `acquire()` grants (the relay's own `SocketSlots`
- * still caps its share).
+ * both get it. While Redis is unavailable `acquire()` grants (fail open: the relay's own
+ * `SocketSlots` still caps its share, and refusing would turn a Redis outage into a storm of
+ * page reconnects); a renewal re-adds the relay's open sockets, so those opened during the
+ * outage (or lost with Redis's data) are counted again within `renewMs` of Redis coming back.
+ * The price: a renewal racing a close may count that closed socket for one more lease.
  */
 import type { GlobalSocketCount, SocketLease } from "./global_limits.ts";
 import type { RedisConnection } from "./redis_connection.ts";
@@ -21,9 +24,9 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 return 1
 `;
 
-/** KEYS: the key's set. ARGV: expiry ms, then members. Renews those still there. */
+/** KEYS: the key's set. ARGV: expiry ms, then members. Renews (or re-adds) each member. */
 const RENEW = `
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], 'XX', ARGV[1], ARGV[i]) end
+for i = 2, #ARGV do redis.call('ZADD', KEYS[1], ARGV[1], ARGV[i]) end
 redis.call('PEXPIREAT', KEYS[1], ARGV[1])
 return 1
 `;
@@ -97,9 +100,9 @@ export class RedisSocketCount implements GlobalSocketCount {
         if (mine?.size === 0) this.#held.delete(key);
         try {
           await this.#redis.command(["ZREM", this.#key(key), member]);
-        } catch (error) {
-          // Not removed: it ages out when its lease ends.
-          if (!(error instanceof StoreUnavailableError)) throw error;
+        } catch {
+          // Not removed (Redis away, or the connection closed at shutdown): it ages out when
+          // its lease ends. A socket's close handler must never see a rejection.
         }
       },
     };

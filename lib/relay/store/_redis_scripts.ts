@@ -61,3 +61,17 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
 if redis.call('SCARD', KEYS[6]) == 0 then redis.call('DEL', KEYS[6]) end
 return 1
 `;
+
+/**
+ * Stores a partial answer unless the stored one has a higher `seq` (a relay's late
+ * write-through must not undo another relay's newer copy). KEYS: partial. ARGV: seq, json.
+ */
+export const SET_PARTIAL = `
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, stored = pcall(cjson.decode, current)
+  if ok and type(stored.seq) == 'number' and stored.seq > tonumber(ARGV[1]) then return 0 end
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+`;

@@ -103,6 +103,13 @@ export function fitsStoredValue(value: unknown): boolean {
  * that call was written. A method that resolves has committed its writes durably.
  */
 export interface ChatStore {
+  /**
+   * True when several relays may use this store at once (Redis): what a relay keeps in
+   * memory of data other relays write (worker heartbeats) must be read from it again.
+   * Absent or false: this relay is the store's only writer (Deno KV).
+   */
+  readonly shared?: boolean;
+
   // Sequence numbers ------------------------------------------------------------------------
 
   /**
@@ -143,10 +150,12 @@ export interface ChatStore {
   /** The partial answer stored for `chatId`, or null. */
   getPartial(chatId: string): Promise<PartialAnswer | null>;
   /**
-   * Stores a partial answer, replacing the previous one; false (and nothing written) when it
-   * does not fit `MAX_STORED_VALUE_BYTES`.
+   * Stores the partial answers of several chats (the write-through batch), each replacing the
+   * chat's previous one unless that has a higher `seq` (a relay's late write never undoes a
+   * newer one written by another relay). Answers, per entry, false (and nothing written for
+   * it) when it does not fit `MAX_STORED_VALUE_BYTES`, else true.
    */
-  setPartial(chatId: string, partial: PartialAnswer): Promise<boolean>;
+  setPartials(entries: { chatId: string; partial: PartialAnswer }[]): Promise<boolean[]>;
   /** Deletes the stored partial answer (none is fine). */
   deletePartial(chatId: string): Promise<void>;
 

@@ -12,6 +12,7 @@
  * next `listOpenTurns()` clears it — too strict for a while, never too lenient.
  */
 import { RelayError } from "../errors.ts";
+import type { TurnCaps } from "../open_turn_caps.ts";
 import { clientTurnKeys, globalKeys } from "./_redis_keys.ts";
 import type { RedisConnection } from "../redis/redis_connection.ts";
 
@@ -34,7 +35,7 @@ return 1
 `;
 
 /** The open-turn caps of all relays on one Redis store. */
-export class RedisOpenTurnCaps {
+export class RedisOpenTurnCaps implements TurnCaps {
   readonly #redis: RedisConnection;
   readonly #perClient: number;
   readonly #total: number;

@@ -28,6 +28,7 @@ import {
   DELETE_CHAT,
   PUT_VISITOR_MESSAGE,
   REMOVE_OPEN_TURN,
+  SET_PARTIAL,
   WRITE_CHAT,
 } from "./_redis_scripts.ts";
 import {
@@ -59,6 +60,7 @@ export function redisStore(
 const OPEN = new Set(["pending", "leased"]);
 
 class RedisStore implements ChatStore {
+  readonly shared = true;
   readonly #redis: RedisConnection;
   readonly #prefix: string;
   readonly #global: ReturnType<typeof globalKeys>;
@@ -157,14 +159,16 @@ class RedisStore implements ChatStore {
     return await this.#getJson<PartialAnswer>(chatKeys(this.#prefix, chatId).partial);
   }
 
-  async setPartial(chatId: string, partial: PartialAnswer): Promise<boolean> {
-    if (!fitsStoredValue(partial)) return false;
-    await this.#redis.command([
-      "SET",
-      chatKeys(this.#prefix, chatId).partial,
-      JSON.stringify(partial),
-    ]);
-    return true;
+  async setPartials(entries: { chatId: string; partial: PartialAnswer }[]): Promise<boolean[]> {
+    // One script per chat (each in its chat's slot), sent together: the client pipelines them.
+    return await Promise.all(entries.map(async ({ chatId, partial }) => {
+      if (!fitsStoredValue(partial)) return false;
+      await this.#redis.eval(SET_PARTIAL, [chatKeys(this.#prefix, chatId).partial], [
+        String(partial.seq),
+        JSON.stringify(partial),
+      ]);
+      return true;
+    }));
   }
 
   async deletePartial(chatId: string): Promise<void> {

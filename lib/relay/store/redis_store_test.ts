@@ -111,13 +111,16 @@ Deno.test("redis_store: a chat's keys share its hash tag; a write while Redis is
 
     await redis.kill();
     const error = await assertRejects(() =>
-      store.setPartial("c1", {
-        turnId: "m1",
-        seq: 3,
-        texts: { answer: "x", reasoning: "", tool: "" },
-        done: false,
-        updatedAt: AT,
-      })
+      store.setPartials([{
+        chatId: "c1",
+        partial: {
+          turnId: "m1",
+          seq: 3,
+          texts: { answer: "x", reasoning: "", tool: "" },
+          done: false,
+          updatedAt: AT,
+        },
+      }])
     );
     assert(error instanceof StoreUnavailableError, `typed, got ${error.name}`);
     assertEquals(error.toRelayError().status, 503);

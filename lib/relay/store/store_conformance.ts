@@ -64,6 +64,12 @@ function partial(seq: number, answer: string): PartialAnswer {
   };
 }
 
+/** Stores one chat's partial answer through the batch method; whether it was stored. */
+async function setPartial(store: ChatStore, chatId: string, p: PartialAnswer): Promise<boolean> {
+  const [stored] = await store.setPartials([{ chatId, partial: p }]);
+  return stored!;
+}
+
 /** Stores a visitor message with its turn; returns the turn and its version. */
 async function asked(store: ChatStore, chatId: string, seq: number, createdAtMs = seq) {
   const m = message(chatId, seq);
@@ -134,7 +140,7 @@ export function runStoreConformance(name: string, make: () => Promise<StoreUnder
 
   test("closeTurn() stores the reply and closes the turn together, once", async (t) => {
     const { turn, version } = await asked(t.store, "c", 1);
-    assert(await t.store.setPartial("c", partial(2, "Hel")));
+    assert(await setPartial(t.store, "c", partial(2, "Hel")));
     const reply = message("c", 3, "Terra");
     const done: TurnRecord = { ...turn, status: "done", replySeq: 3 };
     const closers = await Promise.all([
@@ -191,7 +197,7 @@ export function runStoreConformance(name: string, make: () => Promise<StoreUnder
 
   test("listMessages() pages by sequence number; writeChat() commits messages and deletes the partial", async (t) => {
     await asked(t.store, "c", 1);
-    assert(await t.store.setPartial("c", partial(2, "x")));
+    assert(await setPartial(t.store, "c", partial(2, "x")));
     assert(
       await t.store.writeChat({
         messages: [message("c", 5, "Terra"), message("c", 7, "Terra")],
@@ -214,15 +220,32 @@ export function runStoreConformance(name: string, make: () => Promise<StoreUnder
     assertEquals((await t.store.getWorkerState("c"))?.seq, 2);
 
     assertEquals(await t.store.getPartial("c"), null);
-    assert(await t.store.setPartial("c", partial(3, "Hel")));
-    assert(await t.store.setPartial("c", partial(4, "Hello")));
+    assert(await setPartial(t.store, "c", partial(3, "Hel")));
+    assert(await setPartial(t.store, "c", partial(4, "Hello")));
     assertEquals(await t.store.getPartial("c"), partial(4, "Hello"));
+    assert(await setPartial(t.store, "c", partial(3, "Hel")), "an older copy is no error");
+    assertEquals(await t.store.getPartial("c"), partial(4, "Hello"), "and does not replace");
     const huge = partial(5, "x".repeat(MAX_STORED_VALUE_BYTES));
-    assertEquals(await t.store.setPartial("c", huge), false, "too large: refused");
+    assertEquals(await setPartial(t.store, "c", huge), false, "too large: refused");
     assertEquals((await t.store.getPartial("c"))?.seq, 4, "and nothing written");
     await t.store.deletePartial("c");
     await t.store.deletePartial("c");
     assertEquals(await t.store.getPartial("c"), null);
+
+    // One batch for many chats, past one commit's limits, a too-large one among them.
+    const chats = Array.from({ length: 230 }, (_, i) => `batch-${i}`);
+    const answer = "y".repeat(5_000);
+    const stored = await t.store.setPartials(
+      chats.map((chatId, i) => ({
+        chatId,
+        partial: partial(10 + i, i === 7 ? huge.texts.answer : answer),
+      })),
+    );
+    assertEquals(stored.filter((ok) => !ok).length, 1, "only the huge one refused");
+    assertEquals(stored[7], false);
+    for (const [i, chatId] of chats.entries()) {
+      assertEquals((await t.store.getPartial(chatId))?.seq, i === 7 ? undefined : 10 + i, chatId);
+    }
 
     assertEquals(await t.store.getSiteProfile(), null);
     const site = {
@@ -264,7 +287,7 @@ export function runStoreConformance(name: string, make: () => Promise<StoreUnder
     const done: TurnRecord = { ...q.turn, status: "done", replySeq: 2 };
     assert(await t.store.closeTurn(done, q.version, { messages: [message("gone", 2, "Terra")] }));
     await t.store.setWorkerState(workerState("gone", 3));
-    assert(await t.store.setPartial("gone", partial(4, "x")));
+    assert(await setPartial(t.store, "gone", partial(4, "x")));
     const kept = await asked(t.store, "kept", 1);
 
     await t.store.deleteChat("gone");
