@@ -151,7 +151,9 @@ export async function startRedisServer(
     pid: redis.pid,
     description: `${await redisVersion()}, ${
       REDIS_CONFIG.split("/").slice(-2).join("/")
-    } with appendfsync ${fsync}, its append-only file in ${redis.dir}`,
+    } with appendfsync ${fsync}, its append-only file in a fresh temp dir (${
+      redis.dir.slice(0, redis.dir.lastIndexOf("/")) || "/"
+    })`,
     async stop() {
       await redis.dispose();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
