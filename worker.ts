@@ -114,6 +114,7 @@ async function main(): Promise<number> {
   const scheduler = new Scheduler({ relay, run: (turn) => runner.run(turn), config, log });
   relay.onActivity((chatId) => scheduler.hint(chatId));
   relay.onCancel((_chatId, turnId) => runner.cancel(turnId));
+  relay.onChunkRefused((chunk, code) => runner.chunkRefused(chunk, code));
   relay.onConnection((connected) => connected && scheduler.hint(null));
   const siteWordsPublisher = new SiteWordsPublisher(config.contentDir, siteWords, { relay, log });
   // A relay that restarted on an empty store gets the words again on the next connect.

@@ -462,7 +462,19 @@ export const ReadyEvent = z.object({
   chatId: ChatId,
   seq: z.number().int().nonnegative(),
 });
-export const SocketErrorEvent = ErrorBody.extend({ type: z.literal("error") });
+export const SocketErrorEvent = ErrorBody.extend({
+  type: z.literal("error"),
+  /**
+   * The worker's chunk this error refuses (chunks get no ack): on `chunk_gap` the worker
+   * sends the text of that kind again from offset 0.
+   */
+  chunk: z.object({
+    chatId: ChatId,
+    turnId: Id.nullable(),
+    kind: ChunkKind,
+    offset: z.number().int().nonnegative().optional(),
+  }).optional(),
+});
 export const PongEvent = z.object({ type: z.literal("pong") });
 
 export const VisitorServerEvent = z.discriminatedUnion("type", [

@@ -1,7 +1,7 @@
 /** `deno task build`: the exact compile commands, the DENORT_BIN guard, and (with a base binary) real binaries. */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { compileCommands, denortUrl } from "../lib/tasks/build.ts";
+import { compileCommands, denortUrl, parsePorts } from "../lib/tasks/build.ts";
 import { envFiles } from "../lib/tasks/init_env.ts";
 import { parseRelayConfig } from "../lib/relay/config.ts";
 import { relayPermissionFlags } from "../lib/relay/permissions.ts";
@@ -61,6 +61,27 @@ Deno.test("the build compiles each binary with the flags its launcher and tests 
   const relayRead = relay!.args.find((a) => a.startsWith("--allow-read="))!.split(/[=,]/);
   assert(relayRead.includes("/var/lib/terrarium-relay") && relayRead.includes(DEFAULT_WEB_OUT));
   assert(worker!.args.includes("--allow-net=127.0.0.1:8000,127.0.0.1:8888,example.com:443"));
+});
+
+Deno.test("--relay-ports bakes a listen grant for each relay instance into one relay binary", () => {
+  const [relay] = compileCommands({
+    workerEnvFile: WORKER_ENV,
+    relayEnvFile: RELAY_ENV,
+    relayPorts: parsePorts("4100,4101"),
+    outDir: "/out",
+  });
+  const net = relay!.args.find((a) => a.startsWith("--allow-net="));
+  assertEquals(net, "--allow-net=127.0.0.1:4100,127.0.0.1:4101");
+  assertEquals(parsePorts(undefined), undefined);
+  for (const bad of ["4100,", "http", "0", "70000"]) {
+    let message = "";
+    try {
+      parsePorts(bad);
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    assert(message.includes("--relay-ports"), `${bad}: ${message}`);
+  }
 });
 
 Deno.test("where deno compile cannot fetch its base, the build names the file to get for the target", async () => {

@@ -4,16 +4,21 @@
  * complete example site. For each, Debian's nginx (started by the test, on 127.0.0.1 with
  * a certificate the test makes) passes `nginx -t`, and the page, the API and both
  * WebSockets work under BASE_PATH over TLS to a real relay; the legacy `?accessCode=`
- * never reaches the access log.
+ * never reaches the access log. And two relays on one Redis in the one upstream (issue 14): the
+ * requests spread over both, a visitor's chat works whichever relay each request reaches.
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { assert, assertEquals } from "./_assert.ts";
+import { chatHistory, postMessage, request, visitorToken } from "./_clients.ts";
 import { spawnDeno } from "./_process.ts";
+import { driveChat } from "./_proxied_chat.ts";
+import { metricTotal, type RelayPair, withRelayPair } from "./_relay_pair.ts";
 import { freePort, type RelayProcess, TEST_SECRETS, withRelay } from "./_relay_process.ts";
 
 const SYSTEMD = fileURLToPath(new URL("../systemd", import.meta.url));
 const CLIENT = fileURLToPath(new URL("./_proxied_chat.ts", import.meta.url));
+const WEB_DIST = fileURLToPath(new URL("../web/dist", import.meta.url));
 
 async function run(cmd: string, args: string[], cwd?: string) {
   const out = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" })
@@ -200,5 +205,101 @@ Deno.test("the complete example site passes nginx -t and serves terrarium under 
     } finally {
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
+  });
+});
+
+/** The http file as README "Two relays on one Redis" has it: the second server uncommented. */
+async function shippedForPair(pair: RelayPair, dir: string): Promise<string> {
+  const text = await Deno.readTextFile(join(SYSTEMD, "nginx-terrarium-http.conf"));
+  assert(text.includes("\n    # server 127.0.0.1:4101;\n"), "the second relay's line to uncomment");
+  return text
+    .replace("server 127.0.0.1:4100;", `server 127.0.0.1:${pair.relay("a").port};`)
+    .replace("# server 127.0.0.1:4101;", `server 127.0.0.1:${pair.relay("b").port};`)
+    .replaceAll("/var/log/nginx/access.log", join(dir, "access.log"));
+}
+
+/**
+ * Runs `fn` with Debian's nginx (the shipped http file with both relays in its upstream, the
+ * locations file in a plain-HTTP server) in front of two relays on one Redis.
+ */
+async function withNginxPair(fn: (base: string, pair: RelayPair) => Promise<void>): Promise<void> {
+  const relayEnv = { BASE_PATH: "/terrarium", TRUST_PROXY: "true", WEB_DIR: WEB_DIST };
+  await withRelayPair(relayEnv, {}, async (pair) => {
+    const dir = await Deno.makeTempDir({ prefix: "terrarium-nginx-pair-" });
+    let nginx: Deno.ChildProcess | null = null;
+    try {
+      const port = freePort();
+      await Deno.writeTextFile(join(dir, "terrarium-http.conf"), await shippedForPair(pair, dir));
+      await Deno.writeTextFile(
+        join(dir, "terrarium-locations.conf"),
+        await shipped("nginx-terrarium-locations.conf", pair.relay("a"), dir),
+      );
+      const server = `  server {\n    listen 127.0.0.1:${port};\n    server_name localhost;\n` +
+        `    include ${dir}/terrarium-locations.conf;\n  }`;
+      const conf = join(dir, "nginx.conf");
+      await Deno.writeTextFile(conf, mainConfig(dir, server));
+      const test = await run("nginx", ["-t", "-p", dir, "-c", conf]);
+      assertEquals(test.code, 0, `nginx -t:\n${test.output}`);
+      nginx = new Deno.Command("nginx", {
+        args: ["-p", dir, "-c", conf, "-g", "daemon off; master_process off;"],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      for (let i = 0; i < 100; i++) {
+        const up = await Deno.connect({ hostname: "127.0.0.1", port }).then((c) => {
+          c.close();
+          return true;
+        }, () => false);
+        if (up) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await fn(`http://127.0.0.1:${port}/terrarium`, pair);
+    } finally {
+      if (nginx) {
+        nginx.kill("SIGTERM");
+        await nginx.status;
+      }
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    }
+  });
+}
+
+Deno.test("two relays on one Redis in the one upstream: requests spread over both, and a visitor's page, session and message work", async () => {
+  await withNginxPair(async (base, pair) => {
+    const counted = () =>
+      Promise.all(
+        [pair.relay("a"), pair.relay("b")].map((r) =>
+          metricTotal(r, "terrarium_http_requests_total")
+        ),
+      );
+    const before = await counted();
+    const page = await fetch(`${base}/`);
+    assertEquals(page.status, 200);
+    assert(/<html/i.test(await page.text()), "the page");
+    const token = await visitorToken(base);
+    const posted = await postMessage(base, token, "spread", "Which relay are you?");
+    assertEquals(posted.status, 201, JSON.stringify(posted.body));
+    // Read back through nginx more than once: each read may reach the other relay.
+    for (let i = 0; i < 3; i++) {
+      assertEquals(await chatHistory(base, token, "spread"), [posted.body]);
+    }
+    assertEquals((await request(`${base}/healthz`)).status, 200);
+    const after = await counted();
+    // Seven requests through nginx; each relay also counts the /metrics read before.
+    const served = after.map((n, i) => n - before[i]! - 1);
+    assertEquals(served[0]! + served[1]!, 7, `requests per relay: ${served}`);
+    assert(served.every((n) => n >= 2), `round-robin reaches both relays: ${served}`);
+    // One store: either relay has the message as acknowledged.
+    for (const side of ["a", "b"] as const) {
+      assertEquals(await chatHistory(pair.relay(side).url, token, "spread"), [posted.body]);
+    }
+  });
+});
+
+Deno.test("two relays on one Redis in the one upstream: the proxied chat works whichever relay each socket and request reaches", async () => {
+  // The worker's socket, the visitor's sockets and every request are spread by round-robin:
+  // the answer reaches the visitor across relays (the Redis event bus, issue 14).
+  await withNginxPair(async (base) => {
+    await driveChat(base);
   });
 });

@@ -6,11 +6,26 @@ import { dirname } from "node:path";
 import { isRemoteKv, RELAY_ENV_NAMES, type RelayConfig } from "./config.ts";
 import { parseRedisUrl } from "./redis/redis_url.ts";
 
+/** Options of `relayPermissionFlags()`. */
+export interface RelayPermissionOptions {
+  /**
+   * Every port an instance of this build may listen on, on `config.hostname`: two relays on
+   * one host (`terrarium-relay@4100`, `@4101`) run one binary, each with its own `PORT`.
+   * @default {[config.port]}
+   */
+  ports?: number[];
+}
+
 /** Flags for running (or compiling) the relay: listen, its store (KV dir or Redis host), its env. */
-export function relayPermissionFlags(config: RelayConfig, envFile?: string): string[] {
+export function relayPermissionFlags(
+  config: RelayConfig,
+  envFile?: string,
+  options: RelayPermissionOptions = {},
+): string[] {
   const read: string[] = [];
   const write: string[] = [];
-  const net = [`${config.hostname}:${config.port}`];
+  const ports = options.ports?.length ? [...new Set(options.ports)] : [config.port];
+  const net = ports.map((port) => `${config.hostname}:${port}`);
   if (config.redisUrl !== "") {
     // The Redis engine: exactly its host and port, and no KV file.
     net.push(parseRedisUrl(config.redisUrl, config.redisPassword).netHost);

@@ -36,3 +36,18 @@ Deno.test("relayPermissionFlags() lets a remote KV through and writes nothing lo
   assertEquals(flags.some((f) => f.startsWith("--allow-write")), false);
   assertEquals(flags.some((f) => f.startsWith("--allow-read")), false);
 });
+
+Deno.test("relayPermissionFlags() with several ports lets one build listen on each (two relays on one host)", () => {
+  const config = parseRelayConfig({
+    ...SECRETS,
+    PORT: "4100",
+    REDIS_URL: "redis://127.0.0.1:6379",
+    WEB_DIR: "",
+  });
+  const flags = relayPermissionFlags(config, undefined, { ports: [4100, 4101, 4101] });
+  assertEquals(flags.includes("--allow-net=127.0.0.1:4100,127.0.0.1:4101,127.0.0.1:6379"), true);
+  assertEquals(
+    relayPermissionFlags(config, undefined, { ports: [] }),
+    relayPermissionFlags(config),
+  );
+});

@@ -57,10 +57,10 @@ export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = fals
    * A request the worker waits on gets a nack with the code, its HTTP status and whether
    * to retry (the same facts as over HTTP); anything else an `error` event.
    */
-  const refuse = (requestId: string | undefined, error: RelayError) =>
+  const refuse = (requestId: string | undefined, error: RelayError, event?: WorkerClientEvent) =>
     requestId
       ? workers.send(peer, { type: "ack", requestId, ok: false, ...error.toAck() })
-      : workers.send(peer, { type: "error", ...error.toBody() });
+      : workers.send(peer, { type: "error", ...error.toBody(), ...refusedChunk(event) });
 
   socket.onmessage = async (message) => {
     if (frameSize(message.data) > maxFrame) {
@@ -98,7 +98,7 @@ export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = fals
         log.error("worker event failed", { type: event.type, error });
       }
       const relayError = error instanceof RelayError ? error : storeFailure(error);
-      refuse(requestId, relayError ?? new RelayError("internal", "Internal error"));
+      refuse(requestId, relayError ?? new RelayError("internal", "Internal error"), event);
     }
     void registry.seen(workerId);
   };
@@ -109,6 +109,15 @@ export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = fals
   };
   socket.onerror = () => {};
   return response;
+}
+
+/** Which chunk an error refuses, so the worker can send its text again (`chunk_gap`). */
+function refusedChunk(event: WorkerClientEvent | undefined) {
+  if (event?.type !== "chunk") return {};
+  const { chatId, turnId, kind, offset } = event;
+  return {
+    chunk: { chatId, turnId: turnId ?? null, kind, ...(offset === undefined ? {} : { offset }) },
+  };
 }
 
 /** The `requestId` of a frame that failed validation, when it is a usable one. */

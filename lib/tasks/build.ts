@@ -1,8 +1,10 @@
 /**
- * `deno task build --worker-env-file=PATH [--relay-env-file=PATH] [--target=T] [--dry-run]`:
- * compiles `terrarium-relay` and `terrarium-worker` into `dist/`, each with the permission
- * flags of its deployment baked in, from the same functions `deno task relay|worker` and
- * the tests use. The worker's grants come from the worker env file given here.
+ * `deno task build --worker-env-file=PATH [--relay-env-file=PATH] [--relay-ports=P,P]
+ * [--target=T] [--dry-run]`: compiles `terrarium-relay` and `terrarium-worker` into `dist/`,
+ * each with the permission flags of its deployment baked in, from the same functions
+ * `deno task relay|worker` and the tests use. The worker's grants come from the worker env
+ * file given here; `--relay-ports` lets one relay binary listen on each of those ports (two
+ * relays on one host on one Redis, `terrarium-relay@PORT`), instead of only the env's `PORT`.
  *
  * `deno compile` needs Deno's runtime base (denort) for the target and downloads it on first
  * use. Where that download fails, the build says which file to fetch elsewhere and to set
@@ -26,6 +28,8 @@ const DEFAULT_KV_PATH = "/var/lib/terrarium-relay/relay.kv";
 export interface BuildOptions {
   workerEnvFile: string;
   relayEnvFile?: string;
+  /** Ports the relay binary may listen on (several instances on one host); default its `PORT`. */
+  relayPorts?: number[];
   target?: string;
   outDir?: string;
 }
@@ -53,7 +57,7 @@ export function compileCommands(options: BuildOptions): { name: string; args: st
       name: "terrarium-relay",
       args: [
         "compile",
-        ...relayPermissionFlags(relayConfig),
+        ...relayPermissionFlags(relayConfig, undefined, { ports: options.relayPorts }),
         ...target,
         "--include",
         DEFAULT_WEB_OUT,
@@ -94,6 +98,7 @@ if (import.meta.main) {
     commands = compileCommands({
       workerEnvFile: workerEnvFile!,
       relayEnvFile: option(args, "relay-env-file"),
+      relayPorts: parsePorts(option(args, "relay-ports")),
       target: option(args, "target"),
     });
   } catch (error) {
@@ -126,6 +131,19 @@ if (import.meta.main) {
     console.error(result.stderr.trimEnd());
     fail(`deno compile of ${name} failed (exit ${result.code})`);
   }
+}
+
+/** `--relay-ports=4100,4101` as numbers; undefined when not given. */
+export function parsePorts(value: string | undefined): number[] | undefined {
+  if (value === undefined) return undefined;
+  const ports = value.split(",").map((p) => p.trim());
+  for (const port of ports) {
+    const n = Number(port);
+    if (!/^\d+$/.test(port) || n < 1 || n > 65535) {
+      throw new ConfigError([`--relay-ports: "${port}" is not a port (1-65535)`]);
+    }
+  }
+  return ports.map(Number);
 }
 
 /** Runs one `deno compile`, with `DENORT_BIN` when given; its stderr is kept for the diagnosis. */

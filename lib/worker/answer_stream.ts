@@ -3,6 +3,11 @@
  * offsets. Chunks go out one at a time, in order; whatever arrives while a send is in
  * flight is merged into the next chunk, so a slow path (HTTP while the socket is down)
  * sends fewer, larger chunks instead of falling behind.
+ *
+ * When the relay has less of a text than a chunk assumes (`chunk_gap`: it restarted, or its
+ * store lost the last write-through), `resync()` sends that text again from offset 0, once
+ * for every chunk already in flight, so the visitor's stream goes on rather than waiting for
+ * the reply.
  */
 import type { ChunkKind } from "../protocol.ts";
 
@@ -23,12 +28,16 @@ interface Pending {
 
 export class AnswerStream {
   #send: ChunkSender;
-  #onError: (error: unknown) => void;
+  #onError: (error: unknown, chunk: Pending) => void;
   #texts: Record<ChunkKind, string> = { answer: "", reasoning: "", tool: "" };
+  /** Per kind, the length of the text last sent again whole (chunks before it are covered). */
+  #resentUpTo: Record<ChunkKind, number> = { answer: -1, reasoning: -1, tool: -1 };
+  #finished = false;
   #queue: Pending[] = [];
   #flushing: Promise<void> | null = null;
 
-  constructor(send: ChunkSender, onError: (error: unknown) => void) {
+  /** `onError` hears of each chunk the relay refused, with the chunk. */
+  constructor(send: ChunkSender, onError: (error: unknown, chunk: Pending) => void) {
     this.#send = send;
     this.#onError = onError;
   }
@@ -66,8 +75,22 @@ export class AnswerStream {
 
   /** Marks the stream done and waits until every chunk is handed over. */
   async finish(): Promise<void> {
+    this.#finished = true;
     this.#push({ kind: "answer", offset: this.#texts.answer.length, content: "", done: true });
     await this.flushed();
+  }
+
+  /**
+   * The relay refused a chunk of `kind` at `offset` as past its text: sends the whole text of
+   * that kind again from 0, unless a resend after that chunk already did (or will).
+   */
+  resync(kind: ChunkKind, offset: number): void {
+    if (this.#resentUpTo[kind] > offset) return;
+    const text = this.#texts[kind];
+    this.#resentUpTo[kind] = text.length;
+    // Queued chunks of this kind are inside the text sent now.
+    this.#queue = this.#queue.filter((chunk) => chunk.kind !== kind || chunk.done);
+    this.#push({ kind, offset: 0, content: text, done: false });
   }
 
   /** Resolves once the queue is empty. */
@@ -102,7 +125,7 @@ export class AnswerStream {
         try {
           await this.#send(chunk);
         } catch (error) {
-          this.#onError(error);
+          this.#onError(error, chunk);
         }
       }
     } finally {

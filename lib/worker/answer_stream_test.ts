@@ -38,3 +38,30 @@ Deno.test("truncateAnswer() sends a chunk that cuts the answer back", async () =
   assertEquals(stream.answer, "Answer");
   assertEquals(sent, [["thinking out loud", 0], ["", 0], ["Answer", 0], ["", 6]]);
 });
+
+Deno.test("resync() sends the text again from 0 once for every refused chunk in flight", async () => {
+  // A relay that lost its text after "Hello": it refuses chunks past what it has.
+  let relayHas = "Hello";
+  const sent: [string, number][] = [];
+  const stream = new AnswerStream((chunk) => {
+    sent.push([chunk.content, chunk.offset]);
+    if (chunk.offset > relayHas.length) {
+      return Promise.reject(Object.assign(new Error("gap"), { code: "chunk_gap" }));
+    }
+    relayHas = relayHas.slice(0, chunk.offset) + chunk.content;
+    return Promise.resolve();
+  }, (error, chunk) => {
+    if ((error as { code?: string }).code === "chunk_gap") stream.resync(chunk.kind, chunk.offset);
+  });
+  stream.appendAnswer("Hello");
+  await stream.flushed();
+  relayHas = ""; // the relay restarted with nothing of the answer
+  stream.appendAnswer(" wide");
+  await stream.flushed();
+  stream.appendAnswer(" world");
+  // A late refusal of a chunk the resend already covers changes nothing.
+  stream.resync("answer", 5);
+  await stream.finish();
+  assertEquals(relayHas, "Hello wide world");
+  assertEquals(sent, [["Hello", 0], [" wide", 5], ["Hello wide", 0], [" world", 10], ["", 16]]);
+});

@@ -24,7 +24,7 @@ import { delay } from "../delay.ts";
 import type { WorkerConfig } from "./config.ts";
 import { RelayHttp } from "./relay_http.ts";
 import { parseResult, RelayRequestError } from "./relay_request_error.ts";
-import { RelaySocket, type SocketEvent } from "./relay_socket.ts";
+import { type RefusedChunk, RelaySocket, type SocketEvent } from "./relay_socket.ts";
 
 export { RelayRequestError } from "./relay_request_error.ts";
 
@@ -52,6 +52,7 @@ export class RelayClient {
   #socket: RelaySocket;
   #activity = new Set<(chatId: string) => void>();
   #cancel = new Set<(chatId: string, turnId: string) => void>();
+  #chunkRefused = new Set<(chunk: RefusedChunk, code: string) => void>();
   #connection = new Set<(connected: boolean) => void>();
   #rejected = new Set<(error: RelayRequestError) => void>();
   #wasRejected = false;
@@ -66,6 +67,7 @@ export class RelayClient {
       headers: (method, url, body) => this.#http.headers(method, url, body),
       activity: (chatId) => this.#emit(this.#activity, (l) => l(chatId)),
       cancel: (chatId, turnId) => this.#emit(this.#cancel, (l) => l(chatId, turnId)),
+      chunkRefused: (chunk, code) => this.#emit(this.#chunkRefused, (l) => l(chunk, code)),
       connection: (connected) => this.#emit(this.#connection, (l) => l(connected)),
       unauthorized: reject,
     }, this.#random);
@@ -84,6 +86,11 @@ export class RelayClient {
   /** Calls `listener` when a visitor stops the answer to `turnId`. */
   onCancel(listener: (chatId: string, turnId: string) => void): void {
     this.#cancel.add(listener);
+  }
+
+  /** Calls `listener` when the relay refuses a chunk sent over the socket (no ack comes). */
+  onChunkRefused(listener: (chunk: RefusedChunk, code: string) => void): void {
+    this.#chunkRefused.add(listener);
   }
 
   /** Calls `listener` with true on `hello` and false when a greeted socket goes away. */

@@ -7,7 +7,12 @@
 import type { z } from "zod";
 import type { Logger } from "../log.ts";
 import { CLOSE_ABNORMAL, CLOSE_NORMAL } from "../close_codes.ts";
-import { ERROR_CODES, WorkerClientEvent, WorkerServerEvent } from "../protocol.ts";
+import {
+  ERROR_CODES,
+  SocketErrorEvent,
+  WorkerClientEvent,
+  WorkerServerEvent,
+} from "../protocol.ts";
 import { Backoff } from "../backoff.ts";
 import { delay } from "../delay.ts";
 import type { WorkerConfig } from "./config.ts";
@@ -38,6 +43,9 @@ export type SocketEvent = z.input<typeof WorkerClientEvent> extends infer E
   ? E extends unknown ? Omit<E, "requestId"> : never
   : never;
 
+/** A chunk the relay refused over the socket, as its `error` event names it. */
+export type RefusedChunk = NonNullable<z.infer<typeof SocketErrorEvent>["chunk"]>;
+
 /** What the socket tells its owner. Each call is guarded: a throwing handler is logged. */
 export interface RelaySocketHandlers {
   /** Signs the handshake (`RelayHttp.headers`). */
@@ -46,6 +54,8 @@ export interface RelaySocketHandlers {
   activity(chatId: string): void;
   /** A visitor stopped the answer to `turnId`. */
   cancel(chatId: string, turnId: string): void;
+  /** The relay refused a chunk (chunks get no ack): `code` says why. */
+  chunkRefused(chunk: RefusedChunk, code: string): void;
   /** True on `hello`, false when a greeted socket goes away. */
   connection(connected: boolean): void;
   /** The handshake was refused with 401. */
@@ -321,8 +331,12 @@ export class RelaySocket {
         );
       }
       case "error":
-        // Chunks get no ack, only this when they fail (e.g. "lease_lost" after a hand-over;
-        // the next renewal reports that). Once per code and connection is enough to see it.
+        // Chunks get no ack, only this when they fail ("lease_lost" after a hand-over,
+        // "chunk_gap" after the relay lost text). Once per code and connection is logged.
+        if (event.chunk) {
+          const chunk = event.chunk;
+          this.#safely(() => this.#handlers.chunkRefused(chunk, event.code));
+        }
         if (!this.#loggedErrorCodes.has(event.code)) {
           this.#loggedErrorCodes.add(event.code);
           this.#log.warn("the relay refused a socket frame", { code: event.code });

@@ -16,6 +16,7 @@ import type { WorkerConfig } from "./config.ts";
 import { failureCode, failureWords } from "./failure_words.ts";
 import { conversationFor } from "./history.ts";
 import { type RelayClient, RelayRequestError } from "./relay_client.ts";
+import type { RefusedChunk } from "./relay_socket.ts";
 import { SourceList } from "./source_list.ts";
 import { runToolLoop, type StepModel } from "./tool_loop.ts";
 import type { ToolRegistry } from "./tool_registry.ts";
@@ -58,6 +59,8 @@ function modelStatusAfter(error: AgentError): ComponentReport {
 export class TurnRunner {
   #deps: TurnRunnerDeps;
   #active = new Map<string, AbortController>();
+  /** The answer stream of each turn being answered, for refusals that come without an ack. */
+  #streams = new Map<string, AnswerStream>();
   /** A failure was reported to the status chain and no answer has come since. */
   #modelTroubled = false;
 
@@ -73,6 +76,18 @@ export class TurnRunner {
   /** Stops a turn because the visitor asked to. */
   cancel(turnId: string): void {
     this.#active.get(turnId)?.abort("cancelled" satisfies AbortReason);
+  }
+
+  /**
+   * The relay refused a chunk sent over the socket: a gap means it has less of the text than
+   * the chunk assumed (resend it), a lost lease that another worker has the turn.
+   */
+  chunkRefused(chunk: RefusedChunk, code: string): void {
+    if (chunk.turnId === null) return;
+    if (code === "lease_lost") this.#active.get(chunk.turnId)?.abort("lease_lost");
+    if (code === "chunk_gap" && chunk.offset !== undefined) {
+      this.#streams.get(chunk.turnId)?.resync(chunk.kind, chunk.offset);
+    }
   }
 
   /** Aborts every running turn (shutdown releases their leases). */
@@ -100,11 +115,14 @@ export class TurnRunner {
 
     const stream = new AnswerStream(
       (chunk) => relay.sendChunk(turn.chatId, { ...chunk, turnId: turn.id, leaseId: turn.leaseId }),
-      (error) => {
-        if ((error as { code?: string }).code === "lease_lost") abort("lease_lost");
+      (error, chunk) => {
+        const code = (error as { code?: string }).code;
+        if (code === "lease_lost") abort("lease_lost");
+        else if (code === "chunk_gap") stream.resync(chunk.kind, chunk.offset);
         else log.warn("chunk not delivered", { chatId: turn.chatId, error });
       },
     );
+    this.#streams.set(turn.id, stream);
     const sources = new SourceList();
     const reply = (content: string, stopped: boolean) =>
       relay.postReply(turn.chatId, {
@@ -160,6 +178,7 @@ export class TurnRunner {
     } finally {
       clearInterval(renewal);
       this.#active.delete(turn.id);
+      this.#streams.delete(turn.id);
       await this.#deps.chatLog?.append({
         chatId: turn.chatId,
         turnId: turn.id,
