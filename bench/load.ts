@@ -38,6 +38,17 @@ export interface FanoutJob {
   window: number;
   phaseSeconds: number;
   maxChunks: number;
+  /**
+   * Where chunks go in, when not `target` (the visitors' server): relay B of a cross-relay
+   * pair on one Redis, so every chunk reaches the visitors through the other relay.
+   */
+  source?: Target;
+  /** More processes whose CPU counts as the server's (relay B), summed with `target`'s. */
+  alsoPids?: number[];
+  /** A process whose CPU is reported beside the server's (redis-server). */
+  besidePid?: number;
+  /** The name progress lines use (the target's kind by default). */
+  label?: string;
 }
 
 /** The whole-pipeline latency run (the target is a relay). */
@@ -109,13 +120,14 @@ async function fanout(job: FanoutJob): Promise<FanoutResult[]> {
   const counts = [...new Set([...job.rateOnlyCounts, ...job.socketCounts])].sort((a, b) => a - b);
   // The source opens the chat's turn with a visitor message: open the sockets' chat first.
   sockets.push(...await openVisitors(target, token, counts[0]!, () => chatId, tracker.frame));
-  const source = await chunkSource(target, chatId, token);
+  const source = await chunkSource(job.source ?? target, chatId, token);
+  const pids = { pid: target.pid, alsoPids: job.alsoPids, besidePid: job.besidePid };
   try {
     tracker.sockets = sockets.length;
     for (const via of job.vias) {
       // Warm-up (not reported): JIT and connection pools, both ways in.
       await runPhase(source, tracker, {
-        pid: target.pid,
+        ...pids,
         via,
         mode: { kind: "saturate", window: job.window },
         seconds: 1,
@@ -136,7 +148,7 @@ async function fanout(job: FanoutJob): Promise<FanoutResult[]> {
       for (const via of job.vias) {
         for (const mode of modes) {
           const result = await runPhase(source, tracker, {
-            pid: target.pid,
+            ...pids,
             via,
             mode,
             seconds: job.phaseSeconds,
@@ -146,7 +158,7 @@ async function fanout(job: FanoutJob): Promise<FanoutResult[]> {
           });
           results.push(result);
           progress(
-            `${target.kind} ${count} sockets ${via} ${mode.kind}: ` +
+            `${job.label ?? target.kind} ${count} sockets ${via} ${mode.kind}: ` +
               `p50 ${result.latency.p50.toFixed(2)} ms, ` +
               `${Math.round(result.deliveriesPerSecond)} deliveries/s, lost ${result.lost}`,
           );
@@ -163,11 +175,18 @@ async function fanout(job: FanoutJob): Promise<FanoutResult[]> {
 if (import.meta.main) {
   const job = JSON.parse(Deno.args[0] ?? "{}") as LoadJob;
   let result: unknown;
-  if (job.type === "memory") result = await memory(job);
-  else if (job.type === "fanout") result = await fanout(job);
-  else if (job.type === "pipeline") {
-    result = await runPipeline(job.target, job);
-  } else throw new TypeError(`Unknown load job "${JSON.stringify(job)}"`);
+  try {
+    if (job.type === "memory") result = await memory(job);
+    else if (job.type === "fanout") result = await fanout(job);
+    else if (job.type === "pipeline") {
+      result = await runPipeline(job.target, job);
+    } else throw new TypeError(`Unknown load job "${JSON.stringify(job)}"`);
+  } catch (error) {
+    // On stdout too, so bench/main.ts can put the reason into the report.
+    // deno-lint-ignore no-console
+    console.log(`ERROR ${String((error as Error)?.message ?? error).split("\n")[0]}`);
+    throw error;
+  }
   // deno-lint-ignore no-console
   console.log(`RESULT ${JSON.stringify(result)}`);
   // Pooled HTTP connections and timers of the clients must not keep the process alive.

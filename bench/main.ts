@@ -1,6 +1,7 @@
 /**
- * `deno task bench [--quick] [--out=PATH] [--only=memory,fanout,pipeline,capacity,hostile]
- * [--target=relay,bare] [--sockets=1,100]
+ * `deno task bench [--quick] [--out=PATH]
+ * [--only=memory,fanout,pipeline,capacity,hostile,redis] [--target=relay,bare] [--sockets=1,100]
+ * [--redis-sockets=1,100] [--redis-fsync=always|everysec]
  * [--capacity-steps=100,300] [--capacity-post-steps=50,100] [--capacity-via=socket,http]
  * [--capacity-seconds=N] [--capacity-procs=N]
  * [--relay-flags=--cpu-prof,--cpu-prof-dir=DIR]`: measures the relay against a bare Deno
@@ -11,12 +12,14 @@
 import { fileURLToPath } from "node:url";
 import { type CapacitySettings, loadAverage, runCapacity } from "./capacity.ts";
 import { CAPACITY_BEGIN, CAPACITY_END, renderCapacity } from "./capacity_report.ts";
-import type { FanoutResult } from "./fanout.ts";
+import { better, type FanoutResult } from "./fanout.ts";
 import { type HostileJob, type HostileResult, hostileTable } from "./hostile.ts";
 import type { LoadJob, MemoryPoint } from "./load.ts";
 import type { PipelineResult } from "./pipeline.ts";
 import { cores, spawnPinned, taskset } from "./process.ts";
 import { machineInfo } from "./proc.ts";
+import { runRedisPhase } from "./redis_phase.ts";
+import { REDIS_BEGIN, REDIS_END, renderRedis } from "./redis_report.ts";
 import {
   type BenchResults,
   HOSTILE_BEGIN_MARKER,
@@ -24,7 +27,7 @@ import {
   renderReport,
   writeReport,
 } from "./report.ts";
-import { type Server, startBareForwarder, startRelayServer } from "./servers.ts";
+import { type RedisFsync, type Server, startBareForwarder, startRelayServer } from "./servers.ts";
 
 const LOAD_SCRIPT = fileURLToPath(new URL("./load.ts", import.meta.url));
 const HOSTILE_SCRIPT = fileURLToPath(new URL("./hostile.ts", import.meta.url));
@@ -59,6 +62,11 @@ const FULL = {
   } as CapacitySettings,
   /** Seconds each hostile attack lasts. */
   hostileSeconds: 4,
+  /**
+   * The Redis engine's phase: visitor sockets per chat, and the `appendfsync` given to the
+   * shipped redis-server configuration (its own is `always`).
+   */
+  redis: { socketCounts: [1, 100], fsync: "always" as RedisFsync },
 };
 const QUICK: typeof FULL = {
   ...FULL,
@@ -89,8 +97,17 @@ settings.capacity = {
   seconds: Number(flag("capacity-seconds") ?? settings.capacity.seconds),
   processes: flag("capacity-procs") ? Number(flag("capacity-procs")) : undefined,
 };
+settings.redis = {
+  socketCounts: numbers("redis-sockets") ?? settings.redis.socketCounts,
+  fsync: (flag("redis-fsync") as RedisFsync | undefined) ?? settings.redis.fsync,
+};
+if (!["always", "everysec"].includes(settings.redis.fsync)) {
+  throw new TypeError(`--redis-fsync is always or everysec, not "${settings.redis.fsync}"`);
+}
 const out = flag("out") ?? "docs/BENCHMARKS.md";
-const only = new Set((flag("only") ?? "memory,fanout,pipeline,capacity,hostile").split(","));
+const only = new Set(
+  (flag("only") ?? "memory,fanout,pipeline,capacity,hostile,redis").split(","),
+);
 const targets = new Set((flag("target") ?? "bare,relay").split(","));
 const relayFlags = flag("relay-flags")?.split(",") ?? [];
 const { server: serverCore, load: loadCore } = cores();
@@ -147,12 +164,6 @@ const results: BenchResults = {
   bare: { memory: [], fanout: [] },
   pipeline: null,
 };
-
-/** The better of two runs of one phase: more deliveries/s at saturation, lower p50 at a rate. */
-function better(a: FanoutResult, b: FanoutResult): FanoutResult {
-  if (a.mode === "saturate") return b.deliveriesPerSecond > a.deliveriesPerSecond ? b : a;
-  return b.latency.p50 < a.latency.p50 ? b : a;
-}
 
 const started = performance.now();
 for (const kind of ["bare", "relay"] as const) {
@@ -231,6 +242,37 @@ if (only.has("capacity")) {
   });
 }
 
+let redisSection: string | null = null;
+if (only.has("redis")) {
+  const found = await new Deno.Command("redis-server", { args: ["--version"], stdout: "null" })
+    .output().then((o) => o.success, () => false);
+  if (!found) log("redis phase skipped: no redis-server on PATH (apt-get install redis-server)");
+  else {
+    const loadBefore = loadAverage();
+    const redis = await runRedisPhase({
+      ...settings.redis,
+      chunksPerSecond: settings.chunksPerSecond,
+      window: settings.window,
+      phaseSeconds: settings.phaseSeconds,
+      maxChunks: settings.maxChunks,
+      rounds: settings.rounds,
+    }, {
+      serverCore,
+      relayFlags,
+      runLoad: (job) => runLoad<FanoutResult[]>(job),
+      log,
+    });
+    const m = results.machine;
+    redisSection = renderRedis(redis, {
+      date: results.date,
+      command: results.command,
+      machine: `${m.cpu}, ${m.cores} cores, Deno ${m.deno}`,
+      pinned: results.pinned,
+      load: `${loadBefore} before, ${loadAverage()} after`,
+    });
+  }
+}
+
 // A capacity- or hostile-only run leaves the other generated sections (and figures) as they were.
 const mainPhases = ["memory", "fanout", "pipeline"].some((p) => only.has(p));
 const section = mainPhases ? renderReport(results) : null;
@@ -244,7 +286,9 @@ const hostileSection = hostile && [
   HOSTILE_END_MARKER,
 ].join("\n");
 // deno-lint-ignore no-console
-console.log([section, hostileSection, capacitySection].filter(Boolean).join("\n\n"));
+console.log(
+  [section, hostileSection, capacitySection, redisSection].filter(Boolean).join("\n\n"),
+);
 if (out !== "-") {
   if (section) await writeReport(out, section);
   if (hostileSection) {
@@ -256,5 +300,6 @@ if (out !== "-") {
   if (capacitySection) {
     await writeReport(out, capacitySection, { begin: CAPACITY_BEGIN, end: CAPACITY_END });
   }
+  if (redisSection) await writeReport(out, redisSection, { begin: REDIS_BEGIN, end: REDIS_END });
   log(`wrote ${out} in ${((performance.now() - started) / 1000).toFixed(0)} s`);
 }

@@ -25,16 +25,22 @@ export interface BenchResults {
 export const BEGIN_MARKER = "<!-- bench:begin (written by `deno task bench`; edit around it) -->";
 export const END_MARKER = "<!-- bench:end -->";
 
-const ms = (v: number) => (Number.isFinite(v) ? (v < 10 ? v.toFixed(2) : v.toFixed(1)) : "–");
-const int = (v: number) => (Number.isFinite(v) ? Math.round(v).toLocaleString("en-US") : "–");
-const ratio = (v: number) => (Number.isFinite(v) && v > 0 ? `${v.toFixed(2)}×` : "–");
+/** Milliseconds: two decimals under 10, one above; "–" when not a number. */
+export const ms = (v: number) => Number.isFinite(v) ? (v < 10 ? v.toFixed(2) : v.toFixed(1)) : "–";
+export const int = (v: number) => Number.isFinite(v) ? Math.round(v).toLocaleString("en-US") : "–";
+export const ratio = (v: number) => (Number.isFinite(v) && v > 0 ? `${v.toFixed(2)}×` : "–");
 /** CPU per 1000 deliveries, or "n/a" when the phase used under 5 clock ticks (50 ms). */
-const cpu = (r: FanoutResult) => (r.serverCpuMs < 50 ? "n/a" : ms(r.cpuMsPer1000));
-const latencies = (l: LatencySummary) =>
+export const cpu = (r: FanoutResult) => (r.serverCpuMs < 50 ? "n/a" : ms(r.cpuMsPer1000));
+export const latencies = (l: LatencySummary) =>
   `${ms(l.p50)} / ${ms(l.p90)} / ${ms(l.p99)} / ${ms(l.max)}`;
 
+/** The load of a phase: "20 chunks/s" or "saturation". */
+export function loadName(r: FanoutResult): string {
+  return r.mode === "rate" ? `${r.offeredChunksPerSecond} chunks/s` : "saturation";
+}
+
 function caseName(r: FanoutResult): string {
-  const load = r.mode === "rate" ? `${r.offeredChunksPerSecond} chunks/s` : "saturation";
+  const load = loadName(r);
   const via = r.via === "socket" ? "worker socket" : "POST agent-chunk";
   return `${r.sockets} | ${via} | ${load}`;
 }

@@ -8,10 +8,13 @@ import { fileURLToPath } from "node:url";
 import { runArgs } from "../lib/tasks/launch.ts";
 import { freePort, TEST_SECRETS } from "../tests/_relay_process.ts";
 import type { Target } from "./clients.ts";
-import { spawnPinned } from "./process.ts";
+import { startRedis } from "../tests/_redis_process.ts";
+import { spawnPinned, taskset } from "./process.ts";
 
 /** A running server under test. */
 export interface Server extends Target {
+  /** The latest lines it printed (its log), to look for errors after a phase. */
+  lines: string[];
   stop(): Promise<void>;
 }
 
@@ -88,9 +91,80 @@ async function startListening(
     kind,
     url: `http://127.0.0.1:${port}`,
     pid: child.pid,
+    lines: child.lines,
     async stop() {
       await child.stop();
       await cleanup();
     },
   };
+}
+
+/** How the benchmark's redis-server fsyncs its append-only file. */
+export type RedisFsync = "always" | "everysec";
+
+/** A running redis-server for the Redis engine's phase. */
+export interface RedisServer {
+  url: string;
+  pid: number;
+  /** What it runs with, for the report: config file, appendfsync, version. */
+  description: string;
+  stop(): Promise<void>;
+}
+
+/** The shipped configuration example (Debian's redis-server): appendonly yes, appendfsync always. */
+export const REDIS_CONFIG = fileURLToPath(
+  new URL("../systemd/redis-terrarium.conf", import.meta.url),
+);
+
+/**
+ * Starts redis-server as the tests do (`tests/_redis_process.ts`: a free 127.0.0.1 port, a
+ * temp dir, stopped by its PID) with the shipped configuration, `appendfsync` as given (the
+ * file's own `always` by default; `everysec` is its faster, one-second-loss alternative), and
+ * pins it (all its threads) to `core`, with the servers under test.
+ */
+export async function startRedisServer(
+  core: number | null,
+  fsync: RedisFsync = "always",
+): Promise<RedisServer> {
+  const dir = await Deno.makeTempDir({ prefix: "terrarium-bench-redis-conf-" });
+  // Redis reads `include` first and later lines win: the shipped file, then this run's fsync.
+  const config = join(dir, "redis.conf");
+  await Deno.writeTextFile(config, `include ${REDIS_CONFIG}\nappendfsync ${fsync}\n`);
+  const redis = await startRedis({ configFile: config });
+  try {
+    const pin = core !== null ? taskset() : null;
+    if (pin) {
+      const out = await new Deno.Command(pin, {
+        args: ["-a", "-p", "-c", String(core), String(redis.pid)],
+        stdout: "null",
+        stderr: "piped",
+      }).output();
+      if (!out.success) throw new Error(`taskset: ${new TextDecoder().decode(out.stderr)}`);
+    }
+  } catch (error) {
+    await redis.dispose();
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    throw error;
+  }
+  return {
+    url: redis.url,
+    pid: redis.pid,
+    description: `${await redisVersion()}, ${
+      REDIS_CONFIG.split("/").slice(-2).join("/")
+    } with appendfsync ${fsync}, its append-only file in a fresh temp dir (${
+      redis.dir.slice(0, redis.dir.lastIndexOf("/")) || "/"
+    })`,
+    async stop() {
+      await redis.dispose();
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** `redis-server --version`, shortened to "Redis 7.0.15". */
+async function redisVersion(): Promise<string> {
+  const out = await new Deno.Command("redis-server", { args: ["--version"], stdout: "piped" })
+    .output();
+  const version = /v=(\S+)/.exec(new TextDecoder().decode(out.stdout))?.[1];
+  return version ? `Redis ${version}` : "Redis (unknown version)";
 }
