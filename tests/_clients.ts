@@ -1,4 +1,5 @@
 /** Test clients for a running relay: visitor and worker over HTTP and WebSocket. */
+import { delay } from "../lib/delay.ts";
 import { signRequest } from "../lib/hmac.ts";
 import { assertEquals } from "./_assert.ts";
 import { TEST_SECRETS } from "./_relay_process.ts";
@@ -247,6 +248,19 @@ export async function workerCall(
 
 /** Sleeps `ms`. */
 export { delay as sleep } from "../lib/delay.ts";
+
+/** Waits (bounded) until `check()` holds, polling every 25 ms; throws naming `what`. */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
+    await delay(25);
+  }
+}
 
 /** A chat's stored messages, read as a visitor with `token`. */
 export async function chatHistory(base: string, token: string, chatId: string): Promise<Json[]> {

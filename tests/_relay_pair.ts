@@ -6,6 +6,7 @@
 import { startModelServer } from "../lib/demo_model/model_server.ts";
 import { assert } from "./_assert.ts";
 import { type Json, request, sleep } from "./_clients.ts";
+export { eventually } from "./_clients.ts";
 import { type RedisOptions, type RedisProcess, startRedis } from "./_redis_process.ts";
 import { type RelayProcess, startRelay, TEST_SECRETS } from "./_relay_process.ts";
 import { startWorker, type WorkerProcess } from "./_worker_process.ts";
@@ -109,19 +110,6 @@ export async function metricTotal(
     .filter((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`))
     .filter((l) => labels === "" || l.slice(0, l.lastIndexOf(" ")).includes(labels))
     .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(" ") + 1)), 0);
-}
-
-/** Waits (bounded) until `check()` holds. */
-export async function eventually(
-  check: () => Promise<boolean> | boolean,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
-    await sleep(50);
-  }
 }
 
 /** The sequence numbers of a socket's events past `ready` (what a visitor was sent). */

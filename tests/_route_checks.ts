@@ -13,6 +13,7 @@ import {
   sleep,
   workerRequest,
 } from "./_clients.ts";
+export { eventually } from "./_clients.ts";
 import { TEST_SECRETS } from "./_relay_process.ts";
 
 /** The worker's service-token header. */
@@ -101,12 +102,3 @@ export function rawPost(url: string, rawBody: string, headers: Record<string, st
 
 /** `assertRouteError()` options for a refused WebSocket handshake. */
 export const UPGRADE = { upgrade: true };
-
-/** Waits (bounded) until `check` is true, polling. */
-export async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}

@@ -8,6 +8,7 @@
 import { assert, assertEquals } from "./_assert.ts";
 import {
   chatHistory,
+  eventually,
   openChatIds,
   postMessage,
   request,
@@ -24,14 +25,6 @@ async function metric(relay: RelayProcess, name: string): Promise<number> {
   const line = String(res.body).split("\n").find((l) => l.startsWith(`${name} `));
   assert(line, `${name} in /metrics`);
   return Number(line.split(" ")[1]);
-}
-
-async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 async function withRedisRelay(

@@ -10,6 +10,7 @@ import { assert, assertEquals } from "./_assert.ts";
 import {
   applyChunks,
   chatHistory,
+  eventually,
   type Json,
   openChatIds,
   postMessage,
@@ -31,14 +32,6 @@ async function withTwoRelays(fn: (a: InProcessRelay, b: InProcessRelay) => Promi
     await withAppRelay(env, (a) => withAppRelay(env, (b) => fn(a, b)));
   } finally {
     await redis.dispose();
-  }
-}
-
-async function eventually(check: () => Promise<boolean>, what: string, timeoutMs = 10_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 

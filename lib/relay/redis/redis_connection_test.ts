@@ -1,21 +1,9 @@
 import { assert, assertEquals, assertRejects } from "../../../tests/_assert.ts";
+import { eventually } from "../../../tests/_clients.ts";
 import { startRedis } from "../../../tests/_redis_process.ts";
 import { RedisConnection } from "./redis_connection.ts";
 import { parseRedisUrl } from "./redis_url.ts";
 import { StoreUnavailableError } from "./store_unavailable_error.ts";
-
-/** Polls `check` every 20 ms, at most `timeoutMs`; throws `what` on timeout. */
-async function eventually(
-  check: () => boolean | Promise<boolean>,
-  what: string,
-  timeoutMs = 15_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 Deno.test("RedisConnection survives a Redis SIGKILL: writes fail typed, then it reconnects", async () => {
   const redis = await startRedis({ durability: "always" });
