@@ -230,3 +230,42 @@ Deno.test("open-turn caps and queue positions are counted across both relays", a
     await redis.dispose();
   }
 });
+
+Deno.test("a visitor message asked on relay A while relay B streams lands in order between the chunks", async () => {
+  await withTwoRelays(async (a, b) => {
+    const token = await visitorToken(a.url, TEST_SECRETS.CHAT_PASSWORD);
+    const visitor = await visitorSocket(a.url, "pair-5", token);
+    const worker = await workerSocket(b.url, "worker-b");
+    try {
+      await postMessage(a.url, token, "pair-5", "First question");
+      await eventually(async () => (await openChatIds(b.url)).includes("pair-5"), "B's queue");
+      const turn = (await workerCall(worker, { type: "claim", workerId: "worker-b" })).result.turn;
+      let text = "";
+      const streaming = (async () => {
+        for (let i = 0; i < 150; i++) {
+          const word = `w${i} `;
+          worker.send({
+            type: "chunk",
+            chatId: "pair-5",
+            content: word,
+            offset: text.length,
+            turnId: turn.id,
+          });
+          text += word;
+          if (i % 10 === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+        }
+      })();
+      const second = await postMessage(a.url, token, "pair-5", "A second question");
+      assertEquals(second.status, 201, JSON.stringify(second.body));
+      await streaming;
+      await visitor.waitFor((es) => applyChunks(es) === text, 10_000, "the whole stream");
+      assertIncreasing(seqsOf(visitor.events), "events on A");
+      const mine = visitor.events.filter((e) => e.type === "message" && e.sender === "Visitor");
+      assertEquals(mine.map((m) => m.content), ["First question", "A second question"]);
+      assertEquals(mine[1].seq, second.body.seq, "the stored number is the one sent");
+    } finally {
+      await visitor.close();
+      await worker.close();
+    }
+  });
+});

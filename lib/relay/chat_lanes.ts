@@ -15,10 +15,13 @@ export class ChatLanes {
     this.#lock = lock;
   }
 
-  /** Runs `task` after every task queued before it for `chatId`. */
-  run<T>(chatId: string, task: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `task` after every task queued before it for `chatId`; `unlocked`: without the
+   * cross-relay lock (the task takes it itself if it needs it).
+   */
+  run<T>(chatId: string, task: () => Promise<T>, options: { unlocked?: boolean } = {}): Promise<T> {
     const previous = this.#tails.get(chatId) ?? Promise.resolve();
-    const lock = this.#lock;
+    const lock = options.unlocked ? null : this.#lock;
     let release: (() => Promise<void>) | null = null;
     const result = lock
       ? previous.then(async () => {

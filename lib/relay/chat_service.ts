@@ -132,6 +132,7 @@ export class ChatService {
   readonly #log: Logger;
   readonly #metrics: Metrics;
   readonly #lanes: ChatLanes;
+  readonly #lock: ChatLock | null;
   readonly #partials: PartialAnswers;
   readonly #caps: TurnCaps;
   readonly #positions: QueueAnnouncer;
@@ -151,6 +152,7 @@ export class ChatService {
     this.#fanout = parts.fanout;
     this.#registry = parts.registry;
     this.#lanes = new ChatLanes(parts.lock);
+    this.#lock = parts.lock;
     this.#partials = new PartialAnswers(store, log, parts.fanout);
     this.#queue = new TurnQueue(
       store,
@@ -483,24 +485,80 @@ export class ChatService {
 
   /** Fans one streamed chunk out; a late chunk for a closed turn is ignored (null). */
   postChunk(chatId: string, chunk: AgentChunkRequest): Promise<AssistantChunkEvent | null> {
+    const lock = this.#lock;
+    if (!lock) return this.#lanes.run(chatId, () => this.#chunkInLane(chatId, chunk));
+    // Several relays: first the one round trip that numbers and publishes the chunk if no
+    // other relay emitted since this one's last number; else the chat's lock, as usual.
     return this.#lanes.run(chatId, async () => {
-      const turn = chunk.turnId
-        ? await this.#queue.get(chunk.turnId)
-        : this.#queue.currentTurn(chatId);
-      if (chunk.turnId && (!turn || turn.chatId !== chatId)) throw unknownTurn(chunk.turnId);
-      if (turn && (turn.status !== "pending" && turn.status !== "leased")) return null;
-      if (turn && chunk.leaseId && turn.leaseId !== chunk.leaseId) {
-        throw new RelayError("lease_lost", "This worker no longer holds the turn's lease");
+      const fast = await this.#nextChunk(chatId, chunk);
+      if (fast !== undefined) return fast;
+      const release = await lock.acquire(chatId);
+      try {
+        return await this.#chunkInLane(chatId, chunk);
+      } finally {
+        await release();
       }
-      const event = await this.#partials.append(
-        chatId,
-        turn?.id ?? null,
-        chunk,
-        () => this.#nextSeq(chatId),
-      );
-      await this.#fanout.chat(event);
-      return event;
-    });
+    }, { unlocked: true });
+  }
+
+  /** The chunk numbered, kept and sent; null for a closed turn. The caller is in the lane. */
+  async #chunkInLane(
+    chatId: string,
+    chunk: AgentChunkRequest,
+  ): Promise<AssistantChunkEvent | null> {
+    const turn = await this.#chunkTurn(chatId, chunk);
+    if (turn === "closed") return null;
+    const event = await this.#partials.append(
+      chatId,
+      turn?.id ?? null,
+      chunk,
+      () => this.#nextSeq(chatId),
+    );
+    await this.#fanout.chat(event);
+    return event;
+  }
+
+  /**
+   * Several relays: sends the chunk as the number after this relay's last one for the chat,
+   * in one round trip, when that is still the chat's next number and no relay holds its lock;
+   * undefined when it is not (nothing sent).
+   */
+  async #nextChunk(
+    chatId: string,
+    chunk: AgentChunkRequest,
+  ): Promise<AssistantChunkEvent | null | undefined> {
+    const last = this.#lastSeqs.get(chatId);
+    if (last === undefined) return undefined;
+    const turn = await this.#chunkTurn(chatId, chunk);
+    if (turn === "closed") return null;
+    let prepared;
+    try {
+      prepared = await this.#partials.prepare(chatId, turn?.id ?? null, chunk, last + 1);
+    } catch (error) {
+      // This relay's copy may be behind another relay's chunks: judge on a fresh copy.
+      if (error instanceof RelayError && error.code === "chunk_gap") return undefined;
+      throw error;
+    }
+    if (!(await this.#fanout.publishNext(prepared.event))) return undefined;
+    this.#lastSeqs.set(chatId, last + 1);
+    prepared.keep();
+    return prepared.event;
+  }
+
+  /** The open turn a chunk streams for (null: a legacy chunk with no turn), or "closed". */
+  async #chunkTurn(
+    chatId: string,
+    chunk: AgentChunkRequest,
+  ): Promise<TurnRecord | null | "closed"> {
+    const turn = chunk.turnId
+      ? await this.#queue.get(chunk.turnId)
+      : this.#queue.currentTurn(chatId);
+    if (chunk.turnId && (!turn || turn.chatId !== chatId)) throw unknownTurn(chunk.turnId);
+    if (turn && (turn.status !== "pending" && turn.status !== "leased")) return "closed";
+    if (turn && chunk.leaseId && turn.leaseId !== chunk.leaseId) {
+      throw new RelayError("lease_lost", "This worker no longer holds the turn's lease");
+    }
+    return turn;
   }
 
   /**

@@ -27,6 +27,12 @@ export interface Fanout {
   listen(handlers: FanoutHandlers): Promise<void>;
   /** Delivers a chat event to its visitor sockets on every relay; call in the chat's lane. */
   chat(event: ChatEvent): Promise<void>;
+  /**
+   * Delivers `event` like `chat()` only if its `seq` directly follows the chat's last number
+   * and no relay holds the chat's lock, taking that number: a chunk's one round trip on
+   * several relays. False: nothing was numbered or sent (a relay alone never takes it).
+   */
+  publishNext(event: ChatEvent): Promise<boolean>;
   /** Delivers a late `done` to the original page's sockets only (`legacy_frames.ts`). */
   legacyDone(event: AssistantChunkEvent): void;
   /** Sends an event to every worker socket on every relay. */
@@ -71,6 +77,10 @@ export class LocalFanout implements Fanout {
   chat(event: ChatEvent): Promise<void> {
     countDeliveries(this.#metrics, event, this.#visitors.broadcast(event));
     return Promise.resolve();
+  }
+
+  publishNext(): Promise<boolean> {
+    return Promise.resolve(false);
   }
 
   legacyDone(event: AssistantChunkEvent): void {

@@ -134,38 +134,59 @@ export class PartialAnswers {
       this.forget(chatId);
       this.#absent.delete(chatId);
     }
-    let partial = await this.#get(chatId);
-    if (!partial || partial.turnId !== turnId) partial = this.#reset(chatId, turnId);
+    const { event, keep } = await this.prepare(chatId, turnId, chunk, seq);
+    keep();
+    return event;
+  }
+
+  /**
+   * The chunk placed on this relay's copy as event number `seq`, not kept yet: `keep()` keeps
+   * it (once the event went out) and schedules the write-through. Throws as `append()` does.
+   */
+  async prepare(
+    chatId: string,
+    turnId: string | null,
+    chunk: AgentChunkRequest,
+    seq: number,
+  ): Promise<{ event: AssistantChunkEvent; keep: () => void }> {
+    const current = await this.#get(chatId);
+    const fresh = !current || current.turnId !== turnId;
     const kind = chunk.kind ?? "answer";
-    const current = partial.texts[kind];
-    const offset = chunk.offset ?? current.length;
-    if (offset > current.length) {
+    const before = fresh ? "" : current.texts[kind];
+    const offset = chunk.offset ?? before.length;
+    if (offset > before.length) {
       throw new RelayError(
         "chunk_gap",
-        `The chunk starts at ${offset} but the relay has ${current.length} characters; resend from an earlier offset`,
+        `The chunk starts at ${offset} but the relay has ${before.length} characters; resend from an earlier offset`,
       );
     }
-    const text = current.slice(0, offset) + chunk.content;
+    const text = before.slice(0, offset) + chunk.content;
     if (text.length > MAX_PARTIAL_CHARS) {
       throw new RelayError("answer_too_long", "The streamed answer is too long");
     }
     const now = new Date().toISOString();
-    partial.texts[kind] = text;
-    partial.done = chunk.done ?? false;
-    partial.seq = seq;
-    partial.updatedAt = now;
-    this.#changed(chatId);
-    return {
+    const done = chunk.done ?? false;
+    const event: AssistantChunkEvent = {
       type: "assistantChunk",
       chatId,
       content: chunk.content,
-      done: partial.done,
+      done,
       emittedAt: now,
       seq,
       kind,
       offset,
       turnId,
     };
+    const keep = () => {
+      const partial = fresh ? this.#reset(chatId, turnId) : current;
+      this.#live.set(chatId, partial);
+      partial.texts[kind] = text;
+      partial.done = done;
+      partial.seq = seq;
+      partial.updatedAt = now;
+      this.#changed(chatId);
+    };
+    return { event, keep };
   }
 
   /**

@@ -28,6 +28,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 `;
 
+/** The key of a chat's lock (the chat's hash tag: its Cluster slot, beside its keys). */
+export function chatLockKey(prefix: string, chatId: string): string {
+  return `${prefix}chat:{${chatId}}:lock`;
+}
+
 /** How the lock behaves. */
 export interface RedisChatLockOptions {
   /** Put before every key (the store's). @default "terrarium:" */
@@ -53,8 +58,7 @@ export class RedisChatLock implements ChatLock {
   }
 
   async acquire(chatId: string): Promise<() => Promise<void>> {
-    // The chat's hash tag: the lock lives in the chat's Cluster slot, beside its keys.
-    const key = `${this.#prefix}chat:{${chatId}}:lock`;
+    const key = chatLockKey(this.#prefix, chatId);
     const token = crypto.randomUUID();
     const deadline = Date.now() + this.#waitMs;
     for (let attempt = 1;; attempt++) {

@@ -53,7 +53,7 @@ export interface RedisEventBusOptions {
  * known (KEYS[2]): a reader asking for events after an older `seq` learns it missed some.
  * KEYS: stream (also the channel), trimmed. ARGV: seq, event json, length kept, ttl ms.
  */
-const PUBLISH = `
+const APPEND_AND_PUBLISH = `
 local added = redis.pcall('XADD', KEYS[1], ARGV[1] .. '-1', 'e', ARGV[2])
 if type(added) == 'table' and added.err then return 0 end
 local excess = redis.call('XLEN', KEYS[1]) - tonumber(ARGV[3])
@@ -68,6 +68,18 @@ if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[4
 redis.call('PUBLISH', KEYS[1], ARGV[2])
 return 1
 `;
+const PUBLISH = APPEND_AND_PUBLISH;
+
+/**
+ * `PUBLISH` for a caller that numbers its own event: only when `seq` directly follows the
+ * chat's counter (KEYS[3], which it then takes) and nobody holds the chat's lock (KEYS[4]).
+ * One round trip instead of lock, number, publish and unlock. ARGV as `PUBLISH`'s.
+ */
+const PUBLISH_NEXT = `
+if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+if tonumber(redis.call('GET', KEYS[3]) or '0') ~= tonumber(ARGV[1]) - 1 then return 0 end
+redis.call('SET', KEYS[3], ARGV[1])
+` + APPEND_AND_PUBLISH;
 
 interface ListenerState<T extends BusEvent> {
   listener: BusListener<T>;
@@ -160,6 +172,30 @@ export class RedisEventBus<T extends BusEvent = BusEvent> {
       String(this.#historyTtlMs),
     ]);
     return added === 1;
+  }
+
+  /**
+   * Publishes `event` only if its `seq` directly follows the chat's counter at `keys.seq`
+   * (taking that number) and no one holds the chat's lock at `keys.lock`; false when not
+   * (nothing published, nothing numbered). The keys must share the chat's hash tag.
+   */
+  async publishNext(
+    chatId: string,
+    event: T,
+    keys: { seq: string; lock: string },
+  ): Promise<boolean> {
+    const published = await this.#commands.eval<number>(PUBLISH_NEXT, [
+      this.#key(chatId),
+      this.#trimmedKey(chatId),
+      keys.seq,
+      keys.lock,
+    ], [
+      String(event.seq),
+      JSON.stringify(event),
+      String(this.#historyLength),
+      String(this.#historyTtlMs),
+    ]);
+    return published === 1;
   }
 
   /** The `seq` of the chat's newest published event (0 when its history is empty or gone). */

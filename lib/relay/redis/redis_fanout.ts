@@ -23,6 +23,8 @@ import type { Metrics } from "../metrics.ts";
 import type { VisitorHub } from "../visitor_hub.ts";
 import type { WorkerHub } from "../worker_hub.ts";
 import type { RedisConnection } from "./redis_connection.ts";
+import { redisSeqKey } from "../store/redis_store.ts";
+import { chatLockKey } from "./redis_chat_lock.ts";
 import { RedisEventBus } from "./redis_event_bus.ts";
 
 /** What a relay says to the others on the relay channel. */
@@ -58,6 +60,7 @@ export class RedisFanout implements Fanout {
   readonly #deps: RedisFanoutDeps;
   readonly #bus: RedisEventBus<ChatEvent>;
   readonly #channel: string;
+  readonly #prefix: string;
   #handlers: FanoutHandlers | null = null;
   #watches = new Map<string, Watch>();
   /** The relay channel's notes are handled one after another, in order. */
@@ -69,6 +72,7 @@ export class RedisFanout implements Fanout {
     const prefix = deps.prefix ?? "terrarium:";
     this.#bus = new RedisEventBus<ChatEvent>(deps.commands, deps.subscriber, { prefix });
     this.#channel = `${prefix}relay_notes`;
+    this.#prefix = prefix;
     // The chat's last socket left: stop receiving its events.
     deps.visitors.onChatEmpty = (chatId) => this.#unwatch(chatId);
   }
@@ -96,6 +100,13 @@ export class RedisFanout implements Fanout {
       // Already stored: sockets that missed it get it from the store when they reconnect.
       this.#deps.log.warn("event not published", { chatId: event.chatId, error });
     }
+  }
+
+  async publishNext(event: ChatEvent): Promise<boolean> {
+    return await this.#bus.publishNext(event.chatId, event, {
+      seq: redisSeqKey(this.#prefix, event.chatId),
+      lock: chatLockKey(this.#prefix, event.chatId),
+    });
   }
 
   legacyDone(event: AssistantChunkEvent): void {

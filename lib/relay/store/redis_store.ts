@@ -48,6 +48,11 @@ export interface RedisStoreOptions {
   prefix?: string;
 }
 
+/** The key of a chat's sequence counter (`nextSeq()`), for `RedisFanout.publishNext()`. */
+export function redisSeqKey(prefix: string, chatId: string): string {
+  return chatKeys(prefix, chatId).seq;
+}
+
 /** Opens the Redis engine over a connection; the store owns it from here (and closes it). */
 export function redisStore(
   connection: RedisConnection,
