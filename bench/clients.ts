@@ -16,8 +16,11 @@ export interface Target {
 /** How a chunk reaches the server: the worker socket, or one HTTP request per chunk. */
 export type Via = "socket" | "http";
 
-/** Called with each frame a visitor socket receives, and when it arrived. */
-export type OnFrame = (data: string, at: number) => void;
+/**
+ * Called with each frame a visitor socket receives, when it arrived and, from
+ * `openVisitors`, which of the sockets it opened (0 …) received it.
+ */
+export type OnFrame = (data: string, at: number, socket?: number) => void;
 
 const OPEN_TIMEOUT_MS = 15_000;
 
@@ -101,7 +104,11 @@ export async function openVisitors(
     const n = Math.min(batch, count - i);
     sockets.push(
       ...await Promise.all(
-        Array.from({ length: n }, (_, j) => openVisitor(target, chatOf(i + j), token, onFrame)),
+        Array.from(
+          { length: n },
+          (_, j) =>
+            openVisitor(target, chatOf(i + j), token, (data, at) => onFrame(data, at, i + j)),
+        ),
       ),
     );
   }

@@ -20,6 +20,13 @@ export interface FanoutResult {
   chunksSent: number;
   deliveries: number;
   lost: number;
+  /**
+   * Frames that came to a socket with a chunk id not above its previous one: a repeat, or a
+   * chunk after a later one. Counted only over the worker socket (one ordered stream; over HTTP
+   * requests in flight may arrive in any order) and where the sockets are numbered (`frame`'s
+   * third argument).
+   */
+  misordered?: number;
   seconds: number;
   deliveriesPerSecond: number;
   latency: LatencySummary;
@@ -38,6 +45,9 @@ const MARKER = '"content":"c';
 export class DeliveryTracker {
   sockets = 0;
   #received = new Uint32Array(0);
+  /** Per numbered socket, the last chunk id it received (-1: none yet). */
+  #lastId = new Int32Array(0);
+  #misordered = 0;
   #histogram = new LatencyHistogram();
   #deliveries = 0;
   #completed = 0;
@@ -48,14 +58,19 @@ export class DeliveryTracker {
   reset(sockets: number, maxChunks: number): void {
     this.sockets = sockets;
     this.#received = new Uint32Array(maxChunks);
+    this.#lastId = new Int32Array(sockets).fill(-1);
+    this.#misordered = 0;
     this.#histogram = new LatencyHistogram();
     this.#deliveries = 0;
     this.#completed = 0;
     this.#lastAt = 0;
   }
 
-  /** Handles one received frame; frames without the marker (states, pings) are ignored. */
-  frame = (data: string, at: number): void => {
+  /**
+   * Handles one received frame; frames without the marker (states, pings) are ignored.
+   * `socket` (0 … sockets-1) numbers the receiving socket, so order and repeats are checked.
+   */
+  frame = (data: string, at: number, socket?: number): void => {
     const start = data.indexOf(MARKER);
     if (start < 0) return;
     const atSign = data.indexOf("@", start);
@@ -63,6 +78,10 @@ export class DeliveryTracker {
     const id = Number(data.slice(start + MARKER.length, atSign));
     const sentAt = Number(data.slice(atSign + 1, end));
     if (!(id < this.#received.length)) return;
+    if (socket !== undefined && socket < this.#lastId.length) {
+      if (id <= this.#lastId[socket]!) this.#misordered++;
+      else this.#lastId[socket] = id;
+    }
     this.#histogram.record(at - sentAt);
     this.#deliveries++;
     this.#lastAt = at;
@@ -74,6 +93,9 @@ export class DeliveryTracker {
 
   get completed(): number {
     return this.#completed;
+  }
+  get misordered(): number {
+    return this.#misordered;
   }
   get deliveries(): number {
     return this.#deliveries;
@@ -182,6 +204,8 @@ export async function runPhase(
     chunksSent: sent,
     deliveries,
     lost: sent * tracker.sockets - deliveries,
+    // Over HTTP several chunks are in flight at once and may reach the server in any order.
+    ...(options.via === "socket" ? { misordered: tracker.misordered } : {}),
     seconds,
     deliveriesPerSecond: deliveries / seconds,
     latency: tracker.histogram.summary(),

@@ -119,7 +119,10 @@ async function fanout(job: FanoutJob): Promise<FanoutResult[]> {
   const results: FanoutResult[] = [];
   const counts = [...new Set([...job.rateOnlyCounts, ...job.socketCounts])].sort((a, b) => a - b);
   // The source opens the chat's turn with a visitor message: open the sockets' chat first.
-  sockets.push(...await openVisitors(target, token, counts[0]!, () => chatId, tracker.frame));
+  // Each socket numbered across the batches, so the tracker checks each one's order.
+  const numbered = (first: number) => (data: string, at: number, i = 0) =>
+    tracker.frame(data, at, first + i);
+  sockets.push(...await openVisitors(target, token, counts[0]!, () => chatId, numbered(0)));
   const source = await chunkSource(job.source ?? target, chatId, token);
   const pids = { pid: target.pid, alsoPids: job.alsoPids, besidePid: job.besidePid };
   try {
@@ -136,7 +139,13 @@ async function fanout(job: FanoutJob): Promise<FanoutResult[]> {
     }
     for (const count of counts) {
       sockets.push(
-        ...await openVisitors(target, token, count - sockets.length, () => chatId, tracker.frame),
+        ...await openVisitors(
+          target,
+          token,
+          count - sockets.length,
+          () => chatId,
+          numbered(sockets.length),
+        ),
       );
       tracker.sockets = count;
       await sleep(300);

@@ -148,13 +148,13 @@ export async function runRedisPhase(
           maxChunks: settings.maxChunks,
         });
         // Kept rounds are the better ones: a loss in the other round must still be told.
-        for (const p of phases.filter((p) => p.lost > 0)) {
-          problem(
-            setup,
-            `round ${round}, ${p.sockets} sockets, ${loadName(p)}: ${p.lost} of ${
-              p.chunksSent * p.sockets
-            } deliveries lost`,
-          );
+        for (const p of phases) {
+          const where = `round ${round}, ${p.sockets} sockets, ${loadName(p)}`;
+          const expected = p.chunksSent * p.sockets;
+          if (p.lost > 0) problem(setup, `${where}: ${p.lost} of ${expected} deliveries lost`);
+          if (p.misordered) {
+            problem(setup, `${where}: ${p.misordered} frames out of order or repeated`);
+          }
         }
         const kept = results.setups[setup];
         results.setups[setup] = kept.length ? phases.map((p, i) => better(kept[i]!, p)) : phases;

@@ -45,7 +45,7 @@ function cpuRatio(r: FanoutResult, f: FanoutResult | undefined, withBeside: bool
 /** Every relay setup's phases beside the floor's same case, as ratios (relay ÷ floor). */
 export function redisTable(setups: Record<RedisSetup, FanoutResult[]>): string {
   const rows = [
-    "| Setup | Sockets | Load | p50 / p90 / p99 / max (ms) | Lost | Deliveries/s | Relay CPU ms per 1000 | redis-server CPU ms per 1000 | Floor p50 / p90 / p99 / max (ms) | Floor CPU ms per 1000 | p50 ratio | p99 ratio | Throughput ratio | CPU ratio | CPU ratio with redis-server |",
+    "| Setup | Sockets | Load | p50 / p90 / p99 / max (ms) | Lost / out of order or repeated | Deliveries/s | Relay CPU ms per 1000 | redis-server CPU ms per 1000 | Floor p50 / p90 / p99 / max (ms) | Floor CPU ms per 1000 | p50 ratio | p99 ratio | Throughput ratio | CPU ratio | CPU ratio with redis-server |",
     "| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const setup of ["kv", "redis", "cross"] as const) {
@@ -56,7 +56,7 @@ export function redisTable(setups: Record<RedisSetup, FanoutResult[]>): string {
         int(r.sockets),
         loadName(r),
         latencies(r.latency),
-        int(r.lost),
+        `${int(r.lost)} / ${r.misordered === undefined ? "–" : int(r.misordered)}`,
         int(r.deliveriesPerSecond),
         cpu(r),
         besideCpu(r),

@@ -112,6 +112,11 @@ Deno.test("redisTable: every relay setup beside the floor's same case, as ratios
   // A fixed-rate row whose redis-server CPU is under 5 ticks gets no ratio with it.
   const rate = table.find((l) => l.startsWith("| one relay, Redis | 1 | 20 chunks/s"))!;
   assertEquals(rate.split("|").map((c) => c.trim())[15], "–");
+  // Lost, then out of order or repeated ("–" where the sockets were not numbered).
+  assertEquals(cells[5], "0 / –");
+  const s = setups();
+  s.cross[1] = { ...s.cross[1]!, lost: 3, misordered: 2 };
+  assert(redisTable(s).includes("| 3 / 2 |"));
   // KV has no redis-server.
   assert(
     table.find((l) => l.startsWith("| one relay, Deno KV | 1 | saturation"))!.includes("| – |"),

@@ -53,7 +53,8 @@ export function fanoutTable(relay: FanoutResult[], bare: FanoutResult[]): string
   ];
   for (const r of relay) {
     const f = bare.find((b) => b.sockets === r.sockets && b.via === r.via && b.mode === r.mode);
-    const lost = r.lost ? ` (${int(r.lost)} lost)` : "";
+    const lost = (r.lost ? ` (${int(r.lost)} lost)` : "") +
+      (r.misordered ? ` (${int(r.misordered)} out of order or repeated)` : "");
     const cpuRatio = f && cpu(r) !== "n/a" && cpu(f) !== "n/a"
       ? ratio(r.cpuMsPer1000 / f.cpuMsPer1000)
       : "–";
