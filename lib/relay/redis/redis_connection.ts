@@ -188,7 +188,8 @@ export class RedisConnection {
   }
 
   #setUp(up: boolean): void {
-    if (this.#health.up === up) return;
+    // Closing on purpose (shutdown) is no outage and worth no warning.
+    if (this.#health.up === up || this.#closed) return;
     if (!up) {
       this.#health.outages++;
       this.#options.log?.warn("redis connection lost; reconnecting", {
