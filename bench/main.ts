@@ -1,6 +1,6 @@
 /**
  * `deno task bench [--quick] [--out=PATH] [--only=memory,fanout,pipeline,capacity,hostile]
- * [--target=relay,bare] [--sockets=1,100]
+ * [--target=relay,bare] [--sockets=1,100] [--via=socket,http] [--phase-seconds=N] [--rounds=N]
  * [--capacity-steps=100,300] [--capacity-post-steps=50,100] [--capacity-via=socket,http]
  * [--capacity-seconds=N] [--capacity-procs=N]
  * [--relay-flags=--cpu-prof,--cpu-prof-dir=DIR]`: measures the relay against a bare Deno
@@ -80,6 +80,8 @@ function flag(name: string): string | undefined {
 const quick = Deno.args.includes("--quick");
 const settings = { ...(quick ? QUICK : FULL) };
 if (flag("sockets")) settings.socketCounts = flag("sockets")!.split(",").map(Number);
+if (flag("phase-seconds")) settings.phaseSeconds = Number(flag("phase-seconds"));
+if (flag("rounds")) settings.rounds = Number(flag("rounds"));
 const numbers = (name: string) => flag(name)?.split(",").map(Number);
 settings.capacity = {
   ...settings.capacity,
@@ -93,6 +95,8 @@ const out = flag("out") ?? "docs/BENCHMARKS.md";
 const only = new Set((flag("only") ?? "memory,fanout,pipeline,capacity,hostile").split(","));
 const targets = new Set((flag("target") ?? "bare,relay").split(","));
 const relayFlags = flag("relay-flags")?.split(",") ?? [];
+/** The fan-out phase's ways in (`--via=socket` profiles one path alone). */
+const fanoutVias = (flag("via")?.split(",") ?? ["socket", "http"]) as ("socket" | "http")[];
 const { server: serverCore, load: loadCore } = cores();
 
 const log = (text: string) => Deno.stderr.writeSync(new TextEncoder().encode(`${text}\n`));
@@ -178,7 +182,7 @@ for (let round = 1; round <= settings.rounds && only.has("fanout"); round++) {
         target: target(s),
         socketCounts: settings.socketCounts,
         rateOnlyCounts: settings.rateOnlyCounts,
-        vias: ["socket", "http"],
+        vias: fanoutVias,
         chunksPerSecond: settings.chunksPerSecond,
         window: settings.window,
         phaseSeconds: settings.phaseSeconds,
