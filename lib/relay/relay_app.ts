@@ -39,6 +39,21 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
   // A handler that states a header itself keeps it (the widget's files: CORP cross-origin).
   const headers = secureHeaders({ crossOriginResourcePolicy: "same-site", overwrite: false });
   const resolveClientIp = clientIpResolver(config, log);
+  // The request counter's label sets, resolved once each (route groups × statuses: few).
+  const requestCounters = new Map<string, { add(by?: number): void }>();
+  const countRequest = (group: string, status: number) => {
+    const key = `${group} ${status}`;
+    let counter = requestCounters.get(key);
+    if (!counter) {
+      counter = metrics.counterAt("terrarium_http_requests_total", {
+        group,
+        status: String(status),
+      });
+      requestCounters.set(key, counter);
+    }
+    counter.add();
+  };
+  const requestSeconds = metrics.counterAt("terrarium_http_request_seconds_total");
 
   app.onError((error, c) => {
     if (error instanceof RelayError) return error.toResponse();
@@ -57,15 +72,8 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
     c.set("clientKey", clientKey(ip));
     const startedAt = performance.now();
     await next();
-    metrics.inc(
-      "terrarium_http_request_seconds_total",
-      undefined,
-      (performance.now() - startedAt) / 1000,
-    );
-    metrics.inc("terrarium_http_requests_total", {
-      group: routeGroup(c.req.path, config.basePath),
-      status: String(c.res.status),
-    });
+    requestSeconds.add((performance.now() - startedAt) / 1000);
+    countRequest(routeGroup(c.req.path, config.basePath), c.res.status);
   });
   // Upgrade responses have immutable headers; every other response gets the security set.
   app.use("*", async function securityHeaders(c, next) {
