@@ -2,7 +2,8 @@
  * `deno task bench [--quick] [--out=PATH] [--only=memory,fanout,pipeline,capacity,hostile]
  * [--target=relay,bare] [--sockets=1,100] [--via=socket,http] [--phase-seconds=N] [--rounds=N]
  * [--capacity-steps=100,300] [--capacity-post-steps=50,100] [--capacity-via=socket,http]
- * [--capacity-seconds=N] [--capacity-procs=N]
+ * [--capacity-seconds=N] [--capacity-procs=N] [--capacity-rate=N]
+ * [--capacity-every=N --capacity-visitors=N]
  * [--relay-flags=--cpu-prof,--cpu-prof-dir=DIR]`: measures the relay against a bare Deno
  * WebSocket forwarder (SPEC §8, issue 7), prints a table and writes it into
  * docs/BENCHMARKS.md. Every server under test and every load generator is its own process,
@@ -89,6 +90,11 @@ settings.capacity = {
   postSteps: numbers("capacity-post-steps") ?? settings.capacity.postSteps,
   vias: (flag("capacity-via")?.split(",") as CapacitySettings["vias"]) ?? settings.capacity.vias,
   seconds: Number(flag("capacity-seconds") ?? settings.capacity.seconds),
+  // Another shape of traffic (every chat with 10 visitors: --capacity-every=1
+  // --capacity-visitors=10) and rate (tokens/s per chat), beside the default one.
+  chunksPerSecond: Number(flag("capacity-rate") ?? settings.capacity.chunksPerSecond),
+  multiEvery: Number(flag("capacity-every") ?? settings.capacity.multiEvery),
+  multiVisitors: Number(flag("capacity-visitors") ?? settings.capacity.multiVisitors),
   processes: flag("capacity-procs") ? Number(flag("capacity-procs")) : undefined,
 };
 const out = flag("out") ?? "docs/BENCHMARKS.md";
