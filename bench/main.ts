@@ -1,9 +1,11 @@
 /**
  * `deno task bench [--quick] [--out=PATH]
  * [--only=memory,fanout,pipeline,capacity,hostile,redis] [--target=relay,bare] [--sockets=1,100]
+ * [--via=socket,http] [--phase-seconds=N] [--rounds=N]
  * [--redis-sockets=1,100] [--redis-fsync=always|everysec]
  * [--capacity-steps=100,300] [--capacity-post-steps=50,100] [--capacity-via=socket,http]
- * [--capacity-seconds=N] [--capacity-procs=N]
+ * [--capacity-seconds=N] [--capacity-procs=N] [--capacity-rate=N]
+ * [--capacity-every=N --capacity-visitors=N]
  * [--relay-flags=--cpu-prof,--cpu-prof-dir=DIR]`: measures the relay against a bare Deno
  * WebSocket forwarder (SPEC §8, issue 7), prints a table and writes it into
  * docs/BENCHMARKS.md. Every server under test and every load generator is its own process,
@@ -88,6 +90,8 @@ function flag(name: string): string | undefined {
 const quick = Deno.args.includes("--quick");
 const settings = { ...(quick ? QUICK : FULL) };
 if (flag("sockets")) settings.socketCounts = flag("sockets")!.split(",").map(Number);
+if (flag("phase-seconds")) settings.phaseSeconds = Number(flag("phase-seconds"));
+if (flag("rounds")) settings.rounds = Number(flag("rounds"));
 const numbers = (name: string) => flag(name)?.split(",").map(Number);
 settings.capacity = {
   ...settings.capacity,
@@ -95,6 +99,11 @@ settings.capacity = {
   postSteps: numbers("capacity-post-steps") ?? settings.capacity.postSteps,
   vias: (flag("capacity-via")?.split(",") as CapacitySettings["vias"]) ?? settings.capacity.vias,
   seconds: Number(flag("capacity-seconds") ?? settings.capacity.seconds),
+  // Another shape of traffic (every chat with 10 visitors: --capacity-every=1
+  // --capacity-visitors=10) and rate (tokens/s per chat), beside the default one.
+  chunksPerSecond: Number(flag("capacity-rate") ?? settings.capacity.chunksPerSecond),
+  multiEvery: Number(flag("capacity-every") ?? settings.capacity.multiEvery),
+  multiVisitors: Number(flag("capacity-visitors") ?? settings.capacity.multiVisitors),
   processes: flag("capacity-procs") ? Number(flag("capacity-procs")) : undefined,
 };
 settings.redis = {
@@ -110,6 +119,8 @@ const only = new Set(
 );
 const targets = new Set((flag("target") ?? "bare,relay").split(","));
 const relayFlags = flag("relay-flags")?.split(",") ?? [];
+/** The fan-out phase's ways in (`--via=socket` profiles one path alone). */
+const fanoutVias = (flag("via")?.split(",") ?? ["socket", "http"]) as ("socket" | "http")[];
 const { server: serverCore, load: loadCore } = cores();
 
 const log = (text: string) => Deno.stderr.writeSync(new TextEncoder().encode(`${text}\n`));
@@ -189,7 +200,7 @@ for (let round = 1; round <= settings.rounds && only.has("fanout"); round++) {
         target: target(s),
         socketCounts: settings.socketCounts,
         rateOnlyCounts: settings.rateOnlyCounts,
-        vias: ["socket", "http"],
+        vias: fanoutVias,
         chunksPerSecond: settings.chunksPerSecond,
         window: settings.window,
         phaseSeconds: settings.phaseSeconds,

@@ -1,5 +1,5 @@
 import { assertEquals } from "../../tests/_assert.ts";
-import { FrameBudget, MAX_BAD_FRAMES, sendBounded } from "./_ws.ts";
+import { FrameBudget, frameSize, frameTooLarge, MAX_BAD_FRAMES, sendBounded } from "./_ws.ts";
 import { WorkerHub } from "./worker_hub.ts";
 
 /** A stand-in socket: what was sent, how it was closed, a settable send buffer. */
@@ -62,4 +62,21 @@ Deno.test("FrameBudget: a burst, then the refill rate; the fifth bad frame is th
   assertEquals(budget.take(), "Too many frames");
   for (let i = 1; i < MAX_BAD_FRAMES; i++) assertEquals(budget.bad(), null);
   assertEquals(budget.bad(), "Too many bad frames");
+});
+
+Deno.test("frameTooLarge() agrees with the UTF-8 size at the limit, for ASCII, BMP and astral text", () => {
+  const encoder = new TextEncoder();
+  for (const unit of ["a", "é", "€", "😀"]) {
+    for (let n = 0; n <= 40; n++) {
+      const text = unit.repeat(n);
+      const bytes = encoder.encode(text).length;
+      assertEquals(frameSize(text), bytes);
+      for (const max of [bytes - 1, bytes, bytes + 1, 3 * text.length, 3 * text.length - 1]) {
+        if (max < 0) continue;
+        assertEquals(frameTooLarge(text, max), bytes > max, `${unit} x${n}, max ${max}`);
+      }
+    }
+  }
+  assertEquals(frameTooLarge(new ArrayBuffer(10), 9), true);
+  assertEquals(frameTooLarge(new ArrayBuffer(10), 10), false);
 });

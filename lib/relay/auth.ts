@@ -30,7 +30,7 @@ export class Auth {
   readonly guard: AccessGuard;
   #config: RelayConfig;
   #nonces = new NonceCache();
-  /** Checked on every worker request: a synchronous hash, not two WebCrypto digests. */
+  /** Checked on every worker request: a constant-time loop, no hash (`secret_matcher.ts`). */
   #serviceToken: SecretMatcher;
   /** Null when the admin API is disabled (no ADMIN_TOKEN). */
   #adminToken: SecretMatcher | null;
@@ -93,18 +93,32 @@ export class Auth {
 
   /** Authenticates a worker request; sets the `workerId` variable. */
   async worker(c: RelayContext): Promise<void> {
-    const token = c.req.header(SERVICE_TOKEN_HEADER);
+    this.#checkServiceToken(c.req.header(SERVICE_TOKEN_HEADER));
+    if (this.#config.hmacEnabled) {
+      const problem = await this.#signatureProblem(c);
+      if (problem) throw new RelayError("bad_signature", problem);
+    }
+    c.set("workerId", workerIdOf(c.req.header(WORKER_ID_HEADER)));
+  }
+
+  /**
+   * Authenticates a worker request by its headers alone and returns the worker's id, as
+   * `worker()` does; only for a relay without `HMAC_ENABLED` (a signature covers the body).
+   */
+  unsignedWorker(headers: Headers): string {
+    if (this.#config.hmacEnabled) throw new Error("Cannot judge a worker by headers under HMAC");
+    this.#checkServiceToken(headers.get(SERVICE_TOKEN_HEADER) ?? undefined);
+    return workerIdOf(headers.get(WORKER_ID_HEADER) ?? undefined);
+  }
+
+  /** Throws 401 unless `token` is the service token. */
+  #checkServiceToken(token: string | undefined): void {
     if (token === undefined) {
       throw new RelayError("missing_service_token", "This route needs the x-service-token header");
     }
     if (!this.#serviceToken.matches(token)) {
       throw new RelayError("bad_service_token", "The service token is not right");
     }
-    if (this.#config.hmacEnabled) {
-      const problem = await this.#signatureProblem(c);
-      if (problem) throw new RelayError("bad_signature", problem);
-    }
-    c.set("workerId", c.req.header(WORKER_ID_HEADER)?.slice(0, 80) || "default");
   }
 
   /**
@@ -124,7 +138,7 @@ export class Auth {
     }
     const token = c.req.header(SERVICE_TOKEN_HEADER);
     if (token === undefined || !this.#serviceToken.matches(token)) await this.worker(c);
-    c.set("workerId", c.req.header(WORKER_ID_HEADER)?.slice(0, 80) || "default");
+    c.set("workerId", workerIdOf(c.req.header(WORKER_ID_HEADER)));
     return true;
   }
 
@@ -212,6 +226,11 @@ export class Auth {
       await next();
     };
   }
+}
+
+/** The worker id a request names (`x-worker-id`, at most 80 characters), or "default". */
+function workerIdOf(header: string | undefined): string {
+  return header?.slice(0, 80) || "default";
 }
 
 /** The bearer token of an Authorization header, or null. */

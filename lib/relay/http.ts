@@ -20,7 +20,11 @@ export async function readBody<S extends z.ZodType>(
   c: RelayContext,
   schema: S,
 ): Promise<z.output<S>> {
-  const text = await c.req.text();
+  return parseBody(await c.req.text(), schema);
+}
+
+/** Parses a JSON body's text with `schema`: 400 `malformed_json` or `invalid_body` otherwise. */
+export function parseBody<S extends z.ZodType>(text: string, schema: S): z.output<S> {
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -31,3 +31,27 @@ Deno.test("Metrics.total sums a counter over the label sets asked for", () => {
     true,
   );
 });
+
+Deno.test("Metrics.counterAt() adds to the same series inc() counts, and renders as inc() does", () => {
+  const m = new Metrics();
+  m.counter("requests_total", "requests");
+  m.counter("seconds_total", "seconds");
+  const seconds = m.counterAt("seconds_total");
+  // Resolved but unused: renders as an untouched counter would.
+  assertEquals(m.render().includes("seconds_total 0\n"), true);
+  const visitor200 = m.counterAt("requests_total", { group: "visitor", status: "200" });
+  visitor200.add();
+  m.inc("requests_total", { group: "visitor", status: "200" }, 2);
+  visitor200.add(3);
+  seconds.add(0.25);
+  assertEquals(m.total("requests_total"), 6);
+  assertEquals(m.render().includes('requests_total{group="visitor",status="200"} 6\n'), true);
+  assertEquals(m.render().includes("seconds_total 0.25\n"), true);
+  let thrown = false;
+  try {
+    m.counterAt("missing_total");
+  } catch (error) {
+    thrown = error instanceof RangeError;
+  }
+  assertEquals(thrown, true);
+});

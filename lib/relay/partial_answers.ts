@@ -30,6 +30,25 @@ const SNAPSHOT_KINDS = ["reasoning", "tool", "answer"] as const;
 /** Chats remembered as having no stored partial; past this the memory is simply dropped. */
 const MAX_KNOWN_ABSENT = 10_000;
 
+/** The second `isoNow()` last formatted, and its text up to the milliseconds. */
+let isoSecond = -1;
+let isoPrefix = "";
+
+/**
+ * `new Date(ms).toISOString()`, formatting the date once per second: every chunk is stamped,
+ * and `toISOString()` took 0.7-1.2 µs of the chunk's path against 0.06-0.24 µs for this
+ * (issue 18). For the years 0000-9999, as `toISOString()` itself without a sign.
+ */
+export function isoNow(ms: number = Date.now()): string {
+  const second = Math.floor(ms / 1000);
+  if (second !== isoSecond) {
+    isoSecond = second;
+    isoPrefix = new Date(second * 1000).toISOString().slice(0, 20);
+  }
+  const milli = ms - second * 1000;
+  return isoPrefix + (milli < 10 ? "00" : milli < 100 ? "0" : "") + milli + "Z";
+}
+
 /** `partial` with a chunk event applied at its offset (a chunk of another turn starts anew). */
 function applyEvent(partial: PartialAnswer | null, event: AssistantChunkEvent): PartialAnswer {
   if (!partial || partial.turnId !== event.turnId) {
@@ -164,7 +183,7 @@ export class PartialAnswers {
     if (text.length > MAX_PARTIAL_CHARS) {
       throw new RelayError("answer_too_long", "The streamed answer is too long");
     }
-    const now = new Date().toISOString();
+    const now = isoNow();
     const done = chunk.done ?? false;
     const event: AssistantChunkEvent = {
       type: "assistantChunk",

@@ -17,7 +17,7 @@ import { metricsSnapshot } from "./metrics_snapshot.ts";
 import { decodePagePath, StaticFiles } from "./static_files.ts";
 import { visitorRoutes } from "./visitor_routes.ts";
 import { visitorSocket } from "./visitor_socket.ts";
-import { workerRoutes } from "./worker_routes.ts";
+import { agentChunkRoute, workerRoutes } from "./worker_routes.ts";
 import { workerSocket } from "./worker_socket.ts";
 
 /** Route groups for the request counter, so labels stay few. */
@@ -32,21 +32,43 @@ function routeGroup(path: string, basePath: string): string {
   return p === "/metrics" || p === "/healthz" ? p.slice(1) : "page";
 }
 
-/** Builds the app. */
-export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
+/**
+ * Builds the app. `options.chunkRoute: false` serves `POST /agent-chunk` through Hono too
+ * (tests compare both ways).
+ */
+export function relayApp(
+  deps: RelayDeps,
+  options: { chunkRoute?: boolean } = {},
+): Hono<RelayEnv> {
   const { config, metrics, log, auth } = deps;
   const app = new Hono<RelayEnv>();
   // A handler that states a header itself keeps it (the widget's files: CORP cross-origin).
   const headers = secureHeaders({ crossOriginResourcePolicy: "same-site", overwrite: false });
   const resolveClientIp = clientIpResolver(config, log);
+  // The request counter's label sets, resolved once each (route groups × statuses: few).
+  const requestCounters = new Map<string, { add(by?: number): void }>();
+  const countRequest = (group: string, status: number) => {
+    const key = `${group} ${status}`;
+    let counter = requestCounters.get(key);
+    if (!counter) {
+      counter = metrics.counterAt("terrarium_http_requests_total", {
+        group,
+        status: String(status),
+      });
+      requestCounters.set(key, counter);
+    }
+    counter.add();
+  };
+  const requestSeconds = metrics.counterAt("terrarium_http_request_seconds_total");
 
-  app.onError((error, c) => {
+  const errorResponse = (error: unknown, method: string, path: string): Response => {
     if (error instanceof RelayError) return error.toResponse();
-    log.error("request failed", { method: c.req.method, path: c.req.path, error });
+    log.error("request failed", { method, path, error });
     // A full or read-only disk is the store's fault, not the request's: 503, and retry.
     return (storeFailure(error) ??
       new RelayError("internal", "Something went wrong on the relay")).toResponse();
-  });
+  };
+  app.onError((error, c) => errorResponse(error, c.req.method, c.req.path));
   app.notFound(() => new RelayError("not_found", "No such route").toResponse());
 
   app.use("*", async function context(c, next) {
@@ -57,15 +79,8 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
     c.set("clientKey", clientKey(ip));
     const startedAt = performance.now();
     await next();
-    metrics.inc(
-      "terrarium_http_request_seconds_total",
-      undefined,
-      (performance.now() - startedAt) / 1000,
-    );
-    metrics.inc("terrarium_http_requests_total", {
-      group: routeGroup(c.req.path, config.basePath),
-      status: String(c.res.status),
-    });
+    requestSeconds.add((performance.now() - startedAt) / 1000);
+    countRequest(routeGroup(c.req.path, config.basePath), c.res.status);
   });
   // Upgrade responses have immutable headers; every other response gets the security set.
   app.use("*", async function securityHeaders(c, next) {
@@ -142,6 +157,26 @@ export function relayApp(deps: RelayDeps): Hono<RelayEnv> {
       if (!response) throw new RelayError("not_found", "No such page");
       return response;
     });
+  }
+  // The worker's per-token POST, beside the app with the app's checks (`agentChunkRoute()`).
+  const chunkRoute = agentChunkRoute(deps, {
+    errorResponse,
+    async finish(res, path, startedAt) {
+      await headers({ res } as unknown as RelayContext, async () => {});
+      requestSeconds.add((performance.now() - startedAt) / 1000);
+      countRequest(routeGroup(path, config.basePath), res.status);
+      return res;
+    },
+  });
+  if (chunkRoute && options.chunkRoute !== false) {
+    const honoFetch = app.fetch;
+    app.fetch = (req, env, executionCtx) => {
+      if (!chunkRoute.handles(req)) return honoFetch(req, env, executionCtx);
+      // As the `context` middleware (its warning about an untrusted proxy included).
+      const addr = (env as RelayEnv["Bindings"] | undefined)?.remoteAddr;
+      resolveClientIp(req.headers, addr && "hostname" in addr ? addr.hostname : "unknown");
+      return chunkRoute.serve(req);
+    };
   }
   return app;
 }

@@ -1,23 +1,32 @@
 /**
- * Constant-time checks of a presented secret against one configured secret. The secret's
- * SHA-256 is computed once and the candidate's synchronously, so a request pays one small
- * hash instead of two WebCrypto digests (each an async op on the thread pool): the profile
- * of `POST /agent-chunk` under load showed those digests as the relay's largest cost
- * (docs/BENCHMARKS.md). Hashing first keeps the comparison independent of both lengths.
+ * Constant-time checks of a presented secret against one configured secret. The loop runs
+ * over every UTF-16 unit of the candidate, whatever it holds, and reads the secret cyclically,
+ * so its time depends only on the candidate's length (which the sender knows) and never on the
+ * secret's length or on where the two differ.
+ *
+ * No hash: a synchronous SHA-256 of the candidate (node:crypto, before this) cost about 4 µs per
+ * request, 7 % of the relay's JavaScript time on `POST /agent-chunk`; this loop costs well under
+ * 0.1 µs for a 64-character token (issue 18, docs/BENCHMARKS.md). Before that, two WebCrypto
+ * digests per request had been the relay's largest cost.
  */
-import { matchesDigest, sha256 } from "../digest.ts";
-
 export class SecretMatcher {
-  #hash: Uint8Array;
-  #length: number;
+  #secret: string;
 
   constructor(secret: string) {
-    this.#hash = sha256(secret);
-    this.#length = secret.length;
+    this.#secret = secret;
   }
 
-  /** Whether `candidate` is the secret, in time that does not depend on where they differ. */
+  /** Whether `candidate` is the secret, in time that depends only on the candidate's length. */
   matches(candidate: string): boolean {
-    return matchesDigest(candidate, this.#hash, this.#length);
+    const secret = this.#secret;
+    const length = secret.length;
+    // A length mismatch is folded into the result, not returned early.
+    let diff = candidate.length ^ length;
+    if (length === 0) return diff === 0;
+    for (let i = 0, j = 0; i < candidate.length; i++) {
+      diff |= candidate.charCodeAt(i) ^ secret.charCodeAt(j);
+      if (++j === length) j = 0;
+    }
+    return diff === 0;
   }
 }

@@ -18,7 +18,7 @@ import {
   CLOSE_TRY_LATER,
   closeQuietly,
   FrameBudget,
-  frameSize,
+  frameTooLarge,
   sendBounded,
 } from "./_ws.ts";
 import { bearerToken } from "./auth.ts";
@@ -173,7 +173,7 @@ export async function visitorSocket(c: RelayContext, deps: RelayDeps): Promise<R
   };
 
   ws.onmessage = (message) => {
-    if (frameSize(message.data) > config.maxWsFrameBytes) {
+    if (frameTooLarge(message.data, config.maxWsFrameBytes)) {
       return reject(CLOSE_TOO_BIG, "Frame too large", "frame_too_large");
     }
     const flooding = budget.take();

@@ -13,7 +13,7 @@ import type { RelayDeps } from "./relay_deps.ts";
 import { RelayError, storeFailure } from "./errors.ts";
 import { isUpgrade, type RelayContext } from "./http.ts";
 import { checkOrigin } from "./origin.ts";
-import { CLOSE_POLICY, CLOSE_TOO_BIG, closeQuietly, FrameBudget, frameSize } from "./_ws.ts";
+import { CLOSE_POLICY, CLOSE_TOO_BIG, closeQuietly, FrameBudget, frameTooLarge } from "./_ws.ts";
 import type { WorkerPeer } from "./worker_hub.ts";
 
 /**
@@ -63,7 +63,7 @@ export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = fals
       : workers.send(peer, { type: "error", ...error.toBody(), ...refusedChunk(event) });
 
   socket.onmessage = async (message) => {
-    if (frameSize(message.data) > maxFrame) {
+    if (frameTooLarge(message.data, maxFrame)) {
       return reject(CLOSE_TOO_BIG, "Frame too large", "frame_too_large");
     }
     const flooding = budget.take();

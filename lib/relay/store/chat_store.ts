@@ -151,9 +151,10 @@ export interface ChatStore {
   getPartial(chatId: string): Promise<PartialAnswer | null>;
   /**
    * Stores the partial answers of several chats (the write-through batch), each replacing the
-   * chat's previous one unless that has a higher `seq` (a relay's late write never undoes a
-   * newer one written by another relay). Answers, per entry, false (and nothing written for
-   * it) when it does not fit `MAX_STORED_VALUE_BYTES`, else true.
+   * chat's previous one; on a `shared` store not when that has a higher `seq` (a relay's late
+   * write never undoes a newer one written by another relay; one relay alone writes its
+   * batches one after another). Answers, per entry, false (and nothing written for it) when it
+   * does not fit `MAX_STORED_VALUE_BYTES`, else true.
    */
   setPartials(entries: { chatId: string; partial: PartialAnswer }[]): Promise<boolean[]>;
   /** Deletes the stored partial answer (none is fine). */

@@ -39,9 +39,8 @@ const SEQ_BLOCK = 1000;
 /** Chats whose sequence block is kept in memory; evicting one is safe (it reloads from KV). */
 const MAX_CACHED_SEQS = 50_000;
 
-/** Deno KV's limits: checks per commit, keys per `getMany()`, bytes of mutations per commit. */
-const MAX_CHECKS = 100;
-const MAX_GET_MANY = 10;
+/** Deno KV's limits: mutations per commit (within 1000), bytes of mutations per commit. */
+const MAX_MUTATIONS = 500;
 const MAX_COMMIT_BYTES = 700 * 1024;
 
 /** Opens the KV engine over an open `Deno.Kv`; the store owns it from here (and closes it). */
@@ -133,7 +132,7 @@ class KvStore implements ChatStore {
 
   async setPartials(entries: { chatId: string; partial: PartialAnswer }[]): Promise<boolean[]> {
     const fits = entries.map((entry) => fitsStoredValue(entry.partial));
-    // As few commits as KV's limits allow (100 checks, 800 KiB of mutations per commit): one
+    // As few commits as KV's limits allow (1000 mutations, 800 KiB of them per commit): one
     // commit of many values costs a fraction of a commit each (docs/BENCHMARKS.md, issue 18).
     let batch: { chatId: string; partial: PartialAnswer }[] = [];
     let bytes = 0;
@@ -141,7 +140,7 @@ class KvStore implements ChatStore {
       if (!fits[i]) continue;
       // V8 serialises a string with any non-Latin-1 character at two bytes a character.
       const size = 2 * JSON.stringify(entry.partial).length + 128;
-      if (batch.length === MAX_CHECKS || bytes + size > MAX_COMMIT_BYTES) {
+      if (batch.length === MAX_MUTATIONS || bytes + size > MAX_COMMIT_BYTES) {
         await this.#commitPartials(batch);
         batch = [];
         bytes = 0;
@@ -153,22 +152,16 @@ class KvStore implements ChatStore {
     return fits;
   }
 
-  /** Writes a batch of partials in one commit, skipping those older than the stored ones. */
+  /**
+   * Writes a batch of partials in one commit. No read of the stored ones first: one relay
+   * alone owns this store and writes its batches in order (reading them back was about a
+   * fifth of the relay's JavaScript at 1000 streaming chats, docs/BENCHMARKS.md).
+   */
   async #commitPartials(batch: { chatId: string; partial: PartialAnswer }[]): Promise<void> {
-    const keys = batch.map((entry) => partialKey(entry.chatId));
-    for (;;) {
-      const current: Deno.KvEntryMaybe<PartialAnswer>[] = [];
-      for (let i = 0; i < keys.length; i += MAX_GET_MANY) {
-        current.push(...await this.#kv.getMany<PartialAnswer[]>(keys.slice(i, i + MAX_GET_MANY)));
-      }
-      const op = this.#kv.atomic();
-      for (const [i, entry] of batch.entries()) {
-        const stored = current[i]!;
-        if (stored.value && stored.value.seq > entry.partial.seq) continue;
-        op.check(stored).set(keys[i]!, entry.partial);
-      }
-      if ((await op.commit()).ok) return;
-    }
+    const op = this.#kv.atomic();
+    for (const { chatId, partial } of batch) op.set(partialKey(chatId), partial);
+    const { ok } = await op.commit();
+    if (!ok) throw new Error("Cannot write the partial answers: the commit was refused");
   }
 
   async deletePartial(chatId: string): Promise<void> {
