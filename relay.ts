@@ -16,7 +16,7 @@ import { relayMetrics } from "./lib/relay/metrics.ts";
 import { LogRing } from "./lib/relay/metrics_snapshot.ts";
 import { relayApp } from "./lib/relay/relay_app.ts";
 import { relayLimits } from "./lib/relay/relay_limits.ts";
-import { RedisConnection } from "./lib/relay/redis/redis_connection.ts";
+import type { RedisConnection } from "./lib/relay/redis/redis_connection.ts";
 import { type RedisShared, redisShared } from "./lib/relay/redis/redis_shared.ts";
 import { parseRedisUrl } from "./lib/relay/redis/redis_url.ts";
 import type { ChatStore } from "./lib/relay/store/chat_store.ts";
@@ -78,6 +78,8 @@ async function openStore(
     return typeof kv === "number" ? kv : { store: kvStore(kv), redis: null };
   }
   const endpoint = parseRedisUrl(config.redisUrl, config.redisPassword);
+  // Loaded only here: a relay on Deno KV does not carry the Redis client (about 10 MiB of RSS).
+  const { RedisConnection } = await import("./lib/relay/redis/redis_connection.ts");
   const redis = new RedisConnection(endpoint, { log });
   try {
     await redis.connect(REDIS_CONNECT_TIMEOUT_MS);

@@ -12,7 +12,7 @@
 import { createClient, ErrorReply } from "@redis/client";
 import type { Logger } from "../../log.ts";
 import { backoffDelay } from "../../backoff.ts";
-import { isUnavailable, StoreUnavailableError } from "./store_unavailable_error.ts";
+import { StoreUnavailableError } from "./store_unavailable_error.ts";
 import type { RedisEndpoint } from "./redis_url.ts";
 
 /** The node-redis client this module wraps. */
@@ -200,4 +200,22 @@ export class RedisConnection {
     }
     this.#health = { ...this.#health, up, sinceMs: Date.now() };
   }
+}
+
+/**
+ * Replies Redis gives when it is up but cannot take the write now (the first word of an
+ * error reply): these are the server's state, not a bad command, so they count as unavailable.
+ */
+const UNAVAILABLE_REPLIES =
+  /^(LOADING|MISCONF|OOM|READONLY|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|NOREPLICAS)\b/;
+
+/**
+ * Whether `error` from the client means Redis is unavailable (rather than a bug in a command):
+ * any failure that is not an error reply (socket closed, client offline, timeout), and the
+ * server-state replies above.
+ */
+export function isUnavailable(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error instanceof StoreUnavailableError) return true;
+  return !(error instanceof ErrorReply) || UNAVAILABLE_REPLIES.test(error.message);
 }

@@ -4,7 +4,6 @@
  * written, and the same call may succeed once Redis is back, so the relay answers it with
  * 503 `store_unavailable` and `Retry-After` (`toRelayError()`), never a 500.
  */
-import { ErrorReply } from "@redis/client";
 import { RelayError } from "../errors.ts";
 
 /** What a client is told to wait while Redis is away (seconds): reconnects take about this. */
@@ -25,22 +24,4 @@ export class StoreUnavailableError extends Error {
       { retryAfterSeconds: REDIS_RETRY_AFTER_SECONDS, cause: this },
     );
   }
-}
-
-/**
- * Replies Redis gives when it is up but cannot take the write now (the first word of an
- * error reply): these are the server's state, not a bad command, so they count as unavailable.
- */
-const UNAVAILABLE_REPLIES =
-  /^(LOADING|MISCONF|OOM|READONLY|BUSY|TRYAGAIN|CLUSTERDOWN|MASTERDOWN|NOREPLICAS)\b/;
-
-/**
- * Whether `error` from the client means Redis is unavailable (rather than a bug in a command):
- * any failure that is not an error reply (socket closed, client offline, timeout), and the
- * server-state replies above.
- */
-export function isUnavailable(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  if (error instanceof StoreUnavailableError) return true;
-  return !(error instanceof ErrorReply) || UNAVAILABLE_REPLIES.test(error.message);
 }

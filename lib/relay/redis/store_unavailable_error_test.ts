@@ -1,7 +1,8 @@
 import { ErrorReply } from "@redis/client";
 import { assert, assertEquals } from "../../../tests/_assert.ts";
 import { storeFailure } from "../errors.ts";
-import { isUnavailable, StoreUnavailableError } from "./store_unavailable_error.ts";
+import { isUnavailable } from "./redis_connection.ts";
+import { StoreUnavailableError } from "./store_unavailable_error.ts";
 
 Deno.test("storeFailure() answers a StoreUnavailableError with 503 store_unavailable and Retry-After", () => {
   const refused = storeFailure(new StoreUnavailableError("Redis at 127.0.0.1:1 is unavailable"));
