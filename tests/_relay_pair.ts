@@ -5,7 +5,7 @@
  */
 import { startModelServer } from "../lib/demo_model/model_server.ts";
 import { assert } from "./_assert.ts";
-import { type Json, request, sleep } from "./_clients.ts";
+import { type Json, request } from "./_clients.ts";
 export { eventually } from "./_clients.ts";
 import { type RedisOptions, type RedisProcess, startRedis } from "./_redis_process.ts";
 import { type RelayProcess, startRelay, TEST_SECRETS } from "./_relay_process.ts";

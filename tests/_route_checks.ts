@@ -10,7 +10,6 @@ import {
   RecordingSocket,
   request,
   type Res,
-  sleep,
   workerRequest,
 } from "./_clients.ts";
 export { eventually } from "./_clients.ts";
