@@ -28,13 +28,15 @@ import {
   type WorkerStateName,
 } from "../protocol.ts";
 import { ChatLanes } from "./chat_lanes.ts";
+import { ChatSeqs } from "./chat_seqs.ts";
+import { ChunkPath } from "./chunk_path.ts";
 import { type Fanout, LocalFanout } from "./fanout.ts";
 import { clientKey } from "./client_key.ts";
 import type { RelayConfig } from "./config.ts";
 import { RelayError } from "./errors.ts";
 import type { Metrics } from "./metrics.ts";
 import { OpenTurnCaps, type TurnCaps } from "./open_turn_caps.ts";
-import { PartialAnswers, type SeqSource } from "./partial_answers.ts";
+import { PartialAnswers } from "./partial_answers.ts";
 import type { ChatLock } from "./redis/redis_chat_lock.ts";
 import { QueueAnnouncer, queueDetail } from "./queue_announcer.ts";
 import { TurnFailures } from "./turn_failures.ts";
@@ -118,8 +120,6 @@ export function chatServiceParts(
   };
 }
 
-/** Chats whose last number this relay remembers (past this the memory starts over). */
-const MAX_REMEMBERED_SEQS = 10_000;
 /** A claim that found nothing reloads the shared queue at most this often (ms). */
 const RELOAD_AT_MOST_EVERY_MS = 250;
 
@@ -132,15 +132,14 @@ export class ChatService {
   readonly #log: Logger;
   readonly #metrics: Metrics;
   readonly #lanes: ChatLanes;
-  readonly #lock: ChatLock | null;
+  readonly #seqs: ChatSeqs;
+  readonly #chunks: ChunkPath;
   readonly #partials: PartialAnswers;
   readonly #caps: TurnCaps;
   readonly #positions: QueueAnnouncer;
   /** The operator's site words, read once at start and on every publish. */
   #site: SiteProfile | null = null;
   readonly #failures: TurnFailures;
-  /** The last number this relay took per chat (several relays: is its copy current?). */
-  #lastSeqs = new Map<string, number>();
   #reloadedAtMs = 0;
 
   constructor(parts: ChatServiceParts) {
@@ -152,13 +151,21 @@ export class ChatService {
     this.#fanout = parts.fanout;
     this.#registry = parts.registry;
     this.#lanes = new ChatLanes(parts.lock);
-    this.#lock = parts.lock;
+    this.#seqs = new ChatSeqs(store, parts.fanout.shared);
     this.#partials = new PartialAnswers(store, log, parts.fanout);
     this.#queue = new TurnQueue(
       store,
       config.turnLeaseMs,
       (turnId) => parts.fanout.turnChanged(turnId),
     );
+    this.#chunks = new ChunkPath({
+      lanes: this.#lanes,
+      lock: parts.lock,
+      queue: this.#queue,
+      partials: this.#partials,
+      fanout: parts.fanout,
+      seqs: this.#seqs,
+    });
     this.#positions = new QueueAnnouncer({
       positions: () => this.#queue.positions(),
       announce: (chatId, position) => this.#announcePosition(chatId, position),
@@ -276,7 +283,7 @@ export class ChatService {
         );
       }
       const now = new Date();
-      const { seq } = await this.#nextSeq(chatId);
+      const { seq } = await this.#seqs.next(chatId);
       const message: ChatMessage = {
         id: newId(),
         chatId,
@@ -485,80 +492,7 @@ export class ChatService {
 
   /** Fans one streamed chunk out; a late chunk for a closed turn is ignored (null). */
   postChunk(chatId: string, chunk: AgentChunkRequest): Promise<AssistantChunkEvent | null> {
-    const lock = this.#lock;
-    if (!lock) return this.#lanes.run(chatId, () => this.#chunkInLane(chatId, chunk));
-    // Several relays: first the one round trip that numbers and publishes the chunk if no
-    // other relay emitted since this one's last number; else the chat's lock, as usual.
-    return this.#lanes.run(chatId, async () => {
-      const fast = await this.#nextChunk(chatId, chunk);
-      if (fast !== undefined) return fast;
-      const release = await lock.acquire(chatId);
-      try {
-        return await this.#chunkInLane(chatId, chunk);
-      } finally {
-        await release();
-      }
-    }, { unlocked: true });
-  }
-
-  /** The chunk numbered, kept and sent; null for a closed turn. The caller is in the lane. */
-  async #chunkInLane(
-    chatId: string,
-    chunk: AgentChunkRequest,
-  ): Promise<AssistantChunkEvent | null> {
-    const turn = await this.#chunkTurn(chatId, chunk);
-    if (turn === "closed") return null;
-    const event = await this.#partials.append(
-      chatId,
-      turn?.id ?? null,
-      chunk,
-      () => this.#nextSeq(chatId),
-    );
-    await this.#fanout.chat(event);
-    return event;
-  }
-
-  /**
-   * Several relays: sends the chunk as the number after this relay's last one for the chat,
-   * in one round trip, when that is still the chat's next number and no relay holds its lock;
-   * undefined when it is not (nothing sent).
-   */
-  async #nextChunk(
-    chatId: string,
-    chunk: AgentChunkRequest,
-  ): Promise<AssistantChunkEvent | null | undefined> {
-    const last = this.#lastSeqs.get(chatId);
-    if (last === undefined) return undefined;
-    const turn = await this.#chunkTurn(chatId, chunk);
-    if (turn === "closed") return null;
-    let prepared;
-    try {
-      prepared = await this.#partials.prepare(chatId, turn?.id ?? null, chunk, last + 1);
-    } catch (error) {
-      // This relay's copy may be behind another relay's chunks: judge on a fresh copy.
-      if (error instanceof RelayError && error.code === "chunk_gap") return undefined;
-      throw error;
-    }
-    if (!(await this.#fanout.publishNext(prepared.event))) return undefined;
-    this.#lastSeqs.set(chatId, last + 1);
-    prepared.keep();
-    return prepared.event;
-  }
-
-  /** The open turn a chunk streams for (null: a legacy chunk with no turn), or "closed". */
-  async #chunkTurn(
-    chatId: string,
-    chunk: AgentChunkRequest,
-  ): Promise<TurnRecord | null | "closed"> {
-    const turn = chunk.turnId
-      ? await this.#queue.get(chunk.turnId)
-      : this.#queue.currentTurn(chatId);
-    if (chunk.turnId && (!turn || turn.chatId !== chatId)) throw unknownTurn(chunk.turnId);
-    if (turn && (turn.status !== "pending" && turn.status !== "leased")) return "closed";
-    if (turn && chunk.leaseId && turn.leaseId !== chunk.leaseId) {
-      throw new RelayError("lease_lost", "This worker no longer holds the turn's lease");
-    }
-    return turn;
+    return this.#chunks.post(chatId, chunk);
   }
 
   /**
@@ -664,7 +598,7 @@ export class ChatService {
       );
     }
     const now = new Date().toISOString();
-    const { seq } = await this.#nextSeq(chatId);
+    const { seq } = await this.#seqs.next(chatId);
     const message: ChatMessage = {
       id: newId(),
       chatId,
@@ -761,7 +695,7 @@ export class ChatService {
       state,
       detail,
       updatedAt: new Date().toISOString(),
-      seq: (await this.#nextSeq(chatId)).seq,
+      seq: (await this.#seqs.next(chatId)).seq,
     };
     if (queuePosition !== undefined) event.queuePosition = queuePosition;
     if (about.turnId) event.turnId = about.turnId;
@@ -784,16 +718,6 @@ export class ChatService {
       return await this.#setStateInLane(chatId, "queued", queueDetail(position), position);
     });
   }
-
-  /** The chat's next number, and whether it follows the last one this relay took (`SeqSource`). */
-  readonly #nextSeq = async (chatId: string): ReturnType<SeqSource> => {
-    const seq = await this.#store.nextSeq(chatId);
-    if (!this.#fanout.shared) return { seq, continuous: true };
-    const last = this.#lastSeqs.get(chatId);
-    if (this.#lastSeqs.size >= MAX_REMEMBERED_SEQS) this.#lastSeqs.clear();
-    this.#lastSeqs.set(chatId, seq);
-    return { seq, continuous: last === seq - 1 };
-  };
 }
 
 function unknownTurn(turnId: string): RelayError {
