@@ -14,6 +14,7 @@ import {
   type Json,
   openChatIds,
   postMessage,
+  RecordingSocket,
   visitorSocket,
   visitorToken,
   workerCall,
@@ -259,6 +260,48 @@ Deno.test("a visitor message asked on relay A while relay B streams lands in ord
     } finally {
       await visitor.close();
       await worker.close();
+    }
+  });
+});
+
+Deno.test("the original worker's turn spread over both relays: one stored reply, the original page gets every frame in order", async () => {
+  await withTwoRelays(async (a, b) => {
+    const token = await visitorToken(a.url, TEST_SECRETS.CHAT_PASSWORD);
+    const original = new RecordingSocket(
+      `${
+        a.url.replace("http", "ws")
+      }/api/chat?chatId=pair-6&accessCode=${TEST_SECRETS.CHAT_PASSWORD}`,
+    );
+    try {
+      await original.opened;
+      await postMessage(a.url, token, "pair-6", "Hi");
+      const chunk = (relay: InProcessRelay, content: string, done = false) =>
+        workerRequest(relay.url, "/api/chat/pair-6/agent-chunk", { content, done });
+      // As the original worker does, one request after the other, spread by nginx.
+      assertEquals((await chunk(b, "Hello")).status, 200);
+      assertEquals((await chunk(a, " there")).status, 200);
+      const reply = await workerRequest(b.url, "/api/chat/pair-6/agent", {
+        content: "Hello there",
+      });
+      assertEquals(reply.status, 201, JSON.stringify(reply.body));
+      assertEquals((await chunk(a, "", true)).status, 200);
+      await original.waitFor(
+        (es) => es.some((e) => e.type === "assistantChunk" && e.done),
+        10_000,
+        "the original page's done",
+      );
+      const frames = original.events.filter((e) => e.type !== "workerState");
+      assertEquals(
+        frames.map((e) => e.type === "assistantChunk" ? `chunk:${e.content}` : e.sender),
+        ["Visitor", "chunk:Hello", "chunk: there", "Terra", "chunk:"],
+      );
+      const history = await chatHistory(a.url, token, "pair-6");
+      assertEquals(history.map((m: Json) => [m.sender, m.content]), [
+        ["Visitor", "Hi"],
+        ["Terra", "Hello there"],
+      ]);
+    } finally {
+      await original.close();
     }
   });
 });

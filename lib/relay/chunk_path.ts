@@ -76,7 +76,8 @@ export class ChunkPath {
   ): Promise<AssistantChunkEvent | null | undefined> {
     const { partials, fanout, seqs } = this.#deps;
     const last = seqs.last(chatId);
-    if (last === undefined) return undefined;
+    // The original worker's chunks name no turn: judged under the lock on a fresh turn.
+    if (last === undefined || !chunk.turnId) return undefined;
     const turn = await this.#turnOf(chatId, chunk);
     if (turn === "closed") return null;
     let prepared;
@@ -95,7 +96,14 @@ export class ChunkPath {
 
   /** The open turn a chunk streams for (null: a legacy chunk with no turn), or "closed". */
   async #turnOf(chatId: string, chunk: AgentChunkRequest): Promise<TurnRecord | null | "closed"> {
-    const { queue } = this.#deps;
+    const { queue, lock } = this.#deps;
+    if (lock && !chunk.turnId) {
+      // Several relays: the original worker posts its last `done` right after its reply, and
+      // nginx may send the two to different relays; this relay's copy of the turn may not know
+      // yet that the reply closed it (a stray chunk after the reply).
+      const current = queue.currentTurn(chatId);
+      if (current) await queue.refresh(current.id);
+    }
     const turn = chunk.turnId ? await queue.get(chunk.turnId) : queue.currentTurn(chatId);
     if (chunk.turnId && (!turn || turn.chatId !== chatId)) {
       throw new RelayError("unknown_turn", `No turn "${chunk.turnId}" in this chat`);
