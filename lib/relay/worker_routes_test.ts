@@ -2,12 +2,10 @@ import { assert, assertEquals } from "../../tests/_assert.ts";
 import { TEST_SECRETS } from "../../tests/_relay_process.ts";
 import { Logger } from "../log.ts";
 import { Auth } from "./auth.ts";
-import { ChatService, chatServiceParts } from "./chat_service.ts";
 import { parseRelayConfig } from "./config.ts";
-import { relayMetrics } from "./metrics.ts";
 import { relayApp } from "./relay_app.ts";
 import { relayLimits } from "./relay_limits.ts";
-import { kvStore } from "./store/kv_store.ts";
+import { testService } from "./_test_service.ts";
 import { agentChunkRoute } from "./worker_routes.ts";
 
 /** The relay's app twice over one service: with the chunk route beside Hono, and without. */
@@ -19,17 +17,9 @@ async function twoApps(env: Record<string, string> = {}) {
     ...env,
   });
   const log = new Logger("test", "error", () => {});
-  const store = kvStore(await Deno.openKv(":memory:"));
+  const { service, parts, close } = await testService(config);
   const limits = relayLimits(config, null);
   const auth = new Auth(config, log, { limits });
-  const metrics = relayMetrics({
-    visitorSockets: () => 0,
-    workerSockets: () => 0,
-    openTurns: () => 0,
-  });
-  const parts = chatServiceParts(store, config, log, metrics);
-  const service = new ChatService(parts);
-  await service.start();
   const deps = {
     config,
     log,
@@ -37,7 +27,7 @@ async function twoApps(env: Record<string, string> = {}) {
     visitors: parts.visitors,
     workers: parts.workers,
     registry: parts.registry,
-    metrics,
+    metrics: parts.metrics,
     auth,
     limits,
     frontendServed: false,
@@ -49,10 +39,7 @@ async function twoApps(env: Record<string, string> = {}) {
     turn,
     beside: relayApp(deps),
     hono: relayApp(deps, { chunkRoute: false }),
-    close: async () => {
-      await service.flush();
-      await store.close();
-    },
+    close,
   };
 }
 
