@@ -23,6 +23,8 @@ import {
 } from "./_clients.ts";
 import { type InProcessRelay, withAppRelay } from "./_relay_in_process.ts";
 import { startRedis } from "./_redis_process.ts";
+import type { ChatStore } from "../lib/relay/store/chat_store.ts";
+import { StoreUnavailableError } from "../lib/relay/redis/store_unavailable_error.ts";
 import { TEST_SECRETS } from "./_relay_process.ts";
 
 /** Runs `fn` with two in-process relays sharing one fresh Redis. */
@@ -304,4 +306,58 @@ Deno.test("the original worker's turn spread over both relays: one stored reply,
       await original.close();
     }
   });
+});
+
+Deno.test("a reply Redis stored but whose answer was lost reaches the visitor when the worker posts it again", async () => {
+  const redis = await startRedis();
+  try {
+    const env = { REDIS_URL: redis.url, WEB_DIR: "" };
+    // Relay B's first closeTurn() is written, then its answer is lost (Redis went away).
+    let lose = true;
+    const losingAnswer = (store: ChatStore): ChatStore =>
+      new Proxy(store, {
+        get(target, name, receiver) {
+          if (name !== "closeTurn") {
+            const value = Reflect.get(target, name, receiver);
+            return typeof value === "function" ? value.bind(target) : value;
+          }
+          return async (...args: Parameters<ChatStore["closeTurn"]>) => {
+            const written = await target.closeTurn(...args);
+            if (!lose) return written;
+            lose = false;
+            throw new StoreUnavailableError("The connection closed before the answer came");
+          };
+        },
+      });
+    await withAppRelay(env, (a) =>
+      withAppRelay(env, async (b) => {
+        const token = await visitorToken(a.url, TEST_SECRETS.CHAT_PASSWORD);
+        const visitor = await visitorSocket(a.url, "lost-ack", token);
+        try {
+          await postMessage(a.url, token, "lost-ack", "Hi");
+          await eventually(async () => (await openChatIds(b.url)).includes("lost-ack"), "B");
+          const claim = await workerRequest(b.url, "/api/worker/turns/claim", { workerId: "w" });
+          const turn = claim.body.turn;
+          const body = { content: "Hello", replyTo: turn.id, leaseId: turn.leaseId };
+          const first = await workerRequest(b.url, "/api/chat/lost-ack/agent", body);
+          assertEquals([first.status, first.body.code], [503, "store_unavailable"]);
+          const again = await workerRequest(b.url, "/api/chat/lost-ack/agent", body);
+          assertEquals([again.status, again.body.duplicate], [200, true]);
+          await visitor.waitFor(
+            (es) =>
+              es.some((e) => e.type === "message" && e.sender === "Terra") &&
+              es.some((e) => e.type === "workerState" && e.state === "responded"),
+            10_000,
+            "the reply and its state on A",
+          );
+          assertIncreasing(seqsOf(visitor.events), "events on A");
+          const history = await chatHistory(a.url, token, "lost-ack");
+          assertEquals(history.map((m: Json) => m.sender), ["Visitor", "Terra"], "stored once");
+        } finally {
+          await visitor.close();
+        }
+      }, { wrapStore: losingAnswer }));
+  } finally {
+    await redis.dispose();
+  }
 });

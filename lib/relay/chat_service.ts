@@ -589,7 +589,7 @@ export class ChatService {
       : this.#queue.currentTurn(chatId);
     if (reply.replyTo && (!turn || turn.chatId !== chatId)) throw unknownTurn(reply.replyTo);
     if (turn && (turn.status === "done" || turn.status === "cancelled")) {
-      return { message: await this.#existingReply(turn), duplicate: true };
+      return { message: await this.#answeredBefore(turn), duplicate: true };
     }
     if (turn?.status === "failed") {
       throw new RelayError(
@@ -619,7 +619,7 @@ export class ChatService {
       const closed = await this.#queue.close(turn.id, "done", seq, writes);
       if (!closed) {
         const current = await this.#queue.get(turn.id);
-        if (current) return { message: await this.#existingReply(current), duplicate: true };
+        if (current) return { message: await this.#answeredBefore(current), duplicate: true };
         throw new RelayError("conflict", "The turn changed while the reply was stored; retry");
       }
       this.#metrics.inc("terrarium_turns_total", { transition: "answered" });
@@ -638,6 +638,26 @@ export class ChatService {
     );
     void this.#positions.announce();
     return { message, duplicate: false };
+  }
+
+  /**
+   * The reply stored before for `turn`, which a repeated post gets back. On several relays it
+   * is also made sure the visitors have it: an earlier post whose answer Redis lost (it went
+   * away after writing) was stored but never sent, nor was its `responded` state.
+   */
+  async #answeredBefore(turn: TurnRecord): Promise<ChatMessage> {
+    const message = await this.#existingReply(turn);
+    if (!this.#fanout.shared) return message;
+    await this.#fanout.ensurePublished({ type: "message", ...message });
+    const state = await this.#store.getWorkerState(turn.chatId);
+    if (!state || state.seq < message.seq) {
+      await this.#setStateInLane(
+        turn.chatId,
+        "responded",
+        message.stopped ? "Stopped at your request" : "Terra answered",
+      );
+    }
+    return message;
   }
 
   async #existingReply(turn: TurnRecord): Promise<ChatMessage> {

@@ -33,6 +33,12 @@ export interface Fanout {
    * several relays. False: nothing was numbered or sent (a relay alone never takes it).
    */
   publishNext(event: ChatEvent): Promise<boolean>;
+  /**
+   * Makes sure a stored event went out (a write whose answer was lost may have been stored and
+   * never sent): sends it if it still fits in order, else has the chat's sockets on every
+   * relay reconnect and resume from the store. Call in the chat's lane.
+   */
+  ensurePublished(event: ChatEvent): Promise<void>;
   /** Delivers a late `done` to the original page's sockets only (`legacy_frames.ts`). */
   legacyDone(event: AssistantChunkEvent): void;
   /** Sends an event to every worker socket on every relay. */
@@ -82,6 +88,9 @@ export class LocalFanout implements Fanout {
   publishNext(): Promise<boolean> {
     return Promise.resolve(false);
   }
+
+  /** A relay alone sends an event once its write committed: nothing can be missing. */
+  async ensurePublished(): Promise<void> {}
 
   legacyDone(event: AssistantChunkEvent): void {
     this.#visitors.broadcast(event, true);

@@ -221,7 +221,12 @@ export class TurnQueue {
     if (!open) return null;
     const next: TurnRecord = { ...open.turn, status, replySeq, leaseId: null };
     if (failure) next.failure = failure;
-    if (!(await this.#store.closeTurn(next, open.version, writes))) return null;
+    if (!(await this.#store.closeTurn(next, open.version, writes))) {
+      // Closed or changed meanwhile (by another relay, or by this relay's own write whose
+      // answer Redis lost): take the stored turn, so the caller sees what it now is.
+      await this.refresh(turnId);
+      return null;
+    }
     this.#open.delete(turnId);
     this.#announcedExpiry.delete(turnId);
     this.#onChange(turnId);

@@ -198,6 +198,13 @@ export class RedisEventBus<T extends BusEvent = BusEvent> {
     return published === 1;
   }
 
+  /** Whether the chat's history holds the event numbered `seq`. */
+  async has(chatId: string, seq: number): Promise<boolean> {
+    const id = `${seq}-1`;
+    const found = await this.#commands.command<unknown[]>(["XRANGE", this.#key(chatId), id, id]);
+    return found.length > 0;
+  }
+
   /** The `seq` of the chat's newest published event (0 when its history is empty or gone). */
   async lastSeq(chatId: string): Promise<number> {
     const [newest] = await this.#commands.command<[string, string[]][]>(

@@ -32,6 +32,7 @@ type RelayNote =
   | { from: string; kind: "worker"; event: WorkerServerEvent }
   | { from: string; kind: "turn"; turnId: string }
   | { from: string; kind: "site" }
+  | { from: string; kind: "resume"; chatId: string }
   | { from: string; kind: "legacy"; event: AssistantChunkEvent };
 
 /** What a `RedisFanout` is built from. */
@@ -109,6 +110,17 @@ export class RedisFanout implements Fanout {
     });
   }
 
+  async ensurePublished(event: ChatEvent): Promise<void> {
+    if (await this.#bus.has(event.chatId, event.seq)) return;
+    if (await this.#bus.publish(event.chatId, event)) return;
+    // Later events went out already: the chat's sockets resume from the store, which has it.
+    this.#deps.log.warn("event sent out of order; the chat's sockets resume", {
+      chatId: event.chatId,
+    });
+    this.#resume(event.chatId);
+    this.#note({ from: this.#deps.relayId, kind: "resume", chatId: event.chatId });
+  }
+
   legacyDone(event: AssistantChunkEvent): void {
     this.#deps.visitors.broadcast(event, true);
     this.#note({ from: this.#deps.relayId, kind: "legacy", event });
@@ -166,11 +178,15 @@ export class RedisFanout implements Fanout {
       },
       gap: () => {
         if (watch() !== mine) return;
-        // The capped history lost events these sockets never got: they reconnect and resume
-        // from their last `seq`, which the store answers.
-        this.#deps.visitors.closeChat(chatId, CLOSE_TRY_LATER, "Missed events; reconnect");
+        // The capped history lost events these sockets never got.
+        this.#resume(chatId);
       },
     });
+  }
+
+  /** Has the chat's sockets on this relay reconnect and resume from their last `seq`. */
+  #resume(chatId: string): void {
+    this.#deps.visitors.closeChat(chatId, CLOSE_TRY_LATER, "Missed events; reconnect");
   }
 
   #unwatch(chatId: string): void {
@@ -209,6 +225,9 @@ export class RedisFanout implements Fanout {
           break;
         case "legacy":
           this.#deps.visitors.broadcast(note.event, true);
+          break;
+        case "resume":
+          this.#resume(note.chatId);
           break;
       }
     });
