@@ -276,7 +276,9 @@ Deno.test("two relays: a reconnect storm of 200 visitors over both relays while 
 Deno.test("two relays: Redis SIGKILLed and restarted mid-answer loses no acknowledged message, and the answer completes or ends in an error state", async () => {
   await withRelayPair(
     { TURN_LEASE_SECONDS: "5" },
-    { durability: "always", chunkDelayMs: 10 },
+    // 400 words at 25 ms: the answer streams for 10 s, longer than the outage lasts (1 s, then
+    // each relay's reconnect, at most 5 s apart), so its stream must go on after it.
+    { durability: "always", chunkDelayMs: 25 },
     async (pair) => {
       const [a, b] = [pair.relay("a"), pair.relay("b")];
       await pair.worker("b");
@@ -318,6 +320,13 @@ Deno.test("two relays: Redis SIGKILLed and restarted mid-answer loses no acknowl
           },
           "the question after the outage is answered",
           45_000,
+        );
+        // The visitor's socket on relay A, which lost its subscription with Redis, gets the
+        // chat's events again: the reply after the outage, and before it all it missed.
+        await visitor.waitFor(
+          (es) => terraMessages(es).some((m) => m.replyTo === after.id),
+          20_000,
+          "the reply after the outage on the visitor's socket",
         );
 
         // No acknowledged message is lost, byte for byte.

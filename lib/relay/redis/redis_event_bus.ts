@@ -45,6 +45,11 @@ export interface RedisEventBusOptions {
   historyTtlMs?: number;
   /** Live events held back per listener while it catches up. @default 10_000 */
   maxBuffered?: number;
+  /**
+   * The wait before a failed catch-up is tried again (it is also tried as soon as the
+   * command connection is back). @default full-jitter backoff from 50 ms up to 2 s
+   */
+  catchUpRetryMs?: (failures: number) => number;
 }
 
 /**
@@ -90,6 +95,8 @@ interface ListenerState<T extends BusEvent> {
   overflowed: boolean;
   /** Failed catch-ups in a row (for the retry's backoff). */
   failures: number;
+  /** The pending retry of a failed catch-up. */
+  retry?: ReturnType<typeof setTimeout>;
   stopped: boolean;
   /** A catch-up is running (a second one waits for it to finish, then runs). */
   catchingUp: boolean;
@@ -108,6 +115,7 @@ export class RedisEventBus<T extends BusEvent = BusEvent> {
   readonly #historyLength: number;
   readonly #historyTtlMs: number;
   readonly #maxBuffered: number;
+  readonly #catchUpRetryMs: (failures: number) => number;
   #chats = new Map<string, Set<ListenerState<T>>>();
   #wasDown = false;
 
@@ -123,6 +131,8 @@ export class RedisEventBus<T extends BusEvent = BusEvent> {
     this.#historyLength = options.historyLength ?? 1000;
     this.#historyTtlMs = options.historyTtlMs ?? 86_400_000;
     this.#maxBuffered = options.maxBuffered ?? 10_000;
+    this.#catchUpRetryMs = options.catchUpRetryMs ??
+      ((failures) => backoffDelay(failures, { baseMs: 50, capMs: 2_000 }));
     // node-redis subscribes again by itself after a reconnect; what was published while the
     // connection was away is only in the history, so every listener catches up from it.
     // Live events are held from the moment the connection drops: node-redis subscribes again
@@ -142,6 +152,18 @@ export class RedisEventBus<T extends BusEvent = BusEvent> {
         for (const state of states) void this.#catchUp(chatId, state);
       }
     });
+    // The history is read on the command connection, which may come back after the
+    // subscriber: a catch-up that failed for want of it runs now, not on its backoff timer,
+    // or the chat's sockets would wait up to that long for events Redis already has.
+    if (commands !== subscriber) {
+      commands.client.on("ready", () => {
+        for (const [chatId, states] of this.#chats) {
+          for (const state of states) {
+            if (state.failures > 0 && state.buffer) void this.#catchUp(chatId, state);
+          }
+        }
+      });
+    }
   }
 
   /** The chat's stream key, which is also its channel name. */
@@ -270,6 +292,7 @@ export class RedisEventBus<T extends BusEvent = BusEvent> {
     await this.#catchUp(chatId, state);
     return async () => {
       state.stopped = true;
+      clearTimeout(state.retry);
       const current = this.#chats.get(chatId);
       if (!current?.delete(state) || current.size > 0) return;
       this.#chats.delete(chatId);
@@ -304,6 +327,7 @@ export class RedisEventBus<T extends BusEvent = BusEvent> {
   /** Holds live events, replays the history after the last delivered `seq`, then goes live. */
   async #catchUp(chatId: string, state: ListenerState<T>): Promise<void> {
     state.buffer ??= [];
+    clearTimeout(state.retry);
     if (state.catchingUp) {
       state.again = true;
       return;
@@ -331,10 +355,10 @@ export class RedisEventBus<T extends BusEvent = BusEvent> {
         // Redis went away again (or the command connection is not back yet): live events
         // stay held and the catch-up is tried again, with backoff, while subscribed.
         state.failures++;
-        const wait = backoffDelay(state.failures, { baseMs: 50, capMs: 2_000 });
-        setTimeout(() => {
+        clearTimeout(state.retry);
+        state.retry = setTimeout(() => {
           if (!state.stopped && state.buffer) void this.#catchUp(chatId, state);
-        }, wait);
+        }, this.#catchUpRetryMs(state.failures));
         return;
       }
       state.failures = 0;

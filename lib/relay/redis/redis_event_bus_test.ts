@@ -1,8 +1,10 @@
+import { EventEmitter } from "node:events";
 import { assert, assertEquals } from "../../../tests/_assert.ts";
 import { type RedisProcess, startRedis } from "../../../tests/_redis_process.ts";
 import { RedisConnection } from "./redis_connection.ts";
 import { type BusEvent, RedisEventBus, type RedisEventBusOptions } from "./redis_event_bus.ts";
 import { parseRedisUrl } from "./redis_url.ts";
+import { StoreUnavailableError } from "./store_unavailable_error.ts";
 
 interface Chunk extends BusEvent {
   text: string;
@@ -159,6 +161,75 @@ Deno.test("RedisEventBus survives a Redis SIGKILL and restart: history kept, del
     await eventually(() => listening.seqs.length >= 10, "the rest");
     assertEquals(listening.seqs, range(1, 10));
     assertEquals((await publisher.bus.history("c", 0)).events.length, 10, "history on disk");
+    await stop();
+  } finally {
+    await relay.close();
+    await publisher.close();
+    await redis.dispose();
+  }
+});
+
+/**
+ * A relay's command connection that can be held down while its subscriber is already back
+ * (they reconnect on their own jittered timers), and told it is back with its "ready".
+ */
+class HeldCommands {
+  readonly client = new EventEmitter();
+  down = false;
+  refused = 0;
+  readonly #real: RedisConnection;
+
+  constructor(real: RedisConnection) {
+    this.#real = real;
+  }
+
+  command<T>(args: string[]): Promise<T> {
+    if (this.down) {
+      this.refused++;
+      return Promise.reject(new StoreUnavailableError("held down by the test"));
+    }
+    return this.#real.command<T>(args);
+  }
+
+  eval<T>(lua: string, keys: string[], args: string[]): Promise<T> {
+    if (this.down) return Promise.reject(new StoreUnavailableError("held down by the test"));
+    return this.#real.eval<T>(lua, keys, args);
+  }
+}
+
+Deno.test("RedisEventBus catches up as soon as its command connection is back, not on its retry timer", async () => {
+  const redis = await startRedis();
+  const [relay, publisher] = [await relayBus(redis), await relayBus(redis)];
+  const commands = new HeldCommands(relay.commands);
+  // A retry an hour away: only the command connection's "ready" can bring the events now.
+  const bus = new RedisEventBus<Chunk>(
+    commands as unknown as RedisConnection,
+    relay.subscriber,
+    { catchUpRetryMs: () => 3_600_000 },
+  );
+  try {
+    const listening = recorder();
+    const stop = await bus.subscribe("c", 0, listening.listener);
+    for (const seq of range(1, 3)) await publisher.bus.publish("c", { seq, text: "x" });
+    await eventually(() => listening.seqs.length >= 3, "the first three");
+
+    // The subscriber is cut and comes back while the command connection is still away.
+    commands.down = true;
+    await publisher.commands.command(["CLIENT", "KILL", "TYPE", "pubsub"]);
+    for (const seq of range(4, 6)) await publisher.bus.publish("c", { seq, text: "missed" });
+    await eventually(() => commands.refused > 0, "a catch-up refused for want of commands");
+    await eventually(() => relay.subscriber.up, "the subscriber back");
+    for (const seq of range(7, 8)) await publisher.bus.publish("c", { seq, text: "held" });
+    assertEquals(listening.seqs, range(1, 3), "nothing out of order while catching up");
+
+    commands.down = false;
+    commands.client.emit("ready");
+    await eventually(() => listening.seqs.length >= 8, "the missed and held events").catch((e) => {
+      throw new Error(`${e.message}: ${listening.seqs}`);
+    });
+    await publisher.bus.publish("c", { seq: 9, text: "live" });
+    await eventually(() => listening.seqs.length >= 9, "live again");
+    assertEquals(listening.seqs, range(1, 9));
     await stop();
   } finally {
     await relay.close();

@@ -66,7 +66,8 @@ export class RedisFanout implements Fanout {
   #watches = new Map<string, Watch>();
   /** The relay channel's notes are handled one after another, in order. */
   #inbox: Promise<void> = Promise.resolve();
-  #wasDown = false;
+  /** A connection was lost since the last reread of the queue. */
+  #resyncOwed = false;
 
   constructor(deps: RedisFanoutDeps) {
     this.#deps = deps;
@@ -80,15 +81,14 @@ export class RedisFanout implements Fanout {
 
   async listen(handlers: FanoutHandlers): Promise<void> {
     this.#handlers = handlers;
-    const client = this.#deps.subscriber.client;
-    client.on("error", () => this.#wasDown = true);
-    client.on("reconnecting", () => this.#wasDown = true);
-    client.on("ready", () => {
-      if (!this.#wasDown) return;
-      this.#wasDown = false;
-      // Notes sent while this relay was away are lost: read the queue and site words again.
-      this.#handle(() => handlers.resync());
-    });
+    // Notes sent while this relay was away are lost: once both connections are back (the
+    // reread needs the command one), read the queue and site words again.
+    const { subscriber, commands } = this.#deps;
+    for (const client of new Set([subscriber.client, commands.client])) {
+      client.on("error", () => this.#resyncOwed = true);
+      client.on("reconnecting", () => this.#resyncOwed = true);
+      client.on("ready", () => this.#handle(() => this.#resync(handlers)));
+    }
     await this.#deps.subscriber.run((c) =>
       c.subscribe(this.#channel, (message) => this.#onNote(message))
     );
@@ -231,6 +231,17 @@ export class RedisFanout implements Fanout {
           break;
       }
     });
+  }
+
+  async #resync(handlers: FanoutHandlers): Promise<void> {
+    if (!this.#resyncOwed || !this.#deps.subscriber.up || !this.#deps.commands.up) return;
+    this.#resyncOwed = false;
+    try {
+      await handlers.resync();
+    } catch (error) {
+      this.#resyncOwed = true; // the next connection back, or the service's round, tries again
+      throw error;
+    }
   }
 
   #handle(task: () => Promise<void>): void {
