@@ -39,6 +39,15 @@ export class ChatLanes {
     return result;
   }
 
+  /**
+   * Whether nothing of `chatId` is queued or running: a task run now, synchronously, comes
+   * after everything the lane ever ran and before everything queued later (`ChunkPath`'s
+   * path without promises). A finished lane is idle a few microtasks after its last task.
+   */
+  idle(chatId: string): boolean {
+    return !this.#tails.has(chatId);
+  }
+
   /** Resolves when every task queued so far has finished. */
   async settled(): Promise<void> {
     await Promise.allSettled([...this.#tails.values()]);

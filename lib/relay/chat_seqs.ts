@@ -30,6 +30,16 @@ export class ChatSeqs {
     return { seq, continuous: last === seq - 1 };
   }
 
+  /**
+   * The chat's next number without waiting, for a relay alone whose store has it in memory;
+   * null otherwise (nothing taken). On a shared store always null: `next()` says whether the
+   * number is continuous, which only the store's answer can.
+   */
+  nextNow(chatId: string): number | null {
+    if (this.#shared) return null;
+    return this.#store.nextSeqNow?.(chatId) ?? null;
+  }
+
   /** The last number this relay took for `chatId` (several relays only), if it remembers one. */
   last(chatId: string): number | undefined {
     return this.#last.get(chatId);

@@ -37,3 +37,12 @@ Deno.test("ChatSeqs for a relay alone always says continuous and remembers nothi
   assertEquals(await seqs.next("c"), { seq: 1, continuous: true });
   assertEquals(seqs.last("c"), undefined);
 });
+
+Deno.test("ChatSeqs.nextNow() numbers at once only for a relay alone whose store can", () => {
+  let now = 7;
+  const store = { nextSeqNow: () => now++ } as unknown as ChatStore;
+  assertEquals(new ChatSeqs(store, false).nextNow("c"), 7);
+  assertEquals(new ChatSeqs(store, true).nextNow("c"), null, "shared: the store must say");
+  assertEquals(new ChatSeqs({} as ChatStore, false).nextNow("c"), null, "a store without it");
+  assertEquals(now, 8);
+});

@@ -492,7 +492,22 @@ export class ChatService {
 
   /** Fans one streamed chunk out; a late chunk for a closed turn is ignored (null). */
   postChunk(chatId: string, chunk: AgentChunkRequest): Promise<AssistantChunkEvent | null> {
+    try {
+      const now = this.#chunks.postNow(chatId, chunk);
+      if (now !== undefined) return Promise.resolve(now);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.#chunks.post(chatId, chunk);
+  }
+
+  /**
+   * `postChunk()` done before it returns when it can be without waiting (a relay alone, nothing
+   * else of the chat under way: `ChunkPath.postNow()`); undefined when not (nothing was done:
+   * call `postChunk()`). Throws what `postChunk()` rejects with.
+   */
+  postChunkNow(chatId: string, chunk: AgentChunkRequest): AssistantChunkEvent | null | undefined {
+    return this.#chunks.postNow(chatId, chunk);
   }
 
   /**

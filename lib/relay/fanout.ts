@@ -28,6 +28,11 @@ export interface Fanout {
   /** Delivers a chat event to its visitor sockets on every relay; call in the chat's lane. */
   chat(event: ChatEvent): Promise<void>;
   /**
+   * `chat()` done before it returns, where delivery needs no I/O (a relay alone: every socket
+   * is in this process); absent where it does. Call in the chat's lane, or where the lane is idle.
+   */
+  chatNow?(event: ChatEvent): void;
+  /**
    * Delivers `event` like `chat()` only if its `seq` directly follows the chat's last number
    * and no relay holds the chat's lock, taking that number: a chunk's one round trip on
    * several relays. False: nothing was numbered or sent (a relay alone never takes it).
@@ -81,8 +86,12 @@ export class LocalFanout implements Fanout {
   async listen(): Promise<void> {}
 
   chat(event: ChatEvent): Promise<void> {
-    countDeliveries(this.#metrics, event, this.#visitors.broadcast(event));
+    this.chatNow(event);
     return Promise.resolve();
+  }
+
+  chatNow(event: ChatEvent): void {
+    countDeliveries(this.#metrics, event, this.#visitors.broadcast(event));
   }
 
   publishNext(): Promise<boolean> {

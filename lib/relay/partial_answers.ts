@@ -168,7 +168,40 @@ export class PartialAnswers {
     chunk: AgentChunkRequest,
     seq: number,
   ): Promise<{ event: AssistantChunkEvent; keep: () => void }> {
-    const current = await this.#get(chatId);
+    return this.#place(chatId, turnId, chunk, seq, await this.#get(chatId));
+  }
+
+  /**
+   * `append()` without waiting, for a relay alone, when this relay knows the chat's partial
+   * answer without reading the store and `nextSeq()` numbers it at once (not null). Undefined
+   * when it cannot: nothing was numbered or kept (call `append()`). Throws as `append()` does.
+   * The caller is in the lane, or the lane is idle.
+   */
+  appendNow(
+    chatId: string,
+    turnId: string | null,
+    chunk: AgentChunkRequest,
+    nextSeq: () => number | null,
+  ): AssistantChunkEvent | undefined {
+    // Several relays: whether this copy is current takes the store's word (`SeqSource`).
+    if (this.#fanout.shared) return undefined;
+    const current = this.#live.get(chatId) ?? (this.#absent.has(chatId) ? null : undefined);
+    if (current === undefined) return undefined;
+    const seq = nextSeq();
+    if (seq === null) return undefined;
+    const { event, keep } = this.#place(chatId, turnId, chunk, seq, current);
+    keep();
+    return event;
+  }
+
+  /** `prepare()` on the copy `current` (null: none). */
+  #place(
+    chatId: string,
+    turnId: string | null,
+    chunk: AgentChunkRequest,
+    seq: number,
+    current: PartialAnswer | null,
+  ): { event: AssistantChunkEvent; keep: () => void } {
     const fresh = !current || current.turnId !== turnId;
     const kind = chunk.kind ?? "answer";
     const before = fresh ? "" : current.texts[kind];

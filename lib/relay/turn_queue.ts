@@ -112,6 +112,11 @@ export class TurnQueue {
     return (await this.#store.getTurn(turnId))?.turn ?? null;
   }
 
+  /** An open turn by id from memory, or null (closed, unknown or not loaded: see `get()`). */
+  openTurn(turnId: string): TurnRecord | null {
+    return this.#open.get(turnId)?.turn ?? null;
+  }
+
   /** A new pending turn for a stored visitor message (not yet written). */
   static newTurn(
     chatId: string,

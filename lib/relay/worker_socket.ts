@@ -5,6 +5,7 @@
  * `requestId` get an `ack`; a chunk gets an answer only when it fails.
  */
 import {
+  type AssistantChunkEvent,
   type WorkerClientEvent,
   WorkerClientEvent as WorkerClientEventSchema,
 } from "../protocol.ts";
@@ -90,7 +91,11 @@ export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = fals
       );
     }
     try {
-      const result = await handle(event, deps, workerId);
+      // A chunk taken at once waits for no promise (`ChunkPath.postNow()`, issue 18).
+      const now = event.type === "chunk"
+        ? deps.service.postChunkNow(event.chatId, event)
+        : undefined;
+      const result = now === undefined ? await handle(event, deps, workerId) : chunkResult(now);
       if (requestId) workers.send(peer, { type: "ack", requestId, ok: true, result });
       if (event.type === "ping") workers.send(peer, { type: "pong" });
     } catch (error) {
@@ -120,6 +125,11 @@ function refusedChunk(event: WorkerClientEvent | undefined) {
   };
 }
 
+/** What a chunk's ack would carry: its number and offset, or that it was ignored. */
+function chunkResult(chunk: AssistantChunkEvent | null) {
+  return chunk ? { seq: chunk.seq, offset: chunk.offset } : { ignored: true };
+}
+
 /** The `requestId` of a frame that failed validation, when it is a usable one. */
 function requestIdOf(json: unknown): string | undefined {
   if (typeof json !== "object" || json === null || !("requestId" in json)) return undefined;
@@ -143,10 +153,8 @@ async function handle(
     case "release":
       await service.release(event.turnId, event.leaseId);
       return {};
-    case "chunk": {
-      const chunk = await service.postChunk(event.chatId, event);
-      return chunk ? { seq: chunk.seq, offset: chunk.offset } : { ignored: true };
-    }
+    case "chunk":
+      return chunkResult(await service.postChunk(event.chatId, event));
     case "state":
       return await service.setWorkerState(event.chatId, event.state, event.detail ?? "");
     case "reply": {

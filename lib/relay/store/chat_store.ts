@@ -119,6 +119,13 @@ export interface ChatStore {
    */
   nextSeq(chatId: string): Promise<number>;
 
+  /**
+   * `nextSeq()` without waiting, when the store can answer from memory (a number of a block
+   * it already reserved); null when it cannot (then nothing was taken: call `nextSeq()`).
+   * Absent: never. Same rules and serialisation as `nextSeq()`.
+   */
+  nextSeqNow?(chatId: string): number | null;
+
   // Chats and messages ----------------------------------------------------------------------
 
   /** The chat record, or null for a chat nobody has written to. */

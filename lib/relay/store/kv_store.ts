@@ -75,6 +75,13 @@ class KvStore implements ChatStore {
     return seq.next++;
   }
 
+  nextSeqNow(chatId: string): number | null {
+    const seq = this.#seqs.get(chatId);
+    // Not loaded, or the block used up (maybe while `nextSeq()` reserves the next one).
+    if (!seq || seq.next > seq.ceiling) return null;
+    return seq.next++;
+  }
+
   async getChat(chatId: string): Promise<ChatRecord | null> {
     return (await this.#kv.get<ChatRecord>(chatKey(chatId))).value;
   }

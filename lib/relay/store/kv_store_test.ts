@@ -1,3 +1,4 @@
+import { assert, assertEquals } from "../../../tests/_assert.ts";
 import { kvStore } from "./kv_store.ts";
 import { runStoreConformance } from "./store_conformance.ts";
 
@@ -29,4 +30,23 @@ runStoreConformance("kv_store (file)", async () => {
       await Deno.remove(dir, { recursive: true });
     },
   };
+});
+
+Deno.test("nextSeqNow() answers only from a reserved block, and never repeats a number", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const store = kvStore(kv);
+  assertEquals(store.nextSeqNow!("c"), null, "the chat's block is not loaded yet");
+  const first = await store.nextSeq("c");
+  assertEquals(store.nextSeqNow!("c"), first + 1);
+  const taken = [first, first + 1];
+  let now;
+  while ((now = store.nextSeqNow!("c")) !== null) taken.push(now);
+  // The block is used up: the next number needs a write, and none is handed out meanwhile.
+  const next = store.nextSeq("c");
+  assertEquals(store.nextSeqNow!("c"), null);
+  taken.push(await next, store.nextSeqNow!("c")!);
+  assertEquals(taken, taken.map((_, i) => first + i));
+  // A new engine on the same database starts above every number handed out.
+  assert((await kvStore(kv).nextSeq("c")) > taken.at(-1)!);
+  kv.close();
 });
