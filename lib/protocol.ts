@@ -8,12 +8,16 @@ import { z } from "zod";
 // ---------------------------------------------------------------------------------------
 // Shared atoms
 
+/** What a chat id is (`ChatId`), for checks written without zod (`chunk_frame.ts`). */
+export const CHAT_ID_PATTERN = /^[A-Za-z0-9_-]{1,64}$/;
+/** What an id the relay mints is (`Id`). */
+export const ID_PATTERN = /^[A-Za-z0-9_-]{1,80}$/;
 /** Chat ids come from the page (one per tab); URL-safe so they can sit in paths. */
-export const ChatId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, {
+export const ChatId = z.string().regex(CHAT_ID_PATTERN, {
   message: "chatId must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'",
 });
 /** Ids the relay mints (messages, turns, leases). */
-export const Id = z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, { message: "malformed id" });
+export const Id = z.string().regex(ID_PATTERN, { message: "malformed id" });
 /** Worker ids are chosen by each worker process, e.g. "gpu-box-1-4f2a". */
 export const WorkerId = z.string().regex(/^[A-Za-z0-9_.:-]{1,80}$/, {
   message: "workerId must be 1-80 characters of A-Z, a-z, 0-9, '_', '.', ':' or '-'",

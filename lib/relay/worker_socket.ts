@@ -14,6 +14,7 @@ import type { RelayDeps } from "./relay_deps.ts";
 import { RelayError, storeFailure } from "./errors.ts";
 import { isUpgrade, type RelayContext } from "./http.ts";
 import { checkOrigin } from "./origin.ts";
+import { chunkFrame } from "./chunk_frame.ts";
 import { CLOSE_POLICY, CLOSE_TOO_BIG, closeQuietly, FrameBudget, frameTooLarge } from "./_ws.ts";
 import type { WorkerPeer } from "./worker_hub.ts";
 
@@ -73,7 +74,8 @@ export function workerSocket(c: RelayContext, deps: RelayDeps, notifyOnly = fals
     let json: unknown;
     try {
       json = JSON.parse(String(message.data));
-      event = WorkerClientEventSchema.parse(json);
+      // Most frames are chunks: checked by hand, the same as the schema (`chunk_frame.ts`).
+      event = chunkFrame(json) ?? WorkerClientEventSchema.parse(json);
     } catch {
       const junk = budget.bad();
       if (junk) return reject(CLOSE_POLICY, junk, "bad_frames");
