@@ -14,9 +14,16 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-/** Starts a service over the KV store at `kvPath` (in memory by default), quiet logs. */
-export async function testService(config: RelayConfig, kvPath = ":memory:"): Promise<TestService> {
-  const store = kvStore(await Deno.openKv(kvPath));
+/**
+ * Starts a service over the KV store at `kvPath` (in memory by default), or over `store` when
+ * given (a wrapped one, say), with quiet logs.
+ */
+export async function testService(
+  config: RelayConfig,
+  kvPath = ":memory:",
+  given?: ChatStore,
+): Promise<TestService> {
+  const store = given ?? kvStore(await Deno.openKv(kvPath));
   const log = new Logger("test", "error", () => {});
   const metrics = relayMetrics({
     visitorSockets: () => 0,

@@ -3,15 +3,14 @@ import { Logger } from "../log.ts";
 import type { AssistantChunkEvent, ChatEvent } from "../protocol.ts";
 import { ChatLanes } from "./chat_lanes.ts";
 import { ChatSeqs } from "./chat_seqs.ts";
-import { ChatService, chatServiceParts } from "./chat_service.ts";
 import { ChunkPath } from "./chunk_path.ts";
 import { parseRelayConfig } from "./config.ts";
 import type { Fanout } from "./fanout.ts";
-import { relayMetrics } from "./metrics.ts";
 import { PartialAnswers } from "./partial_answers.ts";
 import type { ChatStore } from "./store/chat_store.ts";
 import { kvStore } from "./store/kv_store.ts";
 import { TurnQueue } from "./turn_queue.ts";
+import { testService } from "./_test_service.ts";
 
 const client = { ip: "127.0.0.1", userAgent: "test" };
 const config = parseRelayConfig({ DEMO_MODE: "true", KV_PATH: ":memory:" });
@@ -47,15 +46,7 @@ function heldStore(inner: ChatStore) {
 /** A started service over `kv` whose store can be held, and what a visitor socket of `chatId` got. */
 async function service(kv: Deno.Kv, chatId = "c1") {
   const { store, hold } = heldStore(kvStore(kv));
-  const log = new Logger("test", "error", () => {});
-  const metrics = relayMetrics({
-    visitorSockets: () => 0,
-    workerSockets: () => 0,
-    openTurns: () => 0,
-  });
-  const parts = chatServiceParts(store, config, log, metrics);
-  const svc = new ChatService(parts);
-  await svc.start();
+  const { service: svc, parts } = await testService(config, undefined, store);
   const frames: ChatEvent[] = [];
   const socket = {
     readyState: WebSocket.OPEN,
