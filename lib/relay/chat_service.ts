@@ -40,12 +40,8 @@ import { PartialAnswers } from "./partial_answers.ts";
 import type { ChatLock } from "./redis/redis_chat_lock.ts";
 import { QueueAnnouncer, queueDetail } from "./queue_announcer.ts";
 import { TurnFailures } from "./turn_failures.ts";
-import {
-  type ChatRecord,
-  type ChatStore,
-  type ChatWrites,
-  fitsStoredValue,
-} from "./store/chat_store.ts";
+import { type PostedReply, TurnReplies } from "./turn_replies.ts";
+import type { ChatRecord, ChatStore } from "./store/chat_store.ts";
 import { toWireTurn, TurnQueue, type TurnRecord } from "./turn_queue.ts";
 import { VisitorHub } from "./visitor_hub.ts";
 import { WorkerHub } from "./worker_hub.ts";
@@ -140,6 +136,7 @@ export class ChatService {
   /** The operator's site words, read once at start and on every publish. */
   #site: SiteProfile | null = null;
   readonly #failures: TurnFailures;
+  readonly #replies: TurnReplies;
   #reloadedAtMs = 0;
 
   constructor(parts: ChatServiceParts) {
@@ -186,6 +183,17 @@ export class ChatService {
         this.#positions.forget(chatId);
         void this.#positions.announce();
       },
+    });
+    this.#replies = new TurnReplies({
+      store,
+      queue: this.#queue,
+      fanout: this.#fanout,
+      lanes: this.#lanes,
+      seqs: this.#seqs,
+      partials: this.#partials,
+      metrics,
+      setStateInLane: (chatId, state, detail) => this.#setStateInLane(chatId, state, detail),
+      answered: () => void this.#positions.announce(),
     });
     const limits = { perClient: config.maxOpenTurnsPerClient, total: config.maxOpenTurns };
     this.#caps = parts.caps?.(limits) ?? new OpenTurnCaps(
@@ -514,11 +522,8 @@ export class ChatService {
    * Stores Terra's reply once per visitor message: a repeated post (a retry, or a second
    * worker after a lease expired) returns the stored reply with `duplicate: true`.
    */
-  postReply(
-    chatId: string,
-    reply: AgentReplyRequest,
-  ): Promise<{ message: ChatMessage; duplicate: boolean }> {
-    return this.#lanes.run(chatId, () => this.#storeReply(chatId, reply));
+  postReply(chatId: string, reply: AgentReplyRequest): Promise<PostedReply> {
+    return this.#replies.post(chatId, reply);
   }
 
   /**
@@ -595,94 +600,6 @@ export class ChatService {
 
   // -------------------------------------------------------------------------------------
 
-  async #storeReply(
-    chatId: string,
-    reply: AgentReplyRequest,
-  ): Promise<{ message: ChatMessage; duplicate: boolean }> {
-    const turn = reply.replyTo
-      ? await this.#queue.get(reply.replyTo)
-      : this.#queue.currentTurn(chatId);
-    if (reply.replyTo && (!turn || turn.chatId !== chatId)) throw unknownTurn(reply.replyTo);
-    if (turn && (turn.status === "done" || turn.status === "cancelled")) {
-      return { message: await this.#answeredBefore(turn), duplicate: true };
-    }
-    if (turn?.status === "failed") {
-      throw new RelayError(
-        "turn_failed",
-        "This message's turn failed; it is answered after a retry.",
-      );
-    }
-    const now = new Date().toISOString();
-    const { seq } = await this.#seqs.next(chatId);
-    const message: ChatMessage = {
-      id: newId(),
-      chatId,
-      sender: "Terra",
-      content: reply.content,
-      createdAt: now,
-      seq,
-    };
-    if (turn) message.replyTo = turn.id;
-    if (reply.stopped) message.stopped = true;
-    if (reply.sources?.length) message.sources = reply.sources;
-    if (!fitsStoredValue(message)) {
-      throw new RelayError("reply_too_large", "The reply is larger than the store allows (60 KiB)");
-    }
-    const writes: ChatWrites = { messages: [message], deletePartialOf: chatId };
-    await this.#partials.settle(chatId);
-    if (turn) {
-      const closed = await this.#queue.close(turn.id, "done", seq, writes);
-      if (!closed) {
-        const current = await this.#queue.get(turn.id);
-        if (current) return { message: await this.#answeredBefore(current), duplicate: true };
-        throw new RelayError("conflict", "The turn changed while the reply was stored; retry");
-      }
-      this.#metrics.inc("terrarium_turns_total", { transition: "answered" });
-    } else {
-      if (!(await this.#store.writeChat(writes))) {
-        throw new RelayError("store_busy", "The store refused the write; retry");
-      }
-    }
-    this.#partials.forget(chatId);
-    this.#metrics.inc("terrarium_messages_total", { sender: "Terra" });
-    await this.#fanout.chat({ type: "message", ...message });
-    await this.#setStateInLane(
-      chatId,
-      "responded",
-      reply.stopped ? "Stopped at your request" : "Terra answered",
-    );
-    void this.#positions.announce();
-    return { message, duplicate: false };
-  }
-
-  /**
-   * The reply stored before for `turn`, which a repeated post gets back. On several relays it
-   * is also made sure the visitors have it: an earlier post whose answer Redis lost (it went
-   * away after writing) was stored but never sent, nor was its `responded` state.
-   */
-  async #answeredBefore(turn: TurnRecord): Promise<ChatMessage> {
-    const message = await this.#existingReply(turn);
-    if (!this.#fanout.shared) return message;
-    await this.#fanout.ensurePublished({ type: "message", ...message });
-    const state = await this.#store.getWorkerState(turn.chatId);
-    if (!state || state.seq < message.seq) {
-      await this.#setStateInLane(
-        turn.chatId,
-        "responded",
-        message.stopped ? "Stopped at your request" : "Terra answered",
-      );
-    }
-    return message;
-  }
-
-  async #existingReply(turn: TurnRecord): Promise<ChatMessage> {
-    if (turn.status === "done" && turn.replySeq !== null) {
-      const message = await this.#store.getMessage(turn.chatId, turn.replySeq);
-      if (message) return message;
-    }
-    throw new RelayError("turn_closed", "This message was stopped before it was answered");
-  }
-
   /** A stopped turn whose worker vanished: keep what was streamed as a stopped reply. */
   async #finishStopped(turn: TurnRecord): Promise<void> {
     const answer = await this.#partials.answerOf(turn.chatId, turn.id);
@@ -753,8 +670,4 @@ export class ChatService {
       return await this.#setStateInLane(chatId, "queued", queueDetail(position), position);
     });
   }
-}
-
-function unknownTurn(turnId: string): RelayError {
-  return new RelayError("unknown_turn", `No turn "${turnId}" in this chat`);
 }

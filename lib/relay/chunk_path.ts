@@ -18,7 +18,7 @@
 import type { AgentChunkRequest, AssistantChunkEvent } from "../protocol.ts";
 import type { ChatLanes } from "./chat_lanes.ts";
 import type { ChatSeqs } from "./chat_seqs.ts";
-import { RelayError } from "./errors.ts";
+import { RelayError, unknownTurn } from "./errors.ts";
 import type { Fanout } from "./fanout.ts";
 import type { PartialAnswers } from "./partial_answers.ts";
 import type { ChatLock } from "./redis/redis_chat_lock.ts";
@@ -152,7 +152,7 @@ function judge(
   turn: TurnRecord | null,
 ): TurnRecord | null | "closed" {
   if (chunk.turnId && (!turn || turn.chatId !== chatId)) {
-    throw new RelayError("unknown_turn", `No turn "${chunk.turnId}" in this chat`);
+    throw unknownTurn(chunk.turnId);
   }
   if (turn && (turn.status !== "pending" && turn.status !== "leased")) return "closed";
   if (turn && chunk.leaseId && turn.leaseId !== chunk.leaseId) {

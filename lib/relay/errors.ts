@@ -78,3 +78,8 @@ export function storeFailure(error: unknown): RelayError | null {
     { retryAfterSeconds: 30, cause: error },
   );
 }
+
+/** A turn id that names no turn of this chat. */
+export function unknownTurn(turnId: string): RelayError {
+  return new RelayError("unknown_turn", `No turn "${turnId}" in this chat`);
+}

@@ -16,7 +16,7 @@ import type {
   WorkerStateName,
 } from "../protocol.ts";
 import type { ChatLanes } from "./chat_lanes.ts";
-import { RelayError } from "./errors.ts";
+import { RelayError, unknownTurn } from "./errors.ts";
 import type { Metrics } from "./metrics.ts";
 import type { PartialAnswers } from "./partial_answers.ts";
 import type { Fanout } from "./fanout.ts";
@@ -190,8 +190,4 @@ export class TurnFailures {
 
 function notFailed(): RelayError {
   return new RelayError("not_failed", "This message has not failed, so there is nothing to retry.");
-}
-
-function unknownTurn(turnId: string): RelayError {
-  return new RelayError("unknown_turn", `No turn "${turnId}" in this chat`);
 }
