@@ -602,6 +602,8 @@ Deno.test("a full legacy turn: the original page's message, the original worker'
     const page = new OriginalPage(relay.url, chatId);
     page.connect();
     await page.socket!.opened;
+    // Our page on the same chat, beside the original one.
+    const ours = await visitorSocket(relay.url, chatId, await visitorToken(relay.url));
     const worker = new OriginalWorker(relay.url, HMAC_SECRET);
     const updates = worker.updates();
     await updates.opened;
@@ -644,6 +646,21 @@ Deno.test("a full legacy turn: the original page's message, the original worker'
       ["Visitor", "Hallo Terra, wie geht's? 🌿"],
       ["Terra", "Mir geht's gut — danke! 😀"],
     ]);
+    // Our page: the reply ended the answer; the worker's late empty `done` opens no new one
+    // (it would show an empty answer, typing, until the next question).
+    await ours.waitFor(
+      (es) => es.some((e) => e.type === "workerState" && e.state === "responded"),
+      10_000,
+      "responded on our page",
+    );
+    const replyAt = ours.events.findIndex((e) => e.type === "message" && e.sender === "Terra");
+    assert(replyAt > 0, "our page got the reply");
+    assertEquals(
+      ours.events.slice(replyAt).filter((e) => e.type === "assistantChunk"),
+      [],
+      "no chunk after the reply",
+    );
+    ours.socket.close();
 
     // A captured reply sent again inside the skew window is refused: stored once.
     assertError(await worker.raw("POST", replyPath, replyBody, replyHeaders), 401, "bad_signature");

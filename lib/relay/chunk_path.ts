@@ -155,6 +155,10 @@ function judge(
     throw unknownTurn(chunk.turnId);
   }
   if (turn && (turn.status !== "pending" && turn.status !== "leased")) return "closed";
+  // The original worker posts its final empty `done` after its reply closed the turn: it ends
+  // nothing (the reply did), so it is not sent as a turnless chunk that would open an empty
+  // answer on our page; the original page still gets it (`ChatService.lateDone()`).
+  if (!turn && !chunk.turnId && chunk.done && chunk.content === "") return "closed";
   if (turn && chunk.leaseId && turn.leaseId !== chunk.leaseId) {
     throw new RelayError("lease_lost", "This worker no longer holds the turn's lease");
   }
