@@ -15,6 +15,7 @@ import { kvFileProblem } from "./lib/relay/kv_file_check.ts";
 import { relayMetrics } from "./lib/relay/metrics.ts";
 import { LogRing } from "./lib/relay/metrics_snapshot.ts";
 import { relayApp } from "./lib/relay/relay_app.ts";
+import { relayDeps } from "./lib/relay/relay_deps.ts";
 import { relayLimits } from "./lib/relay/relay_limits.ts";
 import type { RedisConnection } from "./lib/relay/redis/redis_connection.ts";
 import { type RedisShared, redisShared } from "./lib/relay/redis/redis_shared.ts";
@@ -158,20 +159,13 @@ async function main(): Promise<number> {
   const parts = chatServiceParts(store, config, log, metrics, shared?.parts);
   const service = new ChatService(parts);
   await service.start();
-  const deps = {
-    config,
-    log,
-    service,
-    visitors: parts.visitors,
-    workers: parts.workers,
-    registry: parts.registry,
-    metrics,
+  const deps = relayDeps(service, parts, {
     auth,
     limits,
     frontendServed: config.webDir !== "" && existsSync(join(config.webDir, "index.html")),
     recentLogs,
     ...(redis ? { storeHealth: () => redis.health() } : {}),
-  };
+  });
   if (!deps.frontendServed) log.info("no page to serve", { webDir: config.webDir });
   const app = relayApp(deps);
 

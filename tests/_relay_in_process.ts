@@ -14,6 +14,7 @@ import { parseRelayConfig, RELAY_ENV_NAMES } from "../lib/relay/config.ts";
 import { relayMetrics } from "../lib/relay/metrics.ts";
 import { LogRing } from "../lib/relay/metrics_snapshot.ts";
 import { relayApp } from "../lib/relay/relay_app.ts";
+import { relayDeps } from "../lib/relay/relay_deps.ts";
 import { relayLimits } from "../lib/relay/relay_limits.ts";
 import { RedisConnection } from "../lib/relay/redis/redis_connection.ts";
 import { type RedisShared, redisShared } from "../lib/relay/redis/redis_shared.ts";
@@ -94,20 +95,13 @@ export async function withAppRelay(
   const parts = chatServiceParts(store, config, log, metrics, shared?.parts);
   const service = new ChatService(parts);
   await service.start();
-  const app = relayApp({
-    config,
-    log,
-    service,
-    visitors: parts.visitors,
-    workers: parts.workers,
-    registry: parts.registry,
-    metrics,
+  const app = relayApp(relayDeps(service, parts, {
     auth,
     limits,
     frontendServed: config.webDir !== "" && existsSync(join(config.webDir, "index.html")),
     recentLogs,
     ...(redis ? { storeHealth: () => redis.health() } : {}),
-  });
+  }));
   const shutdown = new AbortController();
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, signal: shutdown.signal, onListen: () => {} },

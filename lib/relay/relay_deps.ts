@@ -1,7 +1,7 @@
 /** What the relay's routes and sockets are built from, wired once in `relay_app.ts`. */
 import type { Logger } from "../log.ts";
 import type { Auth } from "./auth.ts";
-import type { ChatService } from "./chat_service.ts";
+import type { ChatService, ChatServiceParts } from "./chat_service.ts";
 import type { RelayConfig } from "./config.ts";
 import type { Metrics } from "./metrics.ts";
 import type { LogRing } from "./metrics_snapshot.ts";
@@ -31,4 +31,20 @@ export interface RelayDeps {
   recentLogs?: LogRing;
   /** The Redis store's connection state, for `/api/health` (absent on Deno KV). */
   storeHealth?: () => RedisHealth;
+}
+
+/** What `relayDeps()` takes beside the service and its parts. */
+export type RelayDepsRest = Pick<
+  RelayDeps,
+  "auth" | "limits" | "frontendServed" | "recentLogs" | "storeHealth"
+>;
+
+/** The deps of a relay whose hubs, registry, config, log and metrics are its service's parts. */
+export function relayDeps(
+  service: ChatService,
+  parts: ChatServiceParts,
+  rest: RelayDepsRest,
+): RelayDeps {
+  const { config, log, metrics, visitors, workers, registry } = parts;
+  return { config, log, metrics, service, visitors, workers, registry, ...rest };
 }

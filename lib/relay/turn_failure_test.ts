@@ -9,6 +9,7 @@ import { DEFAULT_SITE_PROFILE, type SiteProfile } from "../protocol.ts";
 import { Auth } from "./auth.ts";
 import { parseRelayConfig } from "./config.ts";
 import { relayApp } from "./relay_app.ts";
+import { relayDeps } from "./relay_deps.ts";
 import { relayLimits } from "./relay_limits.ts";
 import { testService } from "./_test_service.ts";
 
@@ -30,19 +31,11 @@ async function relay(kvPath = ":memory:", env: Record<string, string> = {}) {
   });
   const started = await testService(config, kvPath);
   const { service, parts } = started;
-  const log = parts.log;
-  const app = relayApp({
-    config,
-    log,
-    service,
-    visitors: parts.visitors,
-    workers: parts.workers,
-    registry: parts.registry,
-    metrics: parts.metrics,
+  const app = relayApp(relayDeps(service, parts, {
     auth: new Auth(config),
     limits: relayLimits(config, null),
     frontendServed: false,
-  });
+  }));
   const call = async (
     method: string,
     path: string,

@@ -4,6 +4,7 @@ import { Logger } from "../log.ts";
 import { Auth } from "./auth.ts";
 import { parseRelayConfig } from "./config.ts";
 import { relayApp } from "./relay_app.ts";
+import { relayDeps } from "./relay_deps.ts";
 import { relayLimits } from "./relay_limits.ts";
 import { testService } from "./_test_service.ts";
 import { agentChunkRoute } from "./worker_routes.ts";
@@ -20,18 +21,7 @@ async function twoApps(env: Record<string, string> = {}) {
   const { service, parts, close } = await testService(config);
   const limits = relayLimits(config, null);
   const auth = new Auth(config, log, { limits });
-  const deps = {
-    config,
-    log,
-    service,
-    visitors: parts.visitors,
-    workers: parts.workers,
-    registry: parts.registry,
-    metrics: parts.metrics,
-    auth,
-    limits,
-    frontendServed: false,
-  };
+  const deps = relayDeps(service, parts, { auth, limits, frontendServed: false });
   await service.postVisitorMessage("c1", "Hi?", { ip: "127.0.0.1", userAgent: "test" });
   const turn = (await service.claim("w1"))!;
   return {
