@@ -92,26 +92,40 @@ function mainConfig(dir: string, server: string): string {
     `  include ${dir}/terrarium-http.conf;\n${server}\n}\n`;
 }
 
-/** `nginx -t`, then nginx in the foreground; the proxied chat from a process that trusts the CA. */
-async function checkNginx(dir: string, port: number, ca: string): Promise<void> {
+/**
+ * `nginx -t` on `dir`/nginx.conf, then nginx in the foreground, waited for (bounded) until it
+ * takes connections on `port`; the caller stops it with `stop()`.
+ */
+async function startNginx(dir: string, port: number): Promise<{ stop(): Promise<void> }> {
   const conf = join(dir, "nginx.conf");
   const test = await run("nginx", ["-t", "-p", dir, "-c", conf]);
   assertEquals(test.code, 0, `nginx -t:\n${test.output}\n${await Deno.readTextFile(conf)}`);
   const nginx = new Deno.Command("nginx", {
     args: ["-p", dir, "-c", conf, "-g", "daemon off; master_process off;"],
     stdout: "null",
-    stderr: "piped",
+    stderr: "null",
   }).spawn();
+  for (let i = 0; i < 100; i++) {
+    const up = await Deno.connect({ hostname: "127.0.0.1", port }).then((c) => {
+      c.close();
+      return true;
+    }, () => false);
+    if (up) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    async stop() {
+      nginx.kill("SIGTERM");
+      await nginx.status;
+    },
+  };
+}
+
+/** nginx on `dir`; the proxied chat from a process that trusts the CA. */
+async function checkNginx(dir: string, port: number, ca: string): Promise<void> {
+  const nginx = await startNginx(dir, port);
   try {
     const base = `https://127.0.0.1:${port}/terrarium`;
-    for (let i = 0; i < 100; i++) {
-      const up = await Deno.connect({ hostname: "127.0.0.1", port }).then((c) => {
-        c.close();
-        return true;
-      }, () => false);
-      if (up) break;
-      await new Promise((r) => setTimeout(r, 50));
-    }
     const client = spawnDeno(
       ["run", "--allow-net=127.0.0.1", "--allow-read", "--allow-env", CLIENT, base],
       { DENO_CERT: ca },
@@ -142,9 +156,7 @@ async function checkNginx(dir: string, port: number, ca: string): Promise<void> 
       http.close();
     }
   } finally {
-    nginx.kill("SIGTERM");
-    await nginx.status;
-    await nginx.stderr.cancel();
+    await nginx.stop();
   }
 }
 
@@ -226,7 +238,7 @@ async function withNginxPair(fn: (base: string, pair: RelayPair) => Promise<void
   const relayEnv = { BASE_PATH: "/terrarium", TRUST_PROXY: "true", WEB_DIR: WEB_DIST };
   await withRelayPair(relayEnv, {}, async (pair) => {
     const dir = await Deno.makeTempDir({ prefix: "terrarium-nginx-pair-" });
-    let nginx: Deno.ChildProcess | null = null;
+    let nginx: { stop(): Promise<void> } | null = null;
     try {
       const port = freePort();
       await Deno.writeTextFile(join(dir, "terrarium-http.conf"), await shippedForPair(pair, dir));
@@ -236,29 +248,11 @@ async function withNginxPair(fn: (base: string, pair: RelayPair) => Promise<void
       );
       const server = `  server {\n    listen 127.0.0.1:${port};\n    server_name localhost;\n` +
         `    include ${dir}/terrarium-locations.conf;\n  }`;
-      const conf = join(dir, "nginx.conf");
-      await Deno.writeTextFile(conf, mainConfig(dir, server));
-      const test = await run("nginx", ["-t", "-p", dir, "-c", conf]);
-      assertEquals(test.code, 0, `nginx -t:\n${test.output}`);
-      nginx = new Deno.Command("nginx", {
-        args: ["-p", dir, "-c", conf, "-g", "daemon off; master_process off;"],
-        stdout: "null",
-        stderr: "null",
-      }).spawn();
-      for (let i = 0; i < 100; i++) {
-        const up = await Deno.connect({ hostname: "127.0.0.1", port }).then((c) => {
-          c.close();
-          return true;
-        }, () => false);
-        if (up) break;
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await Deno.writeTextFile(join(dir, "nginx.conf"), mainConfig(dir, server));
+      nginx = await startNginx(dir, port);
       await fn(`http://127.0.0.1:${port}/terrarium`, pair);
     } finally {
-      if (nginx) {
-        nginx.kill("SIGTERM");
-        await nginx.status;
-      }
+      await nginx?.stop();
       await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   });
