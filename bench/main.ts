@@ -239,18 +239,23 @@ if (only.has("hostile") && targets.has("relay")) {
   );
 }
 
-let capacitySection: string | null = null;
-if (only.has("capacity")) {
-  const loadBefore = loadAverage();
-  const capacity = await runCapacity(settings.capacity, { loadCore, targets, withServer, log });
+/** What a phase's own section says of the run: date, command, machine, pinning, load. */
+function sectionContext(loadBefore: string) {
   const m = results.machine;
-  capacitySection = renderCapacity(capacity, {
+  return {
     date: results.date,
     command: results.command,
     machine: `${m.cpu}, ${m.cores} cores, Deno ${m.deno}`,
     pinned: results.pinned,
     load: `${loadBefore} before, ${loadAverage()} after`,
-  });
+  };
+}
+
+let capacitySection: string | null = null;
+if (only.has("capacity")) {
+  const loadBefore = loadAverage();
+  const capacity = await runCapacity(settings.capacity, { loadCore, targets, withServer, log });
+  capacitySection = renderCapacity(capacity, sectionContext(loadBefore));
 }
 
 let redisSection: string | null = null;
@@ -273,14 +278,7 @@ if (only.has("redis")) {
       runLoad: (job) => runLoad<FanoutResult[]>(job),
       log,
     });
-    const m = results.machine;
-    redisSection = renderRedis(redis, {
-      date: results.date,
-      command: results.command,
-      machine: `${m.cpu}, ${m.cores} cores, Deno ${m.deno}`,
-      pinned: results.pinned,
-      load: `${loadBefore} before, ${loadAverage()} after`,
-    });
+    redisSection = renderRedis(redis, sectionContext(loadBefore));
   }
 }
 
